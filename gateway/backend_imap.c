@@ -1,0 +1,295 @@
+/*
+ * backend_imap.c - logging in to an IMAP backend on the client's behalf.
+ *
+ * An explicit state machine: greeting, optional STARTTLS, LOGIN, done. Every
+ * read has the backend_timeout deadline; backend text is logged only
+ * sanitized and truncated; the LOGIN command (which holds the password) is
+ * built in a stack buffer that is wiped as soon as it is sent.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "imap_token.h"
+#include "log.h"
+#include "session.h"
+
+enum backend_imap_state {
+	BACKEND_IMAP_GREETING,
+	BACKEND_IMAP_STARTTLS,
+	BACKEND_IMAP_LOGIN,
+	BACKEND_IMAP_DONE,
+	BACKEND_IMAP_STATE_COUNT
+};
+
+static const char *const state_names[] = {
+	[BACKEND_IMAP_GREETING] = "greeting",
+	[BACKEND_IMAP_STARTTLS] = "starttls",
+	[BACKEND_IMAP_LOGIN] = "login",
+	[BACKEND_IMAP_DONE] = "done",
+};
+_Static_assert(sizeof(state_names) / sizeof(state_names[0]) == BACKEND_IMAP_STATE_COUNT,
+	       "every backend IMAP state has a name");
+
+struct backend_imap {
+	struct mg_session *session;
+	struct mg_stream *stream;
+	enum backend_imap_state state;
+	long long deadline;
+	bool literal_plus;	/* backend announced LITERAL+ in its greeting */
+};
+
+static void set_state(struct backend_imap *b, enum backend_imap_state next)
+{
+	log_debug("backend_imap state=%s->%s backend=%s", state_names[b->state], state_names[next],
+		  b->session->backend_addr);
+	b->state = next;
+}
+
+static void log_unexpected(const struct backend_imap *b, const char *line, size_t len)
+{
+	char clean[160];
+
+	log_warning("backend_imap state=%s backend=%s unexpected=\"%s\"", state_names[b->state],
+		    b->session->backend_addr, log_sanitize(clean, sizeof(clean), line, len));
+}
+
+/* Read one line; returns its length without CRLF, or -1 (logged). */
+static long read_line(struct backend_imap *b, const char **line)
+{
+	long n = stream_read_line(b->stream, b->deadline);
+
+	if (n < 0) {
+		log_warning("backend_imap state=%s backend=%s error=%s", state_names[b->state],
+			    b->session->backend_addr,
+			    n == MG_IO_TIMEOUT ? "timeout" : n == MG_IO_EOF ? "closed" :
+			    n == MG_IO_TOO_LONG ? "line-too-long" : "read-error");
+		return -1;
+	}
+	*line = b->stream->in;
+	while (n > 0 && (b->stream->in[n - 1] == '\n' || b->stream->in[n - 1] == '\r'))
+		n--;
+	return n;
+}
+
+static void consume_line(struct backend_imap *b)
+{
+	const char *lf = memchr(b->stream->in, '\n', b->stream->in_len);
+
+	stream_consume(b->stream, lf != NULL ? (size_t)(lf - b->stream->in) + 1 : b->stream->in_len);
+}
+
+static bool starts_with_word(const char *line, size_t len, const char *word)
+{
+	size_t wlen = strlen(word);
+
+	return len >= wlen && imap_word_equals(line, wlen, word) &&
+	       (len == wlen || line[wlen] == ' ');
+}
+
+/* Does text (a greeting) carry the capability cap in a [CAPABILITY ...] code? */
+static bool has_capability(const char *line, size_t len, const char *cap)
+{
+	size_t caplen = strlen(cap);
+	const char *code = memmem(line, len, "[CAPABILITY ", 12);
+	const char *end;
+
+	if (code == NULL)
+		return false;
+	end = memchr(code, ']', len - (size_t)(code - line));
+	if (end == NULL)
+		return false;
+	for (const char *p = code + 12; p < end;) {
+		const char *sp = memchr(p, ' ', (size_t)(end - p));
+		size_t wlen = (size_t)((sp != NULL ? sp : end) - p);
+
+		if (wlen == caplen && imap_word_equals(p, wlen, cap))
+			return true;
+		p += wlen + 1;
+	}
+	return false;
+}
+
+/*
+ * Wait for the tagged answer to tag. Untagged lines are skipped (the final
+ * answer carries what the client needs). Returns the length of the text after
+ * "tag " with *text set, or -1; a "+" continuation sets *continuation.
+ */
+static long await_tagged(struct backend_imap *b, const char *tag, const char **text,
+			 bool *continuation)
+{
+	size_t taglen = strlen(tag);
+
+	if (continuation != NULL)
+		*continuation = false;
+	for (;;) {
+		const char *line;
+		long len = read_line(b, &line);
+
+		if (len < 0)
+			return -1;
+		if (len >= 1 && line[0] == '+' && continuation != NULL) {
+			*continuation = true;
+			consume_line(b);
+			return 0;
+		}
+		if ((size_t)len > taglen && memcmp(line, tag, taglen) == 0 && line[taglen] == ' ') {
+			*text = line + taglen + 1;
+			return len - (long)taglen - 1;
+		}
+		if (len < 2 || line[0] != '*' || line[1] != ' ') {
+			log_unexpected(b, line, (size_t)len);
+			return -1;
+		}
+		consume_line(b);
+	}
+}
+
+static enum mg_login_result greeting(struct backend_imap *b)
+{
+	const char *line;
+	long len = read_line(b, &line);
+
+	if (len < 0)
+		return MG_LOGIN_UNAVAILABLE;
+	if (!starts_with_word(line, (size_t)len, "* OK")) {
+		log_unexpected(b, line, (size_t)len);
+		return MG_LOGIN_UNAVAILABLE;
+	}
+	b->literal_plus = has_capability(line, (size_t)len, "LITERAL+");
+	consume_line(b);
+	return MG_LOGIN_OK;
+}
+
+static enum mg_login_result starttls(struct backend_imap *b)
+{
+	struct mg_session *session = b->session;
+	const char *text;
+	char err[256];
+	long len;
+	size_t index = (size_t)(session->backend_cfg - session->cfg->backends);
+	long long left;
+
+	set_state(b, BACKEND_IMAP_STARTTLS);
+	if (stream_write_all(b->stream, "M1 STARTTLS\r\n", 13, b->deadline) < 0)
+		return MG_LOGIN_UNAVAILABLE;
+	len = await_tagged(b, "M1", &text, NULL);
+	if (len < 0)
+		return MG_LOGIN_UNAVAILABLE;
+	if (!starts_with_word(text, (size_t)len, "OK")) {
+		log_unexpected(b, text, (size_t)len);
+		return MG_LOGIN_UNAVAILABLE;
+	}
+	/* As on the client side: nothing the server sent before TLS may count. */
+	stream_discard_input(b->stream);
+	left = b->deadline - stream_now_ms();
+	if (stream_start_tls_client(b->stream, session->env->backend_tls[index],
+				    left > 0 ? (int)left : 1, err, sizeof(err)) < 0) {
+		log_warning("backend_imap state=starttls backend=%s error=\"%s\"",
+			    session->backend_addr, err);
+		return MG_LOGIN_UNAVAILABLE;
+	}
+	/* Capabilities may change with TLS; only trust LITERAL+ from a fresh list. */
+	b->literal_plus = false;
+	return MG_LOGIN_OK;
+}
+
+/*
+ * Send "M2 LOGIN user password". A value that needs a synchronising literal is
+ * sent in two parts around the server's "+" continuation.
+ */
+static enum mg_login_result send_login(struct backend_imap *b)
+{
+	const struct mg_credentials *cred = &b->session->cred;
+	const char *values[2] = { cred->user, cred->password };
+	size_t lens[2] = { cred->user_len, cred->password_len };
+	char command[2 * (MG_PASSWORD_MAX + 32) + 32];
+	enum mg_login_result result = MG_LOGIN_UNAVAILABLE;
+	size_t used = 0;
+
+	memcpy(command, "M2 LOGIN", 8);
+	used = 8;
+	for (size_t i = 0; i < 2; i++) {
+		bool sync = false;
+		size_t n;
+
+		command[used++] = ' ';
+		n = imap_quote(values[i], lens[i], b->literal_plus, command + used,
+			       sizeof(command) - used - 2, &sync);
+		if (n == 0)
+			goto out;
+		if (sync) {
+			/* Flush up to and including "{N}\r\n", wait for "+", then go on. */
+			const char *crlf = memchr(command + used, '\n', n);
+			size_t head = (size_t)(crlf - command) + 1;
+			bool continuation;
+			const char *text;
+
+			if (stream_write_all(b->stream, command, head, b->deadline) < 0 ||
+			    await_tagged(b, "M2", &text, &continuation) < 0 || !continuation)
+				goto out;
+			memmove(command, command + head, used + n - head);
+			used = used + n - head;
+		} else {
+			used += n;
+		}
+	}
+	command[used++] = '\r';
+	command[used++] = '\n';
+	if (stream_write_all(b->stream, command, used, b->deadline) == 0)
+		result = MG_LOGIN_OK;
+out:
+	explicit_bzero(command, sizeof(command));
+	return result;
+}
+
+static enum mg_login_result login(struct backend_imap *b, char *reply, size_t replysize)
+{
+	const char *text;
+	long len;
+
+	set_state(b, BACKEND_IMAP_LOGIN);
+	if (send_login(b) != MG_LOGIN_OK)
+		return MG_LOGIN_UNAVAILABLE;
+	len = await_tagged(b, "M2", &text, NULL);
+	if (len < 0)
+		return MG_LOGIN_UNAVAILABLE;
+	if (starts_with_word(text, (size_t)len, "OK")) {
+		if ((size_t)len >= replysize) {
+			log_unexpected(b, text, (size_t)len);
+			return MG_LOGIN_UNAVAILABLE;
+		}
+		memcpy(reply, text, (size_t)len);
+		reply[len] = '\0';
+		consume_line(b);
+		return MG_LOGIN_OK;
+	}
+	if (len >= 16 && memmem(text, (size_t)len, "[UNAVAILABLE]", 13) != NULL) {
+		log_unexpected(b, text, (size_t)len);
+		return MG_LOGIN_UNAVAILABLE;
+	}
+	if (!starts_with_word(text, (size_t)len, "NO"))
+		log_unexpected(b, text, (size_t)len);
+	consume_line(b);
+	return MG_LOGIN_FAILED;
+}
+
+enum mg_login_result backend_imap_login(struct mg_session *session, struct mg_stream *stream,
+					char *reply, size_t replysize)
+{
+	struct backend_imap b = {
+		.session = session,
+		.stream = stream,
+		.state = BACKEND_IMAP_GREETING,
+		.deadline = stream_now_ms() + (long long)session->cfg->backend_timeout * 1000,
+	};
+	enum mg_login_result result = greeting(&b);
+
+	if (result == MG_LOGIN_OK && session->backend_cfg->tls == MG_BACKEND_TLS_STARTTLS)
+		result = starttls(&b);
+	if (result == MG_LOGIN_OK)
+		result = login(&b, reply, replysize);
+	if (result == MG_LOGIN_OK)
+		set_state(&b, BACKEND_IMAP_DONE);
+	return result;
+}

@@ -1,0 +1,1327 @@
+/*
+ * config.c - read mailgate.conf into a plain struct mg_config.
+ *
+ * This is the only file that knows libconfuse. It fails closed: any doubt
+ * about the file (unknown key or word, a number out of range, a duplicate, a
+ * reference to a backend that does not exist, a file others may write) is an
+ * error "FILE:LINE: what is wrong", never a silent default.
+ *
+ * The file is not handed to libconfuse as it is. We read it ourselves (one
+ * open, so the permission check and the parse see the same file) and run a
+ * small scanner over it first, because libconfuse 3.3 has three traits we
+ * cannot switch off:
+ *   - it expands ${VAR} (and ${VAR:-default}) from the environment in
+ *     unquoted and double-quoted strings; the scanner rejects "${" there
+ *     (single quotes and "\$" stay literal, as in libconfuse itself);
+ *   - its line counter runs ahead after every comment (three lines per "#"
+ *     line), and it refuses comments inside lists; the scanner blanks
+ *     comments out (keeping the newlines), so libconfuse's line numbers are
+ *     right and comments work everywhere;
+ *   - it reports a section's line as the line of its closing brace; the
+ *     scanner records where each top-level section starts.
+ * The scanner mirrors libconfuse's lexer (strings, escapes, comment starts)
+ * and rejects what that lexer would silently swallow (a stray '*' or '+',
+ * an unterminated string or comment, control characters) or would turn into
+ * a confusing message far from the mistake (a string spanning lines).
+ *
+ * libconfuse's callbacks carry no user pointer and its lexer is global, so
+ * a load is not reentrant: load_ctx below points at the one load in flight.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <confuse.h>
+
+#include "config.h"
+#include "log.h"
+
+/* A configuration is a page or two; anything this big is a mistake. */
+#define CONFIG_MAX_SIZE		(1024 * 1024)
+/* Room for a value quoted in an error message. */
+#define QUOTE_MAX		64
+
+/* Where a top-level section ("listen imap {") starts, found by the scanner. */
+struct section_mark {
+	const char *name;	/* points into the file buffer, not terminated */
+	size_t name_len;
+	int line;
+};
+
+/* An option set in the file, with its line (duplicate check, messages). */
+struct opt_mark {
+	const cfg_opt_t *opt;
+	int line;
+};
+
+struct load_ctx {
+	const char *path;
+	char *err;
+	size_t errlen;
+	int failed;		/* the first error is kept; later ones are echoes */
+
+	struct section_mark *sections;
+	size_t n_sections, cap_sections;
+	struct opt_mark *opts;
+	size_t n_opts, cap_opts;
+};
+
+/* The load in flight, for libconfuse's callbacks (see the file comment). */
+static struct load_ctx *load_ctx;
+
+/* ---- error messages ---------------------------------------------------- */
+
+__attribute__((format(printf, 3, 0)))
+static void ctx_verror(struct load_ctx *ctx, int line, const char *fmt, va_list ap)
+{
+	char msg[512];
+	int n;
+
+	if (ctx->failed)
+		return;
+	ctx->failed = 1;
+	if (ctx->err == NULL || ctx->errlen == 0)
+		return;
+
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		snprintf(msg, sizeof(msg), "invalid configuration");
+	if (line > 0)
+		n = snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->path, line, msg);
+	else
+		n = snprintf(ctx->err, ctx->errlen, "%s: %s", ctx->path, msg);
+	/* A cut message is still worth showing, but must say it was cut. */
+	if (n >= 0 && (size_t)n >= ctx->errlen && ctx->errlen >= 4)
+		memcpy(ctx->err + ctx->errlen - 4, "...", 4);
+}
+
+__attribute__((format(printf, 3, 4)))
+static void ctx_error(struct load_ctx *ctx, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ctx_verror(ctx, line, fmt, ap);
+	va_end(ap);
+}
+
+/* libconfuse's error callback: cfg->line is the line being read. */
+__attribute__((format(printf, 2, 0)))
+static void on_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	if (load_ctx != NULL)
+		ctx_verror(load_ctx, cfg != NULL ? cfg->line : 0, fmt, ap);
+}
+
+/* Values in messages come from the file: keep them printable and short. */
+static const char *quote(char buf[QUOTE_MAX], const char *s)
+{
+	if (s == NULL)
+		s = "";
+	return log_sanitize(buf, QUOTE_MAX, s, strlen(s));
+}
+
+static int out_of_memory(struct load_ctx *ctx)
+{
+	ctx_error(ctx, 0, "out of memory");
+	return -1;
+}
+
+/* ---- bookkeeping for the callbacks ------------------------------------- */
+
+static int grow(void **array, size_t *cap, size_t elem)
+{
+	size_t ncap = *cap != 0 ? *cap * 2 : 16;
+	void *p;
+
+	if (ncap > SIZE_MAX / elem)
+		return -1;
+	p = realloc(*array, ncap * elem);
+	if (p == NULL)
+		return -1;
+	*array = p;
+	*cap = ncap;
+	return 0;
+}
+
+static int mark_section(struct load_ctx *ctx, const char *name, size_t len, int line)
+{
+	if (ctx->n_sections == ctx->cap_sections &&
+	    grow((void **)&ctx->sections, &ctx->cap_sections, sizeof(*ctx->sections)) < 0)
+		return out_of_memory(ctx);
+	ctx->sections[ctx->n_sections++] = (struct section_mark){ name, len, line };
+	return 0;
+}
+
+static int is_section(const struct section_mark *m, const char *name)
+{
+	return m->name_len == strlen(name) && memcmp(m->name, name, m->name_len) == 0;
+}
+
+static size_t count_sections(const struct load_ctx *ctx, const char *name)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < ctx->n_sections; i++)
+		n += is_section(&ctx->sections[i], name);
+	return n;
+}
+
+/* Line of the index-th top-level section called name, 0 if there is none. */
+static int section_line(const struct load_ctx *ctx, const char *name, size_t index)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->n_sections; i++) {
+		if (!is_section(&ctx->sections[i], name))
+			continue;
+		if (index-- == 0)
+			return ctx->sections[i].line;
+	}
+	return 0;
+}
+
+/* Line where opt was set in the file, 0 if it was not. */
+static int opt_line(const struct load_ctx *ctx, const cfg_opt_t *opt)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->n_opts; i++)
+		if (ctx->opts[i].opt == opt)
+			return ctx->opts[i].line;
+	return 0;
+}
+
+static int remember_opt(struct load_ctx *ctx, const cfg_opt_t *opt, int line)
+{
+	if (ctx->n_opts == ctx->cap_opts &&
+	    grow((void **)&ctx->opts, &ctx->cap_opts, sizeof(*ctx->opts)) < 0)
+		return out_of_memory(ctx);
+	ctx->opts[ctx->n_opts++] = (struct opt_mark){ opt, line };
+	return 0;
+}
+
+/* ---- the scanner (see the file comment) --------------------------------- */
+
+enum top_state {
+	TOP_NAME,		/* expecting an option or section name */
+	TOP_AFTER_NAME,		/* "=", "+=", "{" or a section title */
+	TOP_AFTER_TITLE,	/* "{" */
+	TOP_VALUE,		/* a value or a list's "{" */
+	TOP_LOST		/* libconfuse will report the syntax error */
+};
+
+struct scanner {
+	struct load_ctx *ctx;
+	int depth;		/* braces open inside a top-level section or list */
+	enum top_state top;
+	const char *name;
+	size_t name_len;
+	int name_line;
+};
+
+#define TOK_STRING 0
+
+/*
+ * Follow libconfuse's grammar at the top level only, to learn where each
+ * section starts: NAME = VALUE | NAME = { ... } | NAME [TITLE] { ... }.
+ */
+static int scan_token(struct scanner *sc, int punct, const char *text, size_t len, int line)
+{
+	if (sc->depth > 0) {
+		if (punct == '{')
+			sc->depth++;
+		else if (punct == '}')
+			sc->depth--;
+		return 0;
+	}
+	switch (sc->top) {
+	case TOP_NAME:
+		if (punct != TOK_STRING) {
+			sc->top = TOP_LOST;
+			break;
+		}
+		sc->name = text;
+		sc->name_len = len;
+		sc->name_line = line;
+		sc->top = TOP_AFTER_NAME;
+		break;
+	case TOP_AFTER_NAME:
+		if (punct == '=' || punct == '+') {
+			sc->top = TOP_VALUE;
+		} else if (punct == TOK_STRING) {
+			sc->top = TOP_AFTER_TITLE;
+		} else if (punct == '{') {
+			sc->depth = 1;
+			sc->top = TOP_NAME;
+			return mark_section(sc->ctx, sc->name, sc->name_len, sc->name_line);
+		} else {
+			sc->top = TOP_LOST;
+		}
+		break;
+	case TOP_AFTER_TITLE:
+		if (punct != '{') {
+			sc->top = TOP_LOST;
+			break;
+		}
+		sc->depth = 1;
+		sc->top = TOP_NAME;
+		return mark_section(sc->ctx, sc->name, sc->name_len, sc->name_line);
+	case TOP_VALUE:
+		if (punct == '{')
+			sc->depth = 1;		/* a list */
+		else if (punct != TOK_STRING)
+			sc->top = TOP_LOST;
+		if (sc->top != TOP_LOST)
+			sc->top = TOP_NAME;
+		break;
+	case TOP_LOST:
+		break;
+	}
+	return 0;
+}
+
+static int env_error(struct load_ctx *ctx, int line)
+{
+	ctx_error(ctx, line, "'${' is not allowed: environment variables are not "
+		  "expanded (write a literal '${' in single quotes)");
+	return -1;
+}
+
+/* Characters that end an unquoted word in libconfuse's lexer. */
+static int ends_word(char c)
+{
+	return strchr(" \t\r\n#\"'(){}*+,=", c) != NULL;
+}
+
+/*
+ * Check in[0..len) and write into out (len + 1 bytes) the same text with
+ * every comment replaced by spaces. Returns 0, or -1 with the error set.
+ * Indexing is plain array access on in/out with i < len checked everywhere.
+ */
+static int scan_config(struct load_ctx *ctx, const char *in, size_t len, char *out)
+{
+	struct scanner sc = { .ctx = ctx, .top = TOP_NAME };
+	size_t i;
+	int line = 1;
+
+	/* Control bytes have no business in a configuration file. */
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c == '\n')
+			line++;
+		else if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
+			ctx_error(ctx, line, "control character 0x%02x in the file", c);
+			return -1;
+		}
+	}
+
+	memcpy(out, in, len);
+	out[len] = '\0';
+	line = 1;
+	i = 0;
+	while (i < len) {
+		char c = in[i];
+		size_t start;
+		int start_line;
+
+		if (c == '\n') {
+			line++;
+			i++;
+		} else if (c == ' ' || c == '\t' || c == '\r') {
+			i++;
+		} else if (c == '#' || (c == '/' && i + 1 < len && in[i + 1] == '/')) {
+			/* A comment to the end of the line: blank it. */
+			while (i < len && in[i] != '\n')
+				out[i++] = ' ';
+		} else if (c == '/' && i + 1 < len && in[i + 1] == '*') {
+			start_line = line;
+			out[i] = out[i + 1] = ' ';
+			i += 2;
+			for (;;) {
+				if (i >= len) {
+					ctx_error(ctx, start_line, "unterminated /* comment");
+					return -1;
+				}
+				if (in[i] == '*' && i + 1 < len && in[i + 1] == '/') {
+					out[i] = out[i + 1] = ' ';
+					i += 2;
+					break;
+				}
+				if (in[i] == '\n')
+					line++;
+				else
+					out[i] = ' ';
+				i++;
+			}
+		} else if (c == '"' || c == '\'') {
+			start = ++i;
+			start_line = line;
+			for (;;) {
+				if (i >= len) {
+					ctx_error(ctx, start_line, "unterminated string");
+					return -1;
+				}
+				if (in[i] == c)
+					break;
+				if (in[i] == '\\' && i + 1 < len) {
+					/* An escape pair never ends the string and "\$" is literal. */
+					if (in[i + 1] == '\n')
+						line++;
+					i += 2;
+					continue;
+				}
+				if (c == '"' && in[i] == '$' && i + 1 < len && in[i + 1] == '{')
+					return env_error(ctx, line);
+				/*
+				 * libconfuse lets a string run over lines, so a
+				 * missing quote would surface far away; no value
+				 * here has a newline in it.
+				 */
+				if (in[i] == '\n') {
+					ctx_error(ctx, start_line, "unterminated string "
+						  "(a string cannot span lines)");
+					return -1;
+				}
+				i++;
+			}
+			if (scan_token(&sc, TOK_STRING, in + start, i - start, start_line) < 0)
+				return -1;
+			i++;	/* the closing quote */
+		} else if (strchr("{}()=,", c) != NULL) {
+			if (scan_token(&sc, c, NULL, 0, line) < 0)
+				return -1;
+			i++;
+		} else if (c == '+' && i + 1 < len && in[i + 1] == '=') {
+			if (scan_token(&sc, '+', NULL, 0, line) < 0)
+				return -1;
+			i += 2;
+		} else if (c == '+' || c == '*') {
+			/* libconfuse would drop these without a word. */
+			ctx_error(ctx, line, "unexpected character '%c'", c);
+			return -1;
+		} else {
+			start = i;
+			while (i < len && !ends_word(in[i])) {
+				if (in[i] == '$' && i + 1 < len && in[i + 1] == '{')
+					return env_error(ctx, line);
+				i++;
+			}
+			if (scan_token(&sc, TOK_STRING, in + start, i - start, line) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- value callbacks ----------------------------------------------------- */
+
+struct number_range {
+	const char *name;
+	unsigned long min, max;
+};
+
+/* Every number in the file, with the range the rest of the code relies on. */
+static const struct number_range number_ranges[] = {
+	{ "max_connections", 1, 1000000 },
+	{ "max_connections_per_ip", 1, 1000000 },
+	{ "shutdown_grace", 0, 3600 },
+	{ "login_timeout", 1, 3600 },
+	{ "session_timeout", 1, 86400 },
+	{ "backend_connect_timeout", 1, 300 },
+	{ "backend_timeout", 1, 3600 },
+	{ "max_line_length", 512, 65536 },
+	{ "max_literal_size", 0, 65536 },
+	{ "max_bad_commands", 1, 1000 },
+	{ "max_auth_failures", 1, 100 },
+	{ "auth_failure_delay", 0, 60000 },
+	{ "imap_port", 1, 65535 },
+	{ "pop3_port", 1, 65535 },
+	{ "port", 1, 65535 },
+};
+
+/*
+ * Numbers are plain decimal: libconfuse's own parser takes "0x10" and reads
+ * "010" as octal 8, which nobody means in a timeout.
+ */
+static int parse_number(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	const struct number_range *range = NULL;
+	char q[QUOTE_MAX];
+	unsigned long v;
+	char *end;
+	size_t i;
+
+	for (i = 0; i < sizeof(number_ranges) / sizeof(number_ranges[0]); i++)
+		if (strcmp(number_ranges[i].name, opt->name) == 0)
+			range = &number_ranges[i];
+	if (range == NULL) {
+		ctx_error(load_ctx, cfg->line, "internal error: no range for '%s'", opt->name);
+		return -1;
+	}
+	if (value == NULL || !isdigit((unsigned char)value[0])) {
+		ctx_error(load_ctx, cfg->line, "%s: '%s' is not a decimal number",
+			  opt->name, quote(q, value));
+		return -1;
+	}
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (*end != '\0') {
+		ctx_error(load_ctx, cfg->line, "%s: '%s' is not a decimal number",
+			  opt->name, quote(q, value));
+		return -1;
+	}
+	if (errno == ERANGE || v < range->min || v > range->max) {
+		ctx_error(load_ctx, cfg->line, "%s = %s is out of range (%lu..%lu)",
+			  opt->name, quote(q, value), range->min, range->max);
+		return -1;
+	}
+	*(long *)result = (long)v;
+	return 0;
+}
+
+struct enum_word {
+	const char *word;
+	long value;
+};
+
+static int parse_enum(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result,
+		      const struct enum_word *words, size_t n, const char *expected)
+{
+	char q[QUOTE_MAX];
+	size_t i;
+
+	for (i = 0; value != NULL && i < n; i++) {
+		if (strcmp(value, words[i].word) == 0) {
+			*(long *)result = words[i].value;
+			return 0;
+		}
+	}
+	ctx_error(load_ctx, cfg->line, "%s: unknown value '%s' (expected %s)",
+		  opt->name, quote(q, value), expected);
+	return -1;
+}
+
+#define N_WORDS(w) (sizeof(w) / sizeof((w)[0]))
+
+static int parse_log_level(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	static const struct enum_word words[] = {
+		{ "off", MG_LOG_OFF }, { "error", MG_LOG_ERROR },
+		{ "warning", MG_LOG_WARNING }, { "info", MG_LOG_INFO },
+		{ "debug", MG_LOG_DEBUG },
+	};
+
+	return parse_enum(cfg, opt, value, result, words, N_WORDS(words),
+			  "off, error, warning, info or debug");
+}
+
+static int parse_min_protocol(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	static const struct enum_word words[] = {
+		{ "TLSv1.2", MG_TLS_1_2 }, { "TLSv1.3", MG_TLS_1_3 },
+	};
+
+	return parse_enum(cfg, opt, value, result, words, N_WORDS(words),
+			  "TLSv1.2 or TLSv1.3");
+}
+
+static int parse_backend_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	static const struct enum_word words[] = {
+		{ "none", MG_BACKEND_TLS_NONE }, { "starttls", MG_BACKEND_TLS_STARTTLS },
+		{ "implicit", MG_BACKEND_TLS_IMPLICIT },
+	};
+
+	return parse_enum(cfg, opt, value, result, words, N_WORDS(words),
+			  "none, starttls or implicit");
+}
+
+static int parse_listen_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	static const struct enum_word words[] = {
+		{ "starttls", MG_LISTEN_STARTTLS }, { "implicit", MG_LISTEN_IMPLICIT },
+	};
+
+	return parse_enum(cfg, opt, value, result, words, N_WORDS(words),
+			  "starttls or implicit");
+}
+
+static int parse_protocol(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	static const struct enum_word words[] = {
+		{ "imap", MG_PROTO_IMAP }, { "pop3", MG_PROTO_POP3 },
+	};
+
+	return parse_enum(cfg, opt, value, result, words, N_WORDS(words), "imap or pop3");
+}
+
+/*
+ * Called by libconfuse after each scalar is set: a key given twice would
+ * otherwise silently keep the last value, and an empty string is never a
+ * meaningful path, name or address here.
+ */
+static int check_scalar(cfg_t *cfg, cfg_opt_t *opt)
+{
+	int first = opt_line(load_ctx, opt);
+
+	if (first > 0) {
+		ctx_error(load_ctx, cfg->line, "%s is set twice (first on line %d)",
+			  opt->name, first);
+		return -1;
+	}
+	if (opt->type == CFGT_STR) {
+		const char *s = cfg_opt_getnstr(opt, 0);
+
+		if (s == NULL || s[0] == '\0') {
+			ctx_error(load_ctx, cfg->line, "%s must not be empty", opt->name);
+			return -1;
+		}
+	}
+	return remember_opt(load_ctx, opt, cfg->line);
+}
+
+/* Parse an IP literal; returns AF_INET, AF_INET6 or 0. */
+static int parse_ip(const char *s, unsigned char addr[16])
+{
+	memset(addr, 0, 16);
+	if (inet_pton(AF_INET, s, addr) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, s, addr) == 1)
+		return AF_INET6;
+	return 0;
+}
+
+/* Listen addresses are literals: a name could resolve to anything. */
+static int check_address(cfg_t *cfg, cfg_opt_t *opt)
+{
+	unsigned n = cfg_opt_size(opt);
+	unsigned char addr[16];
+	char q[QUOTE_MAX];
+	const char *s;
+
+	if (n == 0)
+		return 0;	/* an empty list is reported with the listener */
+	/* Called after each element and once at "}": the newest is the last. */
+	s = cfg_opt_getnstr(opt, n - 1);
+	if (s == NULL || parse_ip(s, addr) == 0) {
+		ctx_error(load_ctx, cfg->line, "address '%s' is not an IPv4 or IPv6 address",
+			  quote(q, s));
+		return -1;
+	}
+	if (opt_line(load_ctx, opt) == 0)
+		return remember_opt(load_ctx, opt, cfg->line);
+	return 0;
+}
+
+/* The tls section is not repeatable; libconfuse would merge two of them. */
+static int check_tls_section(cfg_t *cfg, cfg_opt_t *opt)
+{
+	if (opt_line(load_ctx, opt) > 0) {
+		int line = section_line(load_ctx, "tls", 1);
+
+		ctx_error(load_ctx, line > 0 ? line : cfg->line,
+			  "tls section given twice (first on line %d)",
+			  section_line(load_ctx, "tls", 0));
+		return -1;
+	}
+	return remember_opt(load_ctx, opt, section_line(load_ctx, "tls", 0));
+}
+
+static void install_validators(cfg_opt_t *opts)
+{
+	cfg_opt_t *o;
+
+	for (o = opts; o->name != NULL; o++) {
+		if (o->type == CFGT_SEC) {
+			install_validators(o->subopts);
+			if (strcmp(o->name, "tls") == 0)
+				o->validcb = check_tls_section;
+		} else if (strcmp(o->name, "address") == 0) {
+			o->validcb = check_address;
+		} else if ((o->flags & CFGF_LIST) == 0) {
+			o->validcb = check_scalar;
+		}
+	}
+}
+
+/* ---- building the struct ------------------------------------------------- */
+
+/*
+ * Section names end up in key=value log lines (listener=imaps): keep them
+ * to one plain token.
+ */
+static int check_name(struct load_ctx *ctx, const char *kind, const char *name, int line)
+{
+	size_t len = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789_.-");
+	char q[QUOTE_MAX];
+
+	if (len == 0 || name[len] != '\0' || len > 64) {
+		ctx_error(ctx, line, "%s name '%s' must be 1 to 64 letters, digits, "
+			  "'_', '-' or '.'", kind, quote(q, name));
+		return -1;
+	}
+	return 0;
+}
+
+static int copy_str(struct load_ctx *ctx, char **dst, const char *src)
+{
+	*dst = NULL;
+	if (src == NULL)
+		return 0;
+	*dst = strdup(src);
+	if (*dst == NULL)
+		return out_of_memory(ctx);
+	return 0;
+}
+
+/* An option's value, or NULL when the file does not set it. */
+static const char *opt_str(cfg_t *sec, const char *name)
+{
+	return cfg_size(sec, name) > 0 ? cfg_getstr(sec, name) : NULL;
+}
+
+/*
+ * Line of the index-th section "name". Taken from the scanner when it saw
+ * exactly as many as libconfuse did (always, unless a section name was
+ * written in quotes); else libconfuse's own, the closing brace.
+ */
+static int sec_line(struct load_ctx *ctx, cfg_t *root, const char *name,
+		    unsigned index, cfg_t *sec)
+{
+	if (count_sections(ctx, name) == cfg_size(root, name))
+		return section_line(ctx, name, index);
+	return sec->line;
+}
+
+static int build_backends(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
+{
+	unsigned i, n = cfg_size(root, "backend");
+	char q[QUOTE_MAX];
+
+	if (n == 0) {
+		ctx_error(ctx, 0, "no backend section: at least one is required");
+		return -1;
+	}
+	c->backends = calloc(n, sizeof(*c->backends));
+	if (c->backends == NULL)
+		return out_of_memory(ctx);
+	c->n_backends = n;
+
+	for (i = 0; i < n; i++) {
+		cfg_t *sec = cfg_getnsec(root, "backend", i);
+		struct mg_backend_config *b = &c->backends[i];
+
+		b->line = sec_line(ctx, root, "backend", i, sec);
+		if (check_name(ctx, "backend", cfg_title(sec), b->line) < 0 ||
+		    copy_str(ctx, &b->name, cfg_title(sec)) < 0 ||
+		    copy_str(ctx, &b->host, opt_str(sec, "host")) < 0 ||
+		    copy_str(ctx, &b->ca_file, opt_str(sec, "ca_file")) < 0 ||
+		    copy_str(ctx, &b->verify_name, opt_str(sec, "verify_name")) < 0)
+			return -1;
+		if (b->host == NULL) {
+			ctx_error(ctx, b->line, "backend '%s': host is required",
+				  quote(q, b->name));
+			return -1;
+		}
+		b->tls = (enum mg_backend_tls)cfg_getint(sec, "tls");
+		b->verify = cfg_getbool(sec, "verify") == cfg_true;
+		/* Implicit TLS has its own well-known ports (RFC 8314). */
+		if (cfg_size(sec, "imap_port") > 0)
+			b->imap_port = (unsigned)cfg_getint(sec, "imap_port");
+		else
+			b->imap_port = b->tls == MG_BACKEND_TLS_IMPLICIT ? 993 : 143;
+		if (cfg_size(sec, "pop3_port") > 0)
+			b->pop3_port = (unsigned)cfg_getint(sec, "pop3_port");
+		else
+			b->pop3_port = b->tls == MG_BACKEND_TLS_IMPLICIT ? 995 : 110;
+	}
+	return 0;
+}
+
+static const struct mg_backend_config *find_backend(const struct mg_config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_backends; i++)
+		if (strcmp(c->backends[i].name, name) == 0)
+			return &c->backends[i];
+	return NULL;
+}
+
+static int build_default_backend(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
+{
+	const char *name = opt_str(root, "default_backend");
+	char q[QUOTE_MAX];
+
+	if (name == NULL) {
+		if (c->n_backends == 1) {
+			c->default_backend = &c->backends[0];
+			return 0;
+		}
+		ctx_error(ctx, 0, "default_backend is required when there are %zu backends",
+			  c->n_backends);
+		return -1;
+	}
+	c->default_backend = find_backend(c, name);
+	if (c->default_backend == NULL) {
+		ctx_error(ctx, opt_line(ctx, cfg_getopt(root, "default_backend")),
+			  "default_backend: no backend section is called '%s'", quote(q, name));
+		return -1;
+	}
+	return 0;
+}
+
+static int build_listener(struct load_ctx *ctx, cfg_t *sec, struct mg_config *c,
+			  struct mg_listener_config *l)
+{
+	static const char *const default_addresses[] = { "0.0.0.0", "::" };
+	cfg_opt_t *addr_opt = cfg_getopt(sec, "address");
+	unsigned i, n = cfg_size(sec, "address");
+	const char *backend = opt_str(sec, "backend");
+	char q[QUOTE_MAX], q2[QUOTE_MAX];
+
+	if (check_name(ctx, "listen", cfg_title(sec), l->line) < 0 ||
+	    copy_str(ctx, &l->name, cfg_title(sec)) < 0)
+		return -1;
+	if (cfg_size(sec, "protocol") == 0) {
+		ctx_error(ctx, l->line, "listen '%s': protocol is required (imap or pop3)",
+			  quote(q, l->name));
+		return -1;
+	}
+	l->protocol = (enum mg_protocol)cfg_getint(sec, "protocol");
+	if (cfg_size(sec, "port") == 0) {
+		ctx_error(ctx, l->line, "listen '%s': port is required", quote(q, l->name));
+		return -1;
+	}
+	l->port = (unsigned)cfg_getint(sec, "port");
+	l->tls = (enum mg_listen_tls)cfg_getint(sec, "tls");
+
+	if (n == 0 && addr_opt != NULL && (addr_opt->flags & CFGF_MODIFIED) != 0) {
+		ctx_error(ctx, l->line, "listen '%s': the address list is empty",
+			  quote(q, l->name));
+		return -1;
+	}
+	l->n_addresses = n > 0 ? n : 2;
+	l->addresses = calloc(l->n_addresses, sizeof(*l->addresses));
+	if (l->addresses == NULL)
+		return out_of_memory(ctx);
+	for (i = 0; i < l->n_addresses; i++) {
+		const char *a = n > 0 ? cfg_getnstr(sec, "address", i) : default_addresses[i];
+
+		if (copy_str(ctx, &l->addresses[i], a) < 0)
+			return -1;
+	}
+
+	if (backend != NULL) {
+		l->backend = find_backend(c, backend);
+		if (l->backend == NULL) {
+			ctx_error(ctx, l->line, "listen '%s': no backend section is called '%s'",
+				  quote(q, l->name), quote(q2, backend));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Two listeners conflict on the same port when their addresses are equal
+ * or one is the wildcard of the other's family (bind would fail later, with
+ * a worse message). "::" and "0.0.0.0" do not conflict: the listener code
+ * binds IPv6 sockets with IPV6_V6ONLY.
+ */
+static int check_listen_conflicts(struct load_ctx *ctx, const struct mg_config *c)
+{
+	static const unsigned char any[16];
+	size_t li, ai, lj, aj;
+	char q[QUOTE_MAX], q2[QUOTE_MAX], q3[QUOTE_MAX], q4[QUOTE_MAX];
+
+	for (li = 0; li < c->n_listeners; li++) {
+		const struct mg_listener_config *l = &c->listeners[li];
+
+		for (ai = 0; ai < l->n_addresses; ai++) {
+			unsigned char a[16];
+			int fa = parse_ip(l->addresses[ai], a);
+			size_t alen = fa == AF_INET ? 4 : 16;
+
+			if (fa == 0) {
+				/* check_address() saw every address; this is a default. */
+				ctx_error(ctx, l->line, "listen '%s': bad address '%s'",
+					  quote(q, l->name), quote(q2, l->addresses[ai]));
+				return -1;
+			}
+			for (lj = 0; lj <= li; lj++) {
+				const struct mg_listener_config *m = &c->listeners[lj];
+				size_t end = lj == li ? ai : m->n_addresses;
+
+				if (m->port != l->port)
+					continue;
+				for (aj = 0; aj < end; aj++) {
+					unsigned char b[16];
+
+					if (parse_ip(m->addresses[aj], b) != fa)
+						continue;
+					if (memcmp(a, b, alen) != 0 &&
+					    memcmp(a, any, alen) != 0 && memcmp(b, any, alen) != 0)
+						continue;
+					ctx_error(ctx, l->line, "listen '%s': address %s port %u "
+						  "conflicts with %s port %u of listen '%s' (line %d)",
+						  quote(q, l->name), quote(q2, l->addresses[ai]), l->port,
+						  quote(q3, m->addresses[aj]), m->port,
+						  quote(q4, m->name), m->line);
+					return -1;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+static int build_listeners(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
+{
+	unsigned i, n = cfg_size(root, "listen");
+
+	if (n == 0) {
+		ctx_error(ctx, 0, "no listen section: at least one is required");
+		return -1;
+	}
+	c->listeners = calloc(n, sizeof(*c->listeners));
+	if (c->listeners == NULL)
+		return out_of_memory(ctx);
+	c->n_listeners = n;
+	for (i = 0; i < n; i++) {
+		cfg_t *sec = cfg_getnsec(root, "listen", i);
+
+		c->listeners[i].line = sec_line(ctx, root, "listen", i, sec);
+		if (build_listener(ctx, sec, c, &c->listeners[i]) < 0)
+			return -1;
+	}
+	return check_listen_conflicts(ctx, c);
+}
+
+static int build_tls(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
+{
+	cfg_t *sec = cfg_getsec(root, "tls");
+	struct mg_tls_config *t = &c->tls;
+
+	t->line = section_line(ctx, "tls", 0);
+	if (copy_str(ctx, &t->certificate, opt_str(sec, "certificate")) < 0 ||
+	    copy_str(ctx, &t->key, opt_str(sec, "key")) < 0 ||
+	    copy_str(ctx, &t->ciphers, opt_str(sec, "ciphers")) < 0 ||
+	    copy_str(ctx, &t->ciphersuites, opt_str(sec, "ciphersuites")) < 0)
+		return -1;
+	t->min_version = (enum mg_tls_version)cfg_getint(sec, "min_protocol");
+	t->require_forward_secrecy = cfg_getbool(sec, "require_forward_secrecy") == cfg_true;
+
+	/* Every listener needs them: a listener without TLS cannot exist. */
+	if (t->certificate == NULL || t->key == NULL) {
+		const char *what = t->certificate == NULL ? "certificate" : "key";
+
+		if (t->line > 0)
+			ctx_error(ctx, t->line, "tls: %s is required", what);
+		else
+			ctx_error(ctx, 0, "no tls section: a certificate and a key are "
+				  "required for the listeners");
+		return -1;
+	}
+	return 0;
+}
+
+static int build_config(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
+{
+	enum mg_log_level level = (enum mg_log_level)cfg_getint(root, "log_level");
+
+	if (copy_str(ctx, &c->path, ctx->path) < 0 ||
+	    copy_str(ctx, &c->user, cfg_getstr(root, "user")) < 0 ||
+	    copy_str(ctx, &c->group, opt_str(root, "group")) < 0 ||
+	    copy_str(ctx, &c->pid_file, cfg_getstr(root, "pid_file")) < 0)
+		return -1;
+	c->log_level = level;
+	c->max_connections = (unsigned)cfg_getint(root, "max_connections");
+	c->max_connections_per_ip = (unsigned)cfg_getint(root, "max_connections_per_ip");
+	c->shutdown_grace = (unsigned)cfg_getint(root, "shutdown_grace");
+	c->login_timeout = (unsigned)cfg_getint(root, "login_timeout");
+	c->session_timeout = (unsigned)cfg_getint(root, "session_timeout");
+	c->backend_connect_timeout = (unsigned)cfg_getint(root, "backend_connect_timeout");
+	c->backend_timeout = (unsigned)cfg_getint(root, "backend_timeout");
+	c->max_line_length = (size_t)cfg_getint(root, "max_line_length");
+	c->max_literal_size = (size_t)cfg_getint(root, "max_literal_size");
+	c->max_bad_commands = (unsigned)cfg_getint(root, "max_bad_commands");
+	c->max_auth_failures = (unsigned)cfg_getint(root, "max_auth_failures");
+	c->auth_failure_delay_ms = (unsigned)cfg_getint(root, "auth_failure_delay");
+
+	if (build_backends(ctx, root, c) < 0 ||
+	    build_default_backend(ctx, root, c) < 0 ||
+	    build_listeners(ctx, root, c) < 0 ||
+	    build_tls(ctx, root, c) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---- reading the file ----------------------------------------------------- */
+
+/*
+ * Open once and check what was opened (fstat, not stat: no window for a
+ * swap between the check and the read). Returns the bytes, or NULL.
+ */
+static char *read_config_file(struct load_ctx *ctx, size_t *lenp)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0, cap;
+	int fd;
+
+	fd = open(ctx->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		ctx_error(ctx, 0, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0) {
+		ctx_error(ctx, 0, "cannot stat: %s", strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ctx_error(ctx, 0, "is not a regular file");
+		goto fail;
+	}
+	/* Whoever can write the file can choose the backend of every login. */
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		ctx_error(ctx, 0, "is writable by group or others; refusing");
+		goto fail;
+	}
+	if (st.st_size > CONFIG_MAX_SIZE) {
+		ctx_error(ctx, 0, "is larger than %d bytes", CONFIG_MAX_SIZE);
+		goto fail;
+	}
+
+	/* st_size is a hint; the loop still bounds what it reads. */
+	cap = (size_t)st.st_size + 1;
+	buf = malloc(cap);
+	if (buf == NULL) {
+		out_of_memory(ctx);
+		goto fail;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *p;
+
+			if (cap > CONFIG_MAX_SIZE) {
+				ctx_error(ctx, 0, "is larger than %d bytes", CONFIG_MAX_SIZE);
+				goto fail;
+			}
+			p = realloc(buf, cap * 2);
+			if (p == NULL) {
+				out_of_memory(ctx);
+				goto fail;
+			}
+			buf = p;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ctx_error(ctx, 0, "cannot read: %s", strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > CONFIG_MAX_SIZE) {
+		ctx_error(ctx, 0, "is larger than %d bytes", CONFIG_MAX_SIZE);
+		goto fail;
+	}
+	close(fd);
+	*lenp = len;
+	return buf;
+
+fail:
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+/* ---- the option tables ----------------------------------------------------- */
+
+static cfg_t *new_parser(void)
+{
+	cfg_opt_t tls_opts[] = {
+		CFG_STR("certificate", NULL, CFGF_NODEFAULT),
+		CFG_STR("key", NULL, CFGF_NODEFAULT),
+		CFG_INT_CB("min_protocol", MG_TLS_1_2, CFGF_NONE, parse_min_protocol),
+		CFG_STR("ciphers", NULL, CFGF_NODEFAULT),
+		CFG_STR("ciphersuites", NULL, CFGF_NODEFAULT),
+		CFG_BOOL("require_forward_secrecy", cfg_true, CFGF_NONE),
+		CFG_END()
+	};
+	cfg_opt_t backend_opts[] = {
+		CFG_STR("host", NULL, CFGF_NODEFAULT),
+		CFG_INT_CB("imap_port", 0, CFGF_NODEFAULT, parse_number),
+		CFG_INT_CB("pop3_port", 0, CFGF_NODEFAULT, parse_number),
+		CFG_INT_CB("tls", MG_BACKEND_TLS_NONE, CFGF_NONE, parse_backend_tls),
+		CFG_STR("ca_file", NULL, CFGF_NODEFAULT),
+		CFG_BOOL("verify", cfg_true, CFGF_NONE),
+		CFG_STR("verify_name", NULL, CFGF_NODEFAULT),
+		CFG_END()
+	};
+	/*
+	 * address has no libconfuse default on purpose: a list default is
+	 * parsed by re-entering the lexer mid-file, and an explicit empty
+	 * list must stay distinguishable from an absent one.
+	 */
+	cfg_opt_t listen_opts[] = {
+		CFG_INT_CB("protocol", 0, CFGF_NODEFAULT, parse_protocol),
+		CFG_STR_LIST("address", NULL, CFGF_NODEFAULT),
+		CFG_INT_CB("port", 0, CFGF_NODEFAULT, parse_number),
+		CFG_INT_CB("tls", MG_LISTEN_STARTTLS, CFGF_NONE, parse_listen_tls),
+		CFG_STR("backend", NULL, CFGF_NODEFAULT),
+		CFG_END()
+	};
+	cfg_opt_t opts[] = {
+		CFG_STR("user", "mailgate", CFGF_NONE),
+		CFG_STR("group", NULL, CFGF_NODEFAULT),
+		CFG_STR("pid_file", "/run/mailgated.pid", CFGF_NONE),
+		CFG_INT_CB("log_level", MG_LOG_INFO, CFGF_NONE, parse_log_level),
+		CFG_INT_CB("max_connections", 1000, CFGF_NONE, parse_number),
+		CFG_INT_CB("max_connections_per_ip", 20, CFGF_NONE, parse_number),
+		CFG_INT_CB("shutdown_grace", 10, CFGF_NONE, parse_number),
+		CFG_INT_CB("login_timeout", 60, CFGF_NONE, parse_number),
+		CFG_INT_CB("session_timeout", 1800, CFGF_NONE, parse_number),
+		CFG_INT_CB("backend_connect_timeout", 10, CFGF_NONE, parse_number),
+		CFG_INT_CB("backend_timeout", 30, CFGF_NONE, parse_number),
+		CFG_INT_CB("max_line_length", 8192, CFGF_NONE, parse_number),
+		CFG_INT_CB("max_literal_size", 8192, CFGF_NONE, parse_number),
+		CFG_INT_CB("max_bad_commands", 10, CFGF_NONE, parse_number),
+		CFG_INT_CB("max_auth_failures", 3, CFGF_NONE, parse_number),
+		CFG_INT_CB("auth_failure_delay", 2000, CFGF_NONE, parse_number),
+		CFG_STR("default_backend", NULL, CFGF_NODEFAULT),
+		CFG_SEC("tls", tls_opts, CFGF_NONE),
+		CFG_SEC("backend", backend_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+		CFG_SEC("listen", listen_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+		CFG_END()
+	};
+	cfg_t *cfg;
+
+	install_validators(opts);
+	/* cfg_init copies the tables, so they may live on this stack. */
+	cfg = cfg_init(opts, CFGF_NONE);
+	if (cfg != NULL)
+		cfg_set_error_function(cfg, on_cfg_error);
+	return cfg;
+}
+
+/* ---- public interface ------------------------------------------------------- */
+
+int config_load(const char *path, struct mg_config **out, char *err, size_t errlen)
+{
+	struct load_ctx ctx = { .path = path, .err = err, .errlen = errlen };
+	struct mg_config *c = NULL;
+	char *raw = NULL, *text = NULL;
+	cfg_t *cfg = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	*out = NULL;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (path == NULL) {
+		ctx.path = "(null)";
+		ctx_error(&ctx, 0, "no configuration file given");
+		return -1;
+	}
+
+	raw = read_config_file(&ctx, &len);
+	if (raw == NULL)
+		goto done;
+	text = malloc(len + 1);
+	if (text == NULL) {
+		out_of_memory(&ctx);
+		goto done;
+	}
+	if (scan_config(&ctx, raw, len, text) < 0)
+		goto done;
+
+	load_ctx = &ctx;
+	cfg = new_parser();
+	if (cfg == NULL) {
+		out_of_memory(&ctx);
+		goto done;
+	}
+	if (cfg_parse_buf(cfg, text) != CFG_SUCCESS || ctx.failed) {
+		ctx_error(&ctx, 0, "cannot parse");	/* only if nothing said why */
+		goto done;
+	}
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		out_of_memory(&ctx);
+		goto done;
+	}
+	if (build_config(&ctx, cfg, c) < 0 || ctx.failed)
+		goto done;
+
+	*out = c;
+	c = NULL;
+	rc = 0;
+done:
+	if (cfg != NULL)
+		cfg_free(cfg);
+	load_ctx = NULL;
+	config_free(c);
+	free(ctx.sections);
+	free(ctx.opts);
+	free(text);
+	free(raw);
+	return rc;
+}
+
+void config_free(struct mg_config *cfg)
+{
+	size_t i, j;
+
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->user);
+	free(cfg->group);
+	free(cfg->pid_file);
+	free(cfg->tls.certificate);
+	free(cfg->tls.key);
+	free(cfg->tls.ciphers);
+	free(cfg->tls.ciphersuites);
+	for (i = 0; i < cfg->n_listeners; i++) {
+		struct mg_listener_config *l = &cfg->listeners[i];
+
+		free(l->name);
+		for (j = 0; l->addresses != NULL && j < l->n_addresses; j++)
+			free(l->addresses[j]);
+		free(l->addresses);
+	}
+	free(cfg->listeners);
+	for (i = 0; i < cfg->n_backends; i++) {
+		struct mg_backend_config *b = &cfg->backends[i];
+
+		free(b->name);
+		free(b->host);
+		free(b->ca_file);
+		free(b->verify_name);
+	}
+	free(cfg->backends);
+	free(cfg);
+}
+
+const char *config_protocol_name(enum mg_protocol protocol)
+{
+	switch (protocol) {
+	case MG_PROTO_IMAP:
+		return "imap";
+	case MG_PROTO_POP3:
+		return "pop3";
+	case MG_PROTO_COUNT:
+		break;
+	}
+	return "unknown";
+}
+
+/* ---- warnings ------------------------------------------------------------------ */
+
+/* Loopback is the only place where a cleartext backend leg is private. */
+static int is_loopback_host(const char *host)
+{
+	unsigned char a[16];
+
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	switch (parse_ip(host, a)) {
+	case AF_INET:
+		return a[0] == 127;
+	case AF_INET6: {
+		static const unsigned char v4mapped[12] = {
+			0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+		};
+
+		if (memcmp(a, &in6addr_loopback, 16) == 0)
+			return 1;
+		return memcmp(a, v4mapped, 12) == 0 && a[12] == 127;
+	}
+	default:
+		return 0;
+	}
+}
+
+__attribute__((format(printf, 5, 6)))
+static void emit_warning(const struct mg_config *cfg, int line,
+			 void (*warn)(const char *msg, void *arg), void *arg,
+			 const char *fmt, ...)
+{
+	char msg[512], full[640];
+	va_list ap;
+	int n;
+
+	if (warn == NULL)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (line > 0)
+		n = snprintf(full, sizeof(full), "%s:%d: %s", cfg->path, line, msg);
+	else
+		n = snprintf(full, sizeof(full), "%s: %s", cfg->path, msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(full))
+		memcpy(full + sizeof(full) - 4, "...", 4);
+	warn(full, arg);
+}
+
+int config_warnings(const struct mg_config *cfg,
+		    void (*warn)(const char *msg, void *arg), void *arg)
+{
+	char q[QUOTE_MAX], q2[QUOTE_MAX];
+	int count = 0;
+	size_t i;
+
+	for (i = 0; i < cfg->n_backends; i++) {
+		const struct mg_backend_config *b = &cfg->backends[i];
+
+		/* Without TLS there is no certificate to check: the next test covers it. */
+		if (b->tls != MG_BACKEND_TLS_NONE && !b->verify) {
+			emit_warning(cfg, b->line, warn, arg,
+				     "backend '%s': verify = false: the certificate of %s is "
+				     "not checked, anyone on the path can pose as the backend",
+				     quote(q, b->name), quote(q2, b->host));
+			count++;
+		}
+		if (b->tls == MG_BACKEND_TLS_NONE && !is_loopback_host(b->host)) {
+			emit_warning(cfg, b->line, warn, arg,
+				     "backend '%s': tls = none towards %s, which is not "
+				     "loopback: passwords cross the network in cleartext",
+				     quote(q, b->name), quote(q2, b->host));
+			count++;
+		}
+	}
+	if (!cfg->tls.require_forward_secrecy) {
+		emit_warning(cfg, cfg->tls.line, warn, arg,
+			     "tls: require_forward_secrecy = false allows RSA key exchange: "
+			     "whoever gets the key later can decrypt recorded sessions");
+		count++;
+	}
+	return count;
+}

@@ -1,0 +1,126 @@
+/*
+ * config.h - the gateway's configuration as a plain, read-only structure.
+ *
+ * config.c is the only file that knows libconfuse: it parses mailgate.conf,
+ * validates every value (failing closed, with file and line), and hands the
+ * rest of the program this struct. Nothing outside config.c changes it.
+ */
+#ifndef MG_CONFIG_H
+#define MG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+
+enum mg_protocol {
+	MG_PROTO_IMAP,
+	MG_PROTO_POP3,
+	MG_PROTO_COUNT
+};
+
+/* How a listener offers TLS. */
+enum mg_listen_tls {
+	MG_LISTEN_STARTTLS,	/* cleartext greeting, STARTTLS/STLS required before login */
+	MG_LISTEN_IMPLICIT	/* TLS from the first byte (993/995) */
+};
+
+/* How the gateway talks TLS to a backend. */
+enum mg_backend_tls {
+	MG_BACKEND_TLS_NONE,
+	MG_BACKEND_TLS_STARTTLS,
+	MG_BACKEND_TLS_IMPLICIT
+};
+
+enum mg_tls_version {
+	MG_TLS_1_2,
+	MG_TLS_1_3
+};
+
+struct mg_tls_config {
+	char *certificate;		/* PEM chain, required */
+	char *key;			/* PEM private key, required */
+	enum mg_tls_version min_version;	/* default TLS 1.2 */
+	char *ciphers;			/* TLS 1.2 cipher list, NULL = built-in default */
+	char *ciphersuites;		/* TLS 1.3 suites, NULL = OpenSSL default */
+	bool require_forward_secrecy;	/* default true: no RSA key exchange */
+	int line;			/* where the tls section starts, 0 if absent */
+};
+
+struct mg_backend_config {
+	char *name;
+	char *host;			/* name or address */
+	unsigned imap_port;		/* default 143, or 993 with tls = implicit */
+	unsigned pop3_port;		/* default 110, or 995 with tls = implicit */
+	enum mg_backend_tls tls;	/* default none */
+	char *ca_file;			/* NULL = system default store */
+	bool verify;			/* default true */
+	char *verify_name;		/* NULL = host */
+	int line;			/* where the section starts, for messages */
+};
+
+struct mg_listener_config {
+	char *name;
+	enum mg_protocol protocol;
+	char **addresses;		/* default { "0.0.0.0", "::" } */
+	size_t n_addresses;
+	unsigned port;
+	enum mg_listen_tls tls;
+	const struct mg_backend_config *backend;	/* NULL = default_backend */
+	int line;
+};
+
+struct mg_config {
+	char *path;			/* the file this came from */
+
+	char *user;			/* unprivileged user, default "mailgate" */
+	char *group;			/* default: user's primary group */
+	char *pid_file;			/* default "/run/mailgated.pid" */
+	enum mg_log_level log_level;	/* default info */
+
+	unsigned max_connections;		/* default 1000 */
+	unsigned max_connections_per_ip;	/* default 20 */
+	unsigned shutdown_grace;		/* seconds, default 10 */
+
+	unsigned login_timeout;		/* seconds from connect to login, default 60 */
+	unsigned session_timeout;	/* seconds of idle after login, default 1800 */
+	unsigned backend_connect_timeout;	/* seconds, default 10 */
+	unsigned backend_timeout;	/* seconds for each backend reply, default 30 */
+
+	size_t max_line_length;		/* bytes, default 8192 */
+	size_t max_literal_size;	/* bytes before login, default 8192 */
+	unsigned max_bad_commands;	/* before login, default 10 */
+	unsigned max_auth_failures;	/* before the connection is closed, default 3 */
+	unsigned auth_failure_delay_ms;	/* base delay after a failed login, default 2000 */
+
+	struct mg_tls_config tls;
+
+	struct mg_listener_config *listeners;
+	size_t n_listeners;
+	struct mg_backend_config *backends;
+	size_t n_backends;
+	const struct mg_backend_config *default_backend;	/* never NULL after load */
+};
+
+/*
+ * Parse and validate the file at path. On success returns 0 and *out owns a
+ * new config (release it with config_free). On failure returns -1, *out is
+ * NULL and err holds one line "FILE:LINE: what is wrong" (LINE omitted where
+ * no line applies, e.g. a missing file).
+ */
+int config_load(const char *path, struct mg_config **out, char *err, size_t errlen);
+
+void config_free(struct mg_config *cfg);
+
+/*
+ * Report choices that are valid but insecure (TLS below 1.2 is impossible, so:
+ * backend certificate verification off, cleartext towards a backend that is
+ * not on loopback, forward secrecy not required). Calls warn(msg, arg) once per
+ * finding with "FILE:LINE: ..." text. Returns the number of findings.
+ */
+int config_warnings(const struct mg_config *cfg,
+		    void (*warn)(const char *msg, void *arg), void *arg);
+
+const char *config_protocol_name(enum mg_protocol protocol);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * master.h - run the master process until SIGTERM/SIGINT.
+ */
+#ifndef MG_MASTER_H
+#define MG_MASTER_H
+
+#include <stdbool.h>
+
+#include "config.h"
+
+/*
+ * Build TLS contexts, bind every listener, daemonise unless foreground,
+ * drop privileges and serve. Takes ownership of cfg. Returns 0 after a clean
+ * shutdown, -1 when start-up failed (logged).
+ */
+int master_run(struct mg_config *cfg, const char *config_path, bool foreground);
+
+/*
+ * What -t adds to the configuration check: load the certificates and keys and
+ * build every TLS context, as start-up would. Takes ownership of cfg.
+ */
+int master_check(struct mg_config *cfg, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * protocol.h - what a client-facing protocol module provides.
+ *
+ * The session (session.c) owns the connection, the route decision, the
+ * backend connection and the relay; a protocol module owns the dialogue with
+ * the client until login and the login exchange with the backend. IMAP lives
+ * in imap.c + backend_imap.c; POP3 slots in beside them with the same table.
+ */
+#ifndef MG_PROTOCOL_H
+#define MG_PROTOCOL_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+struct mg_session;
+struct mg_stream;
+
+enum mg_login_result {
+	MG_LOGIN_OK,		/* backend accepted; reply holds its answer */
+	MG_LOGIN_FAILED,	/* backend refused the credentials */
+	MG_LOGIN_UNAVAILABLE	/* backend unreachable, timed out or broken */
+};
+
+enum mg_frontend_result {
+	MG_FRONTEND_CLOSE,	/* the session ends (logout, limit, error) */
+	MG_FRONTEND_RELAY	/* logged in: relay client <-> backend */
+};
+
+struct mg_protocol_ops {
+	enum mg_protocol protocol;
+	/*
+	 * Greet the client and run the pre-login dialogue. When the client
+	 * presents credentials over a secure connection, call session_login()
+	 * and answer according to its result.
+	 */
+	enum mg_frontend_result (*frontend)(struct mg_session *session);
+	/*
+	 * On a connected backend stream: consume the greeting, run STARTTLS if
+	 * configured, and log in with session->cred. On MG_LOGIN_OK, reply
+	 * holds the backend's final answer without its tag (IMAP: "OK [...]
+	 * text"), for the front end to hand to the client.
+	 */
+	enum mg_login_result (*backend_login)(struct mg_session *session, struct mg_stream *backend,
+					      char *reply, size_t replysize);
+	/* Sent by the master when it refuses a connection (limits, shutdown). */
+	const char *refusal_busy;
+	const char *refusal_per_ip;
+};
+
+extern const struct mg_protocol_ops imap_protocol;
+
+/* The backend halves, one per protocol (backend_<protocol>.c). */
+enum mg_login_result backend_imap_login(struct mg_session *session, struct mg_stream *backend,
+					char *reply, size_t replysize);
+
+const struct mg_protocol_ops *protocol_ops(enum mg_protocol protocol);
+
+#endif

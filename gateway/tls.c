@@ -1,0 +1,411 @@
+/*
+ * tls.c - OpenSSL behind a small interface: server contexts for listeners,
+ * client contexts for backends, and non-blocking handshakes, reads and writes.
+ *
+ * Policy lives here: TLS 1.2 at least, forward secrecy unless the operator
+ * turns it off, no renegotiation, no compression, strict ALPN on the server
+ * side (the ALPACA cross-protocol defence), and certificate plus host name
+ * verification on the client side when the backend asks for it.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "tls.h"
+
+struct mg_tls_server {
+	SSL_CTX *ctx;
+	const char *alpn;	/* "imap" or "pop3" */
+};
+
+struct mg_tls_client {
+	SSL_CTX *ctx;
+	char *verify_name;	/* NULL when verification is off */
+};
+
+struct mg_tls {
+	SSL *ssl;
+};
+
+/* TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 is always both. */
+static const char default_ciphers[] =
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
+
+static void openssl_error(char *err, size_t errlen, const char *what)
+{
+	unsigned long code = ERR_get_error();
+	char reason[256];
+
+	if (code != 0)
+		ERR_error_string_n(code, reason, sizeof(reason));
+	else
+		snprintf(reason, sizeof(reason), "no detail");
+	snprintf(err, errlen, "%s: %s", what, reason);
+	ERR_clear_error();
+}
+
+static int version_number(enum mg_tls_version version)
+{
+	return version == MG_TLS_1_3 ? TLS1_3_VERSION : TLS1_2_VERSION;
+}
+
+/* Settings both directions share. */
+static void common_options(SSL_CTX *ctx)
+{
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	/* Idle IMAP sessions (IDLE) must not pin 2 x 16 kB of record buffers. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	const struct mg_tls_server *server = arg;
+	size_t want = strlen(server->alpn);
+	unsigned int pos = 0;
+
+	/* in is a list of length-prefixed protocol ids; walk it with bounds checked. */
+	while (pos < inlen) {
+		unsigned int idlen = in[pos];
+
+		if (idlen == 0 || pos + 1 + idlen > inlen)
+			break;
+		if (idlen == want && memcmp(in + pos + 1, server->alpn, want) == 0) {
+			*out = in + pos + 1;
+			*outlen = (unsigned char)idlen;
+			return SSL_TLSEXT_ERR_OK;
+		}
+		pos += 1 + idlen;
+	}
+	/* A client that names another protocol is talking to the wrong service. */
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg, enum mg_protocol protocol,
+				     char *err, size_t errlen)
+{
+	struct mg_tls_server *server = calloc(1, sizeof(*server));
+	static const unsigned char session_context[] = "mailgate";
+	char ciphers[1024];
+
+	if (server == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	server->alpn = protocol == MG_PROTO_POP3 ? "pop3" : "imap";
+	server->ctx = SSL_CTX_new(TLS_server_method());
+	if (server->ctx == NULL) {
+		openssl_error(err, errlen, "cannot create TLS context");
+		goto fail;
+	}
+	common_options(server->ctx);
+	SSL_CTX_set_options(server->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (!SSL_CTX_set_min_proto_version(server->ctx, version_number(cfg->min_version))) {
+		openssl_error(err, errlen, "cannot set minimum TLS version");
+		goto fail;
+	}
+
+	if (snprintf(ciphers, sizeof(ciphers), "%s%s",
+		     cfg->ciphers != NULL ? cfg->ciphers : default_ciphers,
+		     cfg->require_forward_secrecy ? ":!kRSA:!PSK:!aNULL" : "") >=
+	    (int)sizeof(ciphers)) {
+		snprintf(err, errlen, "tls ciphers: list too long");
+		goto fail;
+	}
+	if (!SSL_CTX_set_cipher_list(server->ctx, ciphers)) {
+		openssl_error(err, errlen, "tls ciphers: no usable cipher");
+		goto fail;
+	}
+	if (cfg->ciphersuites != NULL && !SSL_CTX_set_ciphersuites(server->ctx, cfg->ciphersuites)) {
+		openssl_error(err, errlen, "tls ciphersuites: no usable suite");
+		goto fail;
+	}
+
+	if (SSL_CTX_use_certificate_chain_file(server->ctx, cfg->certificate) != 1) {
+		openssl_error(err, errlen, cfg->certificate);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(server->ctx, cfg->key, SSL_FILETYPE_PEM) != 1) {
+		openssl_error(err, errlen, cfg->key);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(server->ctx) != 1) {
+		openssl_error(err, errlen, "tls key does not match the certificate");
+		goto fail;
+	}
+
+	/*
+	 * Every connection lives in its own child, so a server-side session cache
+	 * would never be hit; stateless tickets, whose keys this context made
+	 * before the fork, resume across children instead.
+	 */
+	SSL_CTX_set_session_cache_mode(server->ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_session_id_context(server->ctx, session_context, sizeof(session_context) - 1);
+	SSL_CTX_set_alpn_select_cb(server->ctx, alpn_select, server);
+	return server;
+fail:
+	tls_server_free(server);
+	return NULL;
+}
+
+void tls_server_free(struct mg_tls_server *server)
+{
+	if (server == NULL)
+		return;
+	SSL_CTX_free(server->ctx);
+	free(server);
+}
+
+struct mg_tls_client *tls_client_new(const struct mg_backend_config *backend, char *err,
+				     size_t errlen)
+{
+	struct mg_tls_client *client = calloc(1, sizeof(*client));
+
+	if (client == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	client->ctx = SSL_CTX_new(TLS_client_method());
+	if (client->ctx == NULL) {
+		openssl_error(err, errlen, "cannot create TLS context");
+		goto fail;
+	}
+	common_options(client->ctx);
+	SSL_CTX_set_min_proto_version(client->ctx, TLS1_2_VERSION);
+	if (backend->verify) {
+		const char *name = backend->verify_name != NULL ? backend->verify_name : backend->host;
+
+		if (backend->ca_file != NULL) {
+			if (SSL_CTX_load_verify_locations(client->ctx, backend->ca_file, NULL) != 1) {
+				openssl_error(err, errlen, backend->ca_file);
+				goto fail;
+			}
+		} else if (SSL_CTX_set_default_verify_paths(client->ctx) != 1) {
+			openssl_error(err, errlen, "cannot load the system CA store");
+			goto fail;
+		}
+		SSL_CTX_set_verify(client->ctx, SSL_VERIFY_PEER, NULL);
+		client->verify_name = strdup(name);
+		if (client->verify_name == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	} else {
+		SSL_CTX_set_verify(client->ctx, SSL_VERIFY_NONE, NULL);
+	}
+	return client;
+fail:
+	tls_client_free(client);
+	return NULL;
+}
+
+void tls_client_free(struct mg_tls_client *client)
+{
+	if (client == NULL)
+		return;
+	SSL_CTX_free(client->ctx);
+	free(client->verify_name);
+	free(client);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Drive SSL_accept/SSL_connect on a non-blocking fd until done or the deadline. */
+static int handshake(SSL *ssl, int fd, bool server, int timeout_ms, char *err, size_t errlen)
+{
+	long long deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		int rc = server ? SSL_accept(ssl) : SSL_connect(ssl);
+		struct pollfd pfd = { .fd = fd };
+		long long left;
+
+		if (rc == 1)
+			return 0;
+		switch (SSL_get_error(ssl, rc)) {
+		case SSL_ERROR_WANT_READ:
+			pfd.events = POLLIN;
+			break;
+		case SSL_ERROR_WANT_WRITE:
+			pfd.events = POLLOUT;
+			break;
+		case SSL_ERROR_SYSCALL:
+			if (ERR_peek_error() == 0) {
+				snprintf(err, errlen, "TLS handshake: connection closed%s%s",
+					 errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
+				return -1;
+			}
+			openssl_error(err, errlen, "TLS handshake");
+			return -1;
+		default: {
+			long verify = SSL_get_verify_result(ssl);
+
+			if (!server && verify != X509_V_OK) {
+				snprintf(err, errlen, "TLS handshake: certificate verification failed: %s",
+					 X509_verify_cert_error_string(verify));
+				ERR_clear_error();
+				return -1;
+			}
+			openssl_error(err, errlen, "TLS handshake");
+			return -1;
+		}
+		}
+		left = deadline - now_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+			snprintf(err, errlen, "TLS handshake: timed out");
+			return -1;
+		}
+	}
+}
+
+static struct mg_tls *wrap(SSL *ssl)
+{
+	struct mg_tls *tls = calloc(1, sizeof(*tls));
+
+	if (tls != NULL)
+		tls->ssl = ssl;
+	return tls;
+}
+
+int tls_accept(struct mg_tls_server *server, int fd, int timeout_ms, struct mg_tls **out,
+	       char *err, size_t errlen)
+{
+	SSL *ssl = SSL_new(server->ctx);
+
+	*out = NULL;
+	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+		openssl_error(err, errlen, "cannot create TLS connection");
+		SSL_free(ssl);
+		return -1;
+	}
+	errno = 0;
+	if (handshake(ssl, fd, true, timeout_ms, err, errlen) < 0 || (*out = wrap(ssl)) == NULL) {
+		if (*out == NULL && err[0] == '\0')
+			snprintf(err, errlen, "out of memory");
+		SSL_free(ssl);
+		return -1;
+	}
+	return 0;
+}
+
+int tls_connect(struct mg_tls_client *client, int fd, int timeout_ms, struct mg_tls **out,
+		char *err, size_t errlen)
+{
+	SSL *ssl = SSL_new(client->ctx);
+
+	*out = NULL;
+	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+		openssl_error(err, errlen, "cannot create TLS connection");
+		SSL_free(ssl);
+		return -1;
+	}
+	if (client->verify_name != NULL) {
+		/* SNI only for names: RFC 6066 forbids literal addresses there. */
+		ASN1_OCTET_STRING *ip = a2i_IPADDRESS(client->verify_name);
+
+		if (ip == NULL)
+			SSL_set_tlsext_host_name(ssl, client->verify_name);
+		ASN1_OCTET_STRING_free(ip);
+		ERR_clear_error();
+		if (SSL_set1_host(ssl, client->verify_name) != 1) {
+			openssl_error(err, errlen, "cannot set the name to verify");
+			SSL_free(ssl);
+			return -1;
+		}
+	}
+	errno = 0;
+	err[0] = '\0';
+	if (handshake(ssl, fd, false, timeout_ms, err, errlen) < 0 || (*out = wrap(ssl)) == NULL) {
+		if (*out == NULL && err[0] == '\0')
+			snprintf(err, errlen, "out of memory");
+		SSL_free(ssl);
+		return -1;
+	}
+	return 0;
+}
+
+static ssize_t io_result(struct mg_tls *tls, int rc)
+{
+	switch (SSL_get_error(tls->ssl, rc)) {
+	case SSL_ERROR_WANT_READ:
+		return MG_TLS_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return MG_TLS_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN:
+		return MG_TLS_EOF;
+	case SSL_ERROR_SYSCALL:
+		/* A peer that closes without close_notify: treat as end of stream. */
+		ERR_clear_error();
+		return errno == 0 || errno == ECONNRESET ? MG_TLS_EOF : MG_TLS_ERROR;
+	default:
+		ERR_clear_error();
+		return MG_TLS_ERROR;
+	}
+}
+
+ssize_t tls_read(struct mg_tls *tls, void *buf, size_t len)
+{
+	size_t got = 0;
+	int rc;
+
+	errno = 0;
+	rc = SSL_read_ex(tls->ssl, buf, len, &got);
+	if (rc == 1)
+		return (ssize_t)got;
+	return io_result(tls, rc);
+}
+
+ssize_t tls_write(struct mg_tls *tls, const void *buf, size_t len)
+{
+	size_t put = 0;
+	int rc;
+
+	errno = 0;
+	rc = SSL_write_ex(tls->ssl, buf, len, &put);
+	if (rc == 1)
+		return (ssize_t)put;
+	return io_result(tls, rc);
+}
+
+bool tls_pending(struct mg_tls *tls)
+{
+	return SSL_pending(tls->ssl) > 0;
+}
+
+const char *tls_version(const struct mg_tls *tls)
+{
+	return SSL_get_version(tls->ssl);
+}
+
+const char *tls_cipher(const struct mg_tls *tls)
+{
+	return SSL_get_cipher_name(tls->ssl);
+}
+
+void tls_close(struct mg_tls *tls)
+{
+	if (tls == NULL)
+		return;
+	/* One non-blocking attempt: a peer that does not read gets no more of our time. */
+	SSL_shutdown(tls->ssl);
+	ERR_clear_error();
+	SSL_free(tls->ssl);
+	free(tls);
+}

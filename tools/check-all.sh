@@ -1,0 +1,23 @@
+#!/bin/sh
+# check-all.sh - build with warnings as errors and run the whole test suite,
+# then build again with AddressSanitizer + UndefinedBehaviorSanitizer in a
+# separate directory and run the suite once more. Run from the top of a checkout.
+set -e
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+./autogen.sh
+
+rm -rf build-werror build-asan
+mkdir build-werror build-asan
+
+echo "=== build with -Werror, make check ==="
+(cd build-werror && ../configure --enable-werror && make -j2 && make -j2 check) || {
+	cat build-werror/test-suite.log 2>/dev/null; exit 1; }
+
+echo "=== build with ASan + UBSan, make check ==="
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+(cd build-asan && ../configure --enable-werror --enable-sanitizers CC=gcc && make -j2 && make -j2 check) || {
+	cat build-asan/test-suite.log 2>/dev/null; exit 1; }
+
+echo "=== all test passes succeeded ==="
