@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""mailgate demo (`make demo`).
+
+Makes a throwaway CA and server certificate, starts a private Dovecot on
+free high ports (20000 and up) with one user, demo/demo, and one welcome
+message, and mailgated in front of it:
+
+    IMAP  STARTTLS      127.0.0.1:1143
+    IMAP  implicit TLS  127.0.0.1:1993
+
+then prints client commands that work against it and stays in the
+foreground until Ctrl-C or SIGTERM, when it stops everything it started.
+
+    python3 tests/demo.py --dir BUILD/demo-run
+    (MG_MAILGATED=path/to/mailgated; default gateway/mailgated)
+
+Run as root: the private Dovecot needs it, and mailgated drops to
+nobody/nogroup.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "integration"))
+
+import mgtest  # noqa: E402
+
+DEMO_USER = "demo"
+DEMO_PASSWORD = "demo"
+
+# The public side of the demo: (listener name, protocol, tls, port).
+# POP3 joins by adding ("pop3", "pop3", "starttls", 1110) and
+# ("pop3s", "pop3", "implicit", 1995) once mailgated speaks it, with
+# matching lines in client_commands().
+FRONT = [
+    ("imap", "imap", "starttls", 1143),
+    ("imaps", "imap", "implicit", 1993),
+]
+
+WELCOME = (
+    b"From: mailgate demo <postmaster@example.org>\r\n"
+    b"To: demo@example.org\r\n"
+    b"Subject: Welcome to the mailgate demo\r\n"
+    b"Date: Mon, 01 Jan 2024 00:00:00 +0000\r\n"
+    b"Message-ID: <welcome@mailgate.demo>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=us-ascii\r\n"
+    b"\r\n"
+    b"Hello,\r\n"
+    b"\r\n"
+    b"this message came from a private Dovecot, through mailgated, over TLS.\r\n"
+    b"A cleartext LOGIN on port 1143 is refused until the client runs STARTTLS.\r\n"
+    b"\r\n"
+    b"-- \r\n"
+    b"mailgate\r\n"
+)
+
+
+def client_commands(ca):
+    """Command lines that work against the running demo, by listener name."""
+    return {
+        "imap": [
+            "curl --ssl-reqd --cacert %s 'imap://%s:%s@127.0.0.1:%d/INBOX;UID=1'"
+            % (ca, DEMO_USER, DEMO_PASSWORD, port_of("imap")),
+            "openssl s_client -starttls imap -connect 127.0.0.1:%d -CAfile %s"
+            % (port_of("imap"), ca),
+        ],
+        "imaps": [
+            "curl --cacert %s 'imaps://%s:%s@127.0.0.1:%d/INBOX;UID=1'"
+            % (ca, DEMO_USER, DEMO_PASSWORD, port_of("imaps")),
+        ],
+    }
+
+
+def port_of(name):
+    for n, _proto, _tls, port in FRONT:
+        if n == name:
+            return port
+    raise KeyError(name)
+
+
+class Stop(Exception):
+    pass
+
+
+def _stop(signum, frame):
+    raise Stop(signal.Signals(signum).name)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Run a private Dovecot with mailgated in front of it.")
+    ap.add_argument("--dir", default="demo-run",
+                    help="working directory (emptied first, kept afterwards for its logs)")
+    args = ap.parse_args()
+
+    if os.geteuid() != 0:
+        sys.exit("demo: run as root (the private Dovecot needs it; mailgated drops to nobody)")
+    taken = [port for _n, _p, _t, port in FRONT if not mgtest._port_free(port)]
+    if taken:
+        sys.exit("demo: port(s) %s already in use on 127.0.0.1 (another demo running?)"
+                 % ", ".join(map(str, taken)))
+    binary = mgtest.default_mailgated_binary()
+    if not os.access(binary, os.X_OK):
+        sys.exit("demo: no mailgated at %s (run make first, or set MG_MAILGATED)" % binary)
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
+    status = 0
+    try:
+        td = mgtest.TestDir(path=args.dir, keep=True)
+        certs = mgtest.Certs(td.join("certs"))
+        ca = td.join("ca.pem")
+        shutil.copyfile(certs.ca, ca)
+        os.chmod(ca, 0o644)
+
+        dovecot = mgtest.Dovecot(td, certs, users={DEMO_USER: DEMO_PASSWORD},
+                                 port_start=20000, auth_failure_delay=2, start=False)
+        dovecot.deliver(DEMO_USER, WELCOME)
+        dovecot.start()
+
+        listeners = [mgtest.listener(name, tls, port=port, protocol=proto)
+                     for name, proto, tls, port in FRONT]
+        mg = mgtest.Mailgated(
+            td, certs, name="mailgated",
+            backends=[mgtest.backend_for(dovecot, "dovecot")],
+            listeners=listeners,
+            user="nobody", group="nogroup", log_level="info",
+            login_timeout=60, session_timeout=1800, shutdown_grace=5,
+            auth_failure_delay=2000)
+
+        print("mailgate demo is running (directory %s)" % td.path)
+        print("  Dovecot (private backend): imap 127.0.0.1:%d, imaps 127.0.0.1:%d"
+              % (dovecot.imap_port, dovecot.imaps_port))
+        for name, proto, tls, port in FRONT:
+            print("  mailgated %-5s %-8s on 127.0.0.1:%d" % (proto.upper(), tls, port))
+        print("  user %s, password %s; logs: %s, %s"
+              % (DEMO_USER, DEMO_PASSWORD, mg.log_path, dovecot.log_path))
+        print()
+        print("Try:")
+        cmds = client_commands(ca)
+        for name, _p, _t, _port in FRONT:
+            for line in cmds.get(name, []):
+                print("  " + line)
+        print()
+        print("Ctrl-C (or SIGTERM) stops the demo.", flush=True)
+
+        while True:
+            time.sleep(1)
+            if not mg.running():
+                print("demo: mailgated exited:\n" + mgtest.tail(mg.log()), file=sys.stderr)
+                status = 1
+                break
+            if not dovecot.running():
+                print("demo: dovecot exited:\n" + mgtest.tail(dovecot.log()), file=sys.stderr)
+                status = 1
+                break
+    except Stop as e:
+        print("\ndemo: %s, stopping" % e, flush=True)
+    except Exception as e:   # a start-up failure: say why, then clean up
+        print("demo: %s" % e, file=sys.stderr)
+        status = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        errors = mgtest.cleanup()      # mailgated first, then Dovecot
+        for err in errors:
+            print("demo: while stopping: %s" % err, file=sys.stderr)
+            status = 1
+    if status == 0:
+        print("demo: stopped, nothing left running", flush=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,829 @@
+#!/usr/bin/env python3
+"""Integration tests: mailgated's IMAP front end in front of a real Dovecot.
+
+One private Dovecot and one mailgated are shared by most tests (started on
+first use); tests that need another configuration start their own
+mailgated. Run: python3 tests/integration/test_imap.py
+(MG_MAILGATED=path/to/mailgated, MG_TEST=test_name, MG_KEEP=1).
+"""
+
+import os
+import re
+import ssl
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import mgtest  # noqa: E402
+from mgtest import Closed, ImapClient, b64, imap_quote, sasl_plain  # noqa: E402
+
+USERS = {
+    "alice": "alice-Secret-1",
+    "bob": 'pa ss"word',                          # a space and a double quote
+    "carol": "carol-Secret-3",
+    "logcheck": "Zq8-LOGCHECK-pw-unique-71934",  # grepped for in the logs
+}
+LOGCHECK_WRONG = "Wx5-LOGCHECK-wrong-pw-40417"   # never valid; never logged
+
+# Byte-exact message (CRLF, 8-bit, ~240 kB so the relay moves many records).
+MESSAGE = (
+    b"Return-Path: <sender@example.org>\r\n"
+    b"From: Mailgate Test <sender@example.org>\r\n"
+    b"To: alice@example.org\r\n"
+    b"Subject: mailgate integration test message\r\n"
+    b"Date: Mon, 01 Jan 2024 00:00:00 +0000\r\n"
+    b"Message-ID: <mgtest-1@example.org>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Transfer-Encoding: 8bit\r\n"
+    b"\r\n"
+    + "Grüße aus dem Test — ✓\r\n".encode("utf-8")
+    + b"".join(b"line %05d: %s\r\n" % (i, b"0123456789abcdef" * 4) for i in range(3000))
+    + b"-- \r\nend\r\n"
+)
+SHORT_MESSAGE = (b"From: a@example.org\r\nTo: bob@example.org\r\nSubject: short\r\n"
+                 b"\r\nhello bob\r\n")
+
+# The shared gateway's limits (small so the tests are quick).
+SHARED = dict(
+    max_connections=200,
+    max_connections_per_ip=100,
+    login_timeout=30,
+    session_timeout=300,
+    max_line_length=8192,
+    max_literal_size=8192,
+    max_bad_commands=4,
+    max_auth_failures=3,
+    auth_failure_delay=0,
+    shutdown_grace=2,
+)
+
+
+# ---------------------------------------------------------------------------
+# shared fixtures
+# ---------------------------------------------------------------------------
+
+class _Env:
+    pass
+
+
+_env = None
+_env_error = None
+
+
+def env():
+    """The shared test directory, certificates, Dovecot and mailgated."""
+    global _env, _env_error
+    if _env is not None:
+        return _env
+    if _env_error is not None:
+        raise RuntimeError("shared fixtures failed to start earlier") from _env_error
+    try:
+        e = _Env()
+        e.td = mgtest.TestDir()
+        e.certs = mgtest.Certs(e.td.join("certs"))
+        e.dovecot = mgtest.Dovecot(e.td, e.certs, users=USERS, start=False)
+        e.dovecot.deliver("alice", MESSAGE)
+        e.dovecot.deliver("bob", SHORT_MESSAGE)
+        e.dovecot.start()
+        e.down_port = mgtest.free_port()          # nothing ever listens here
+        e.backends = [mgtest.backend_for(e.dovecot, "dovecot"),
+                      mgtest.backend("down", imap_port=e.down_port, pop3_port=e.down_port)]
+        e.mg = mgtest.Mailgated(
+            e.td, e.certs, name="mg-shared", backends=e.backends,
+            listeners=[mgtest.listener("imap", "starttls"),
+                       mgtest.listener("imaps", "implicit"),
+                       mgtest.listener("imapsdown", "implicit", backend="down")],
+            **SHARED)
+    except BaseException as ex:
+        _env_error = ex
+        raise
+    _env = e
+    return e
+
+
+_gateways = []      # every mailgated these tests started, for the log checks
+
+
+def gateway(name, **settings):
+    """Another mailgated in front of the shared Dovecot (listeners "imap"
+    with STARTTLS and "imaps" with implicit TLS unless given)."""
+    e = env()
+    listeners = settings.pop("listeners", None)
+    backends = settings.pop("backends", e.backends)
+    conf = dict(SHARED)
+    conf.update(settings)
+    mg = mgtest.Mailgated(e.td, e.certs, name=name, backends=backends,
+                          listeners=listeners, **conf)
+    _gateways.append(mg)
+    return mg
+
+
+def plain(port=None, **kw):
+    """A cleartext connection to the STARTTLS listener, greeting read."""
+    e = env()
+    kw.setdefault("ca", e.certs.ca)
+    return ImapClient(port or e.mg.port("imap"), **kw)
+
+
+def secure(port=None, implicit=False, **kw):
+    """A TLS connection: STARTTLS on the "imap" listener, or implicit TLS."""
+    e = env()
+    kw.setdefault("ca", e.certs.ca)
+    if implicit:
+        return ImapClient(port or e.mg.port("imaps"), implicit_tls=True, **kw)
+    c = ImapClient(port or e.mg.port("imap"), **kw)
+    c.starttls()
+    return c
+
+
+def assert_tagged(line, tag, status, code=None):
+    prefix = "%s %s" % (tag, status)
+    assert line.startswith(prefix + " ") or line == prefix, \
+        "expected %r, got %r" % (prefix + (" [%s]" % code if code else "") + " ...", line)
+    if code:
+        assert line.startswith("%s [%s]" % (prefix, code)), \
+            "expected response code [%s] in %r" % (code, line)
+
+
+def assert_no_continuation(lines):
+    cont = [l for l in lines if l.startswith("+")]
+    assert not cont, "the server sent a continuation request: %r" % cont
+
+
+def capabilities(line):
+    """The capability atoms of a '* CAPABILITY ...' line or a greeting /
+    response with a [CAPABILITY ...] code (case preserved)."""
+    m = re.match(r"^\* CAPABILITY (.*)$", line)
+    if m:
+        return m.group(1).split()
+    m = re.search(r"\[CAPABILITY ([^\]]*)\]", line)
+    assert m, "no capability list in %r" % line
+    return m.group(1).split()
+
+
+def capability_command(c, tag="C"):
+    untagged, tagged = c.command(tag, "CAPABILITY")
+    assert_tagged(tagged, tag, "OK")
+    caps = [l for l in untagged if l.startswith("* CAPABILITY ")]
+    assert len(caps) == 1, "expected one * CAPABILITY line, got %r" % untagged
+    return capabilities(caps[0])
+
+
+def login_ok(c, user, tag="L"):
+    untagged, tagged = c.login(user, USERS[user], tag=tag)
+    assert_tagged(tagged, tag, "OK")
+    return untagged, tagged
+
+
+def assert_backend_capabilities(untagged, tagged):
+    """A successful login relays Dovecot's post-login capabilities, either
+    in the tagged OK's [CAPABILITY] code or as an untagged CAPABILITY."""
+    lists = [l for l in untagged if l.startswith("* CAPABILITY ")]
+    if "[CAPABILITY " in tagged:
+        lists.append(tagged)
+    assert lists, "no capabilities relayed with the login: %r %r" % (untagged, tagged)
+    caps = capabilities(lists[-1])
+    # post-login only (Dovecot), so they come from the backend, not the gateway
+    for cap in ("UIDPLUS", "NAMESPACE", "MOVE"):
+        assert cap in caps, "%s missing from the relayed capabilities %r" % (cap, caps)
+
+
+def select_inbox(c, tag="S"):
+    untagged, tagged = c.command(tag, "SELECT INBOX")
+    assert_tagged(tagged, tag, "OK")
+    exists = [l for l in untagged if re.match(r"^\* \d+ EXISTS$", l)]
+    assert exists, "SELECT INBOX gave no EXISTS: %r" % untagged
+    return int(exists[0].split()[1])
+
+
+def logout(c, tag="Z"):
+    untagged, tagged = c.command(tag, "LOGOUT")
+    assert any(l.startswith("* BYE") for l in untagged), "no * BYE before LOGOUT's OK: %r" % untagged
+    assert_tagged(tagged, tag, "OK")
+    c.expect_closed(5)
+    c.close()
+
+
+def assert_bye_and_closed(c, timeout=5, allow_tagged_bad=None):
+    lines = c.expect_closed(timeout)
+    ok = any(l.startswith("* BYE") for l in lines)
+    if allow_tagged_bad and not ok:
+        ok = any(l.startswith(allow_tagged_bad + " BAD") for l in lines)
+    assert ok, "expected * BYE before the close, got %r" % lines
+    c.close()
+    return lines
+
+
+# ---------------------------------------------------------------------------
+# real clients through both listeners
+# ---------------------------------------------------------------------------
+
+def direct_fetch():
+    e = env()
+    data = mgtest.curl_fetch("imaps", e.dovecot.imaps_port, e.certs.ca, "alice", USERS["alice"])
+    assert data == MESSAGE, "Dovecot itself returned other bytes than delivered (%d vs %d)" \
+        % (len(data), len(MESSAGE))
+    return data
+
+
+def test_curl_fetch_starttls():
+    e = env()
+    direct = direct_fetch()
+    data = mgtest.curl_fetch("imap", e.mg.port("imap"), e.certs.ca, "alice", USERS["alice"])
+    assert data == direct, "message through STARTTLS differs: %d bytes vs %d" % (len(data), len(direct))
+
+
+def test_curl_fetch_implicit_tls():
+    e = env()
+    direct = direct_fetch()
+    data = mgtest.curl_fetch("imaps", e.mg.port("imaps"), e.certs.ca, "alice", USERS["alice"])
+    assert data == direct, "message through implicit TLS differs: %d bytes vs %d" % (len(data), len(direct))
+
+
+def test_curl_ssl_reqd_wrong_ca_fails():
+    # curl must not accept the gateway's certificate against another CA
+    e = env()
+    other = mgtest.Certs(e.td.join("other-ca"))
+    r = mgtest.curl("imap://%s:%d/INBOX;UID=1" % (mgtest.HOST, e.mg.port("imap")),
+                    other.ca, "alice", USERS["alice"])
+    assert r.returncode != 0, "curl accepted a certificate from an unknown CA"
+
+
+# ---------------------------------------------------------------------------
+# capabilities
+# ---------------------------------------------------------------------------
+
+def test_greeting_and_capability_before_tls():
+    with plain() as c:
+        assert c.greeting.startswith("* OK [CAPABILITY "), c.greeting
+        for caps in (capabilities(c.greeting), capability_command(c)):
+            assert "IMAP4rev1" in caps, caps
+            assert "STARTTLS" in caps, caps
+            assert "LOGINDISABLED" in caps, caps
+            assert not [x for x in caps if x.upper().startswith("AUTH=")], \
+                "AUTH= offered before TLS: %r" % caps
+
+
+def test_capability_after_starttls():
+    with secure() as c:
+        assert c.tls_version() in ("TLSv1.2", "TLSv1.3"), c.tls_version()
+        caps = capability_command(c)
+        for want in ("IMAP4rev1", "AUTH=PLAIN", "AUTH=LOGIN"):
+            assert want in caps, "%s missing after STARTTLS: %r" % (want, caps)
+        for unwanted in ("STARTTLS", "LOGINDISABLED"):
+            assert unwanted not in caps, "%s still offered after STARTTLS: %r" % (unwanted, caps)
+
+
+def test_implicit_tls_greeting():
+    with secure(implicit=True) as c:
+        assert c.greeting.startswith("* OK"), c.greeting
+        assert "STARTTLS" not in c.greeting, c.greeting
+        assert "LOGINDISABLED" not in c.greeting, c.greeting
+        caps = capability_command(c)
+        assert "STARTTLS" not in caps and "LOGINDISABLED" not in caps, caps
+        assert "AUTH=PLAIN" in caps and "AUTH=LOGIN" in caps, caps
+
+
+# ---------------------------------------------------------------------------
+# no cleartext authentication
+# ---------------------------------------------------------------------------
+
+def test_login_refused_before_tls():
+    e = env()
+    user = "neverforwarded%d" % os.getpid()
+    with plain() as c:
+        untagged, tagged = c.command("a", "LOGIN %s %s" % (user, imap_quote(USERS["alice"])))
+        assert_no_continuation(untagged)
+        assert_tagged(tagged, "a", "NO", "PRIVACYREQUIRED")
+        # the connection stays usable, and STARTTLS is still possible
+        untagged, tagged = c.command("b", "NOOP")
+        assert_tagged(tagged, "b", "OK")
+        c.starttls()
+    assert user not in e.dovecot.log(), "refused credentials reached the backend"
+
+
+def test_authenticate_plain_refused_before_tls():
+    with plain() as c:
+        untagged, tagged = c.command("a", "AUTHENTICATE PLAIN")
+        assert_no_continuation(untagged)
+        assert_tagged(tagged, "a", "NO", "PRIVACYREQUIRED")
+        untagged, tagged = c.command("b", "NOOP")
+        assert_no_continuation(untagged)
+        assert_tagged(tagged, "b", "OK")
+
+
+def test_authenticate_plain_ir_refused_before_tls():
+    with plain() as c:
+        untagged, tagged = c.command("a", "AUTHENTICATE PLAIN " + sasl_plain("alice", USERS["alice"]))
+        assert_no_continuation(untagged)
+        assert_tagged(tagged, "a", "NO", "PRIVACYREQUIRED")
+
+
+def test_authenticate_login_refused_before_tls():
+    with plain() as c:
+        untagged, tagged = c.command("a", "AUTHENTICATE LOGIN")
+        assert_no_continuation(untagged)
+        assert_tagged(tagged, "a", "NO", "PRIVACYREQUIRED")
+        untagged, tagged = c.command("b", "AUTHENTICATE LOGIN " + b64("alice"))
+        assert_no_continuation(untagged)
+        assert_tagged(tagged, "b", "NO", "PRIVACYREQUIRED")
+
+
+def test_login_sync_literal_before_tls():
+    # A synchronising literal may get "+ " (it is within max_literal_size);
+    # whatever happens, the answer is NO [PRIVACYREQUIRED].
+    with plain() as c:
+        parts = ["a LOGIN {5}\r\n", "alice {%d}\r\n" % len(USERS["alice"]),
+                 USERS["alice"] + "\r\n"]
+        c.send(parts.pop(0))
+        while True:
+            line = c.readline()
+            if line.startswith("+"):
+                assert parts, "continuation after the last literal: %r" % line
+                c.send(parts.pop(0))
+                continue
+            assert_tagged(line, "a", "NO", "PRIVACYREQUIRED")
+            break
+        untagged, tagged = c.command("b", "NOOP")
+        assert_tagged(tagged, "b", "OK")
+
+
+def test_login_literal_plus_before_tls():
+    # The LITERAL+ bytes are consumed as part of the refused command: the
+    # next answer is the NOOP's, with nothing for "alice {N+}" in between.
+    with plain() as c:
+        pw = USERS["alice"]
+        c.send("a LOGIN {5+}\r\nalice {%d+}\r\n%s\r\nb NOOP\r\n" % (len(pw), pw))
+        untagged, tagged = c.read_response("a")
+        assert_no_continuation(untagged)
+        assert_tagged(tagged, "a", "NO", "PRIVACYREQUIRED")
+        untagged, tagged = c.read_response("b")
+        assert not untagged, "unexpected lines between the two answers: %r" % untagged
+        assert_tagged(tagged, "b", "OK")
+
+
+def test_starttls_command_injection():
+    e = env()
+    with ImapClient(e.mg.port("imap"), ca=e.certs.ca) as c:
+        c.send("a STARTTLS\r\nb CAPABILITY\r\n")          # one send(): one segment
+        line = c.readline()
+        assert_tagged(line, "a", "OK")
+        c.wrap_tls()            # fails if anything followed the OK in cleartext
+        c.send("c NOOP\r\n")
+        line = c.readline()
+        assert line.startswith("c "), \
+            "first line after the handshake is not c's answer: %r (injected command ran?)" % line
+        assert_tagged(line, "c", "OK")
+        assert c.is_open(0.3) and not c.buf, "extra data after c's answer: %r" % c.buf
+
+
+def test_starttls_twice_is_bad():
+    with secure() as c:
+        untagged, tagged = c.command("a", "STARTTLS")
+        assert_tagged(tagged, "a", "BAD")
+        untagged, tagged = c.command("b", "NOOP")
+        assert_tagged(tagged, "b", "OK")
+    with secure(implicit=True) as c:
+        untagged, tagged = c.command("a", "STARTTLS")
+        assert_tagged(tagged, "a", "BAD")
+
+
+def test_prelogin_commands():
+    with plain() as c:
+        capability_command(c, "a")
+        untagged, tagged = c.command("b", "NOOP")
+        assert_tagged(tagged, "b", "OK")
+        untagged, tagged = c.command("c", 'ID ("name" "mgtest" "version" "1")')
+        assert_tagged(tagged, "c", "OK")
+        assert len([l for l in untagged if l.startswith("* ID ")]) == 1, untagged
+        untagged, tagged = c.command("d", "ID NIL")
+        assert_tagged(tagged, "d", "OK")
+        assert len([l for l in untagged if l.startswith("* ID ")]) == 1, untagged
+        logout(c, "e")
+
+
+# ---------------------------------------------------------------------------
+# logins over TLS, relayed to Dovecot
+# ---------------------------------------------------------------------------
+
+def test_login_quoted_over_tls():
+    with secure() as c:
+        untagged, tagged = login_ok(c, "bob")        # 'pa ss"word' quoted
+        assert_backend_capabilities(untagged, tagged)
+        assert select_inbox(c) >= 1
+        untagged, tagged = c.command("f", "UID FETCH 1 (BODY.PEEK[])")
+        assert_tagged(tagged, "f", "OK")
+        assert SHORT_MESSAGE.decode("latin-1") in "\n".join(untagged), untagged
+        logout(c)
+
+
+def test_login_quoted_over_implicit_tls():
+    with secure(implicit=True) as c:
+        login_ok(c, "alice")
+        assert select_inbox(c) >= 1
+        logout(c)
+
+
+def test_login_sync_literals_over_tls():
+    pw = USERS["bob"]
+    with secure() as c:
+        c.send("a LOGIN {3}\r\n")
+        assert c.readline().startswith("+"), c.received
+        c.send("bob {%d}\r\n" % len(pw))
+        assert c.readline().startswith("+"), c.received
+        c.send(pw + "\r\n")
+        untagged, tagged = c.read_response("a")
+        assert_tagged(tagged, "a", "OK")
+        select_inbox(c)
+        logout(c)
+
+
+def test_login_literal_plus_over_tls():
+    pw = USERS["bob"]
+    with secure() as c:
+        c.send("a LOGIN {3+}\r\nbob {%d+}\r\n%s\r\n" % (len(pw), pw))
+        untagged, tagged = c.read_response("a")
+        assert_no_continuation(untagged)
+        assert_tagged(tagged, "a", "OK")
+        select_inbox(c)
+        logout(c)
+
+
+def test_authenticate_plain_over_tls():
+    with secure() as c:                  # without initial response
+        c.send("a AUTHENTICATE PLAIN\r\n")
+        line = c.readline()
+        assert line.startswith("+"), "expected a continuation, got %r" % line
+        c.send(sasl_plain("carol", USERS["carol"]) + "\r\n")
+        untagged, tagged = c.read_response("a")
+        assert_tagged(tagged, "a", "OK")
+        select_inbox(c)
+        logout(c)
+    with secure() as c:                  # SASL-IR
+        untagged, tagged = c.command("a", "AUTHENTICATE PLAIN " + sasl_plain("carol", USERS["carol"]))
+        assert_no_continuation(untagged)
+        assert_tagged(tagged, "a", "OK")
+        select_inbox(c)
+        logout(c)
+
+
+def test_authenticate_login_over_tls():
+    with secure() as c:
+        c.send("a AUTHENTICATE LOGIN\r\n")
+        assert c.readline().startswith("+"), c.received
+        c.send(b64("carol") + "\r\n")
+        assert c.readline().startswith("+"), c.received
+        c.send(b64(USERS["carol"]) + "\r\n")
+        untagged, tagged = c.read_response("a")
+        assert_tagged(tagged, "a", "OK")
+        select_inbox(c)
+        logout(c)
+
+
+def test_wrong_password_then_right():
+    with secure() as c:
+        untagged, tagged = c.login("carol", "not-carols-password", tag="a")
+        assert_tagged(tagged, "a", "NO", "AUTHENTICATIONFAILED")
+        untagged, tagged = c.login("carol", USERS["carol"], tag="b")
+        assert_tagged(tagged, "b", "OK")
+        select_inbox(c)
+        logout(c)
+
+
+def test_max_auth_failures():
+    n = SHARED["max_auth_failures"]
+    with secure() as c:
+        for i in range(n):
+            untagged, tagged = c.login("carol", "wrong-%d" % i, tag="a%d" % i)
+            assert_tagged(tagged, "a%d" % i, "NO", "AUTHENTICATIONFAILED")
+            if i < n - 1:
+                assert not any(l.startswith("* BYE") for l in untagged), untagged
+        assert_bye_and_closed(c)
+
+
+def test_backend_down_is_unavailable():
+    e = env()
+    with secure(e.mg.port("imapsdown"), implicit=True) as c:
+        untagged, tagged = c.login("alice", USERS["alice"], tag="a")
+        assert_tagged(tagged, "a", "NO", "UNAVAILABLE")
+
+
+# ---------------------------------------------------------------------------
+# bounds before login
+# ---------------------------------------------------------------------------
+
+def test_unknown_commands_and_max_bad_commands():
+    n = SHARED["max_bad_commands"]
+    with plain() as c:
+        for i in range(n - 1):
+            untagged, tagged = c.command("x%d" % i, "FROBNICATE")
+            assert_tagged(tagged, "x%d" % i, "BAD")
+            assert not any(l.startswith("* BYE") for l in untagged), untagged
+        # the n-th bad command: its BAD, then * BYE and the close
+        c.send("x%d FROBNICATE\r\n" % (n - 1))
+        lines = assert_bye_and_closed(c)
+        assert lines[0].startswith("x%d BAD" % (n - 1)), lines
+
+
+def test_overlong_line():
+    with plain() as c:
+        c.send("a NOOP " + "x" * (SHARED["max_line_length"] + 100) + "\r\n")
+        assert_bye_and_closed(c, allow_tagged_bad="a")
+
+
+def test_literal_plus_too_large():
+    with secure() as c:
+        size = SHARED["max_literal_size"] * 4
+        c.send("a LOGIN {%d+}\r\n" % size + "y" * 1000)
+        assert_bye_and_closed(c)
+
+
+def test_sync_literal_too_large():
+    with secure() as c:
+        size = SHARED["max_literal_size"] * 4
+        c.send("a LOGIN {%d}\r\n" % size)
+        line = c.readline()
+        assert not line.startswith("+"), "continuation for an oversized literal: %r" % line
+        assert line.startswith(("a NO", "a BAD")), line
+        untagged, tagged = c.command("b", "NOOP")
+        assert_tagged(tagged, "b", "OK")
+        login_ok(c, "carol")            # and it is still usable for a login
+        logout(c)
+
+
+def test_nul_byte_is_bad():
+    with plain() as c:
+        c.send(b"a NO\x00OP\r\n")
+        line = c.readline()
+        assert line.startswith(("a BAD", "* BAD")), line
+
+
+# ---------------------------------------------------------------------------
+# ALPN and the configuration check
+# ---------------------------------------------------------------------------
+
+def test_alpn_imap_accepted():
+    e = env()
+    r = mgtest.s_client(e.mg.port("imaps"), ca=e.certs.ca, alpn="imap", input=b"")
+    out = r.stdout.decode("utf-8", "replace") + r.stderr.decode("utf-8", "replace")
+    assert r.returncode == 0, "s_client -alpn imap failed:\n" + out
+    assert "ALPN protocol: imap" in out, "imap not selected by ALPN:\n" + out
+    assert "Verify return code: 0 (ok)" in out, out
+
+
+def test_alpn_other_protocol_refused():
+    e = env()
+    r = mgtest.s_client(e.mg.port("imaps"), ca=e.certs.ca, alpn="http/1.1", input=b"")
+    out = r.stdout.decode("utf-8", "replace") + r.stderr.decode("utf-8", "replace")
+    assert r.returncode != 0, "s_client -alpn http/1.1 succeeded:\n" + out
+    assert re.search(r"no[ _]application[ _]protocol", out, re.I), \
+        "no no_application_protocol alert:\n" + out
+
+
+def test_alpn_with_python_client():
+    e = env()
+    with ImapClient(e.mg.port("imaps"), implicit_tls=True, ca=e.certs.ca, alpn=["imap"]) as c:
+        assert c.sock.selected_alpn_protocol() == "imap", c.sock.selected_alpn_protocol()
+        assert c.greeting.startswith("* OK"), c.greeting
+    with ImapClient(e.mg.port("imap"), ca=e.certs.ca, alpn=["imap"]) as c:
+        c.starttls()
+        assert c.sock.selected_alpn_protocol() == "imap", c.sock.selected_alpn_protocol()
+
+
+def test_config_check():
+    e = env()
+    r = e.mg.check()
+    assert r.returncode == 0, "mailgated -t rejected a good file (%d):\n%s" % (r.returncode, r.stderr)
+    lines = e.mg.config_text().splitlines(True)
+    lines.insert(2, "no_such_option = 1\n")          # becomes line 3
+    bad = e.td.write("bad-line3.conf", "".join(lines), mode=0o644)
+    r = e.mg.check(bad)
+    assert r.returncode != 0, "mailgated -t accepted an unknown key"
+    assert "%s:3" % bad in r.stderr, "no FILE:3 in the error:\n" + r.stderr
+
+
+def test_config_check_refuses_writable_file():
+    e = env()
+    path = e.td.write("world-writable.conf", e.mg.config_text(), mode=0o644)
+    os.chmod(path, 0o666)
+    r = e.mg.check(path)
+    assert r.returncode != 0, "mailgated -t accepted a world-writable file"
+    assert path in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------------------
+# instances with their own configuration
+# ---------------------------------------------------------------------------
+
+def test_login_timeout():
+    mg = gateway("mg-timeout", login_timeout=2)
+    with plain(mg.port("imap")) as c:
+        t0 = time.monotonic()
+        lines = c.expect_closed(8)
+        elapsed = time.monotonic() - t0
+        assert any(l.startswith("* BYE") for l in lines), "no * BYE before the close: %r" % lines
+        assert 1.5 <= elapsed <= 5.5, "closed after %.1f s with login_timeout = 2" % elapsed
+    mg.stop()
+
+
+_limits = None
+
+
+def limits_gateway():
+    global _limits
+    if _limits is None:
+        _limits = gateway("mg-limits", max_connections=3, max_connections_per_ip=2)
+    return _limits
+
+
+def test_per_ip_connection_limit():
+    mg = limits_gateway()
+    port = mg.port("imap")
+    c1, c2 = plain(port), plain(port)
+    try:
+        for c in (c1, c2):
+            assert c.greeting.startswith("* OK"), c.greeting
+        c3 = plain(port, greeting=False)
+        line = c3.readline()
+        assert line.startswith("* BYE"), "third connection from one IP: %r" % line
+        c3.expect_closed(5)
+        c3.close()
+        for i, c in enumerate((c1, c2)):
+            untagged, tagged = c.command("n%d" % i, "NOOP")
+            assert_tagged(tagged, "n%d" % i, "OK")
+        # a freed slot is reusable once the session has ended
+        c1.close()
+        mgtest.wait_until(lambda: len(mg.children()) <= 1, 5, what="session 1 to end")
+        with plain(port) as c4:
+            assert c4.greeting.startswith("* OK"), c4.greeting
+    finally:
+        c1.close()
+        c2.close()
+    mg.wait_no_children(5)
+
+
+def test_global_connection_limit():
+    mg = limits_gateway()
+    port = mg.port("imap")
+    mg.wait_no_children(5)
+    clients = []
+    try:
+        for src in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
+            c = plain(port, source=src)
+            clients.append(c)
+            assert c.greeting.startswith("* OK"), (src, c.greeting)
+        c = plain(port, source="127.0.0.5", greeting=False)
+        line = c.readline()
+        assert line.startswith("* BYE"), "fourth connection with max_connections = 3: %r" % line
+        c.expect_closed(5)
+        c.close()
+        for i, c in enumerate(clients):
+            untagged, tagged = c.command("n%d" % i, "NOOP")
+            assert_tagged(tagged, "n%d" % i, "OK")
+    finally:
+        for c in clients:
+            c.close()
+    mg.wait_no_children(5)
+
+
+def peer_cert_der(c):
+    return c.sock.getpeercert(binary_form=True)
+
+
+def file_cert_der(path):
+    with open(path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+def test_reload_keeps_sessions_and_applies_new_config():
+    e = env()
+    mg = gateway("mg-reload")
+    master = mg.pid
+    old = secure(mg.port("imap"))
+    login_ok(old, "alice")
+    select_inbox(old)
+    # new configuration: another certificate, and the STARTTLS listener
+    # routed to the backend that is down
+    cert2, key2 = e.certs.issue("server-reload")
+    mg.tls.update(certificate=cert2, key=key2)
+    mg.listener("imap")["backend"] = "down"
+    mg.write_config()
+    mg.reload()
+
+    def new_config_seen():
+        try:
+            with secure(mg.port("imap")) as c:
+                return peer_cert_der(c) == file_cert_der(cert2)
+        except (OSError, Closed):      # ssl.SSLError is an OSError
+            return False
+    mgtest.wait_until(new_config_seen, 10, interval=0.1, what="the reloaded certificate")
+    assert mg.pid == master and mg.running(), "the master restarted or died on SIGHUP"
+    with secure(mg.port("imap")) as c:
+        untagged, tagged = c.login("alice", USERS["alice"], tag="a")
+        assert_tagged(tagged, "a", "NO", "UNAVAILABLE")
+    with secure(mg.port("imaps"), implicit=True) as c:   # still the default backend
+        assert peer_cert_der(c) == file_cert_der(cert2)
+        login_ok(c, "carol")
+        logout(c)
+    # the session opened before the reload goes on, relayed as before
+    untagged, tagged = old.command("n", "NOOP")
+    assert_tagged(tagged, "n", "OK")
+    assert select_inbox(old, "s2") >= 1
+    logout(old)
+    mg.stop()
+
+
+def test_reload_invalid_config_keeps_old():
+    mg = gateway("mg-badreload")
+    good = mg.config_text()
+    lines = good.splitlines(True)
+    lines.insert(2, "no_such_option = 1\n")
+    mark = len(mg.log())
+    mg.write_config("".join(lines))
+    mg.reload()
+    mg.wait_log(re.escape(mg.conf_path) + r":\d+", timeout=10, start=mark)
+    assert mg.running(), "mailgated died on a bad reload:\n" + mgtest.tail(mg.log())
+    with secure(mg.port("imap")) as c:
+        login_ok(c, "carol")
+        select_inbox(c)
+        logout(c)
+    with secure(mg.port("imaps"), implicit=True) as c:
+        login_ok(c, "carol")
+        logout(c)
+    mg.write_config(good)
+    mg.stop()
+
+
+def test_sigterm_ends_sessions():
+    grace = 1
+    mg = gateway("mg-term", shutdown_grace=grace)
+    active = secure(mg.port("imap"))
+    login_ok(active, "alice")
+    select_inbox(active)
+    idle = plain(mg.port("imap"))
+    mgtest.wait_until(lambda: len(mg.children()) >= 2, 5, what="two session processes")
+    kids = mg.children()
+    elapsed = mg.stop(timeout=grace + 10)
+    assert elapsed <= grace + 3, "master took %.1f s to exit (shutdown_grace = %d)" % (elapsed, grace)
+    left = mgtest.wait_pids_gone(kids, 1)
+    assert not left, "session processes survived the master: %s" % left
+    for c in (active, idle):
+        c.expect_closed(3)
+        c.close()
+    for l in mg.listeners:
+        assert not mgtest.port_accepts(l["port"]), "port %d still accepts" % l["port"]
+
+
+# ---------------------------------------------------------------------------
+# logging (last: it greps the shared gateway's whole log)
+# ---------------------------------------------------------------------------
+
+def test_session_log_line_and_no_passwords():
+    e = env()
+    pw = USERS["logcheck"]
+    with plain() as c:                   # refused in cleartext
+        c.login("logcheck", pw, tag="a")
+    with secure() as c:
+        untagged, tagged = c.login("logcheck", LOGCHECK_WRONG, tag="a")
+        assert_tagged(tagged, "a", "NO", "AUTHENTICATIONFAILED")
+        untagged, tagged = c.command("b", "AUTHENTICATE PLAIN " + sasl_plain("logcheck", pw))
+        assert_tagged(tagged, "b", "OK")
+        version = c.tls_version()
+        select_inbox(c)
+        logout(c)
+    with secure(implicit=True) as c:
+        c.send("a AUTHENTICATE LOGIN\r\n")
+        assert c.readline().startswith("+")
+        c.send(b64("logcheck") + "\r\n")
+        assert c.readline().startswith("+")
+        c.send(b64(pw) + "\r\n")
+        assert_tagged(c.read_response("a")[1], "a", "OK")
+        logout(c)
+
+    rx = re.compile(r'\buser=["<]?logcheck\b')
+
+    def session_lines():
+        return [l for l in e.mg.log().splitlines()
+                if rx.search(l) and "bytes_in=" in l and "bytes_out=" in l]
+    lines = mgtest.wait_until(lambda: len(session_lines()) >= 2 and session_lines(), 5,
+                              what="two session end lines with user=logcheck")
+    assert any(re.search(r"\btls=%s\b" % re.escape(version), l) for l in lines), \
+        "no tls=%s in the session lines:\n%s" % (version, "\n".join(lines))
+    for l in lines:
+        m_in = re.search(r"\bbytes_in=(\d+)", l)
+        m_out = re.search(r"\bbytes_out=(\d+)", l)
+        assert m_in and m_out, l
+        assert int(m_in.group(1)) > 0 and int(m_out.group(1)) > 0, l
+
+    forbidden = [LOGCHECK_WRONG, b64(pw), b64(LOGCHECK_WRONG), sasl_plain("logcheck", pw)]
+    forbidden += list(USERS.values())
+    for inst in [e.mg] + _gateways:
+        text = inst.log()
+        for s in forbidden:
+            assert s not in text, "a password (%r) appears in %s" % (s, inst.log_path)
+
+
+if __name__ == "__main__":
+    sys.exit(mgtest.run_tests(globals()))
