@@ -1027,7 +1027,20 @@ class Mailgated:
         if left:
             kill_pids(left)
             raise AssertionError("mailgated left session processes behind: %s" % left)
+        self.assert_no_crash_reports()
         return elapsed
+
+    # What a sanitizer build, or the master reaping a crashed session, writes.
+    CRASH_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                      "died of signal", "exited with status")
+
+    def assert_no_crash_reports(self):
+        """A session child that crashes only shows in the log: read it."""
+        found = [line for line in self.log().splitlines()
+                 if any(p in line for p in self.CRASH_PATTERNS)]
+        if found:
+            raise AssertionError("%s log reports a crash:\n%s\n%s"
+                                 % (self.name, "\n".join(found[:10]), tail(self.log(), 40)))
 
     def log(self):
         return read_text(self.log_path)
