@@ -825,5 +825,56 @@ def test_session_log_line_and_no_passwords():
             assert s not in text, "a password (%r) appears in %s" % (s, inst.log_path)
 
 
+# ---------------------------------------------------------------------------
+# the backend leg over TLS, with certificate and name verification
+# ---------------------------------------------------------------------------
+
+def backend_tls_gateway(name, tls, **extra):
+    e = env()
+    return gateway(name, backends=[mgtest.backend_for(e.dovecot, "dovecot", tls=tls, **extra)])
+
+
+def test_backend_starttls_verified():
+    e = env()
+    mg = backend_tls_gateway("mg-backend-starttls", "starttls")
+    direct = direct_fetch()
+    data = mgtest.curl_fetch("imaps", mg.port("imaps"), e.certs.ca, "alice", USERS["alice"])
+    assert data == direct, "message over a STARTTLS backend leg differs"
+    mgtest.wait_until(lambda: re.search(r"backend_imap state=greeting->starttls|"
+                                        r"state=starttls->login", mg.log()), 5,
+                      what="the backend STARTTLS step in the log")
+    mg.stop()
+
+
+def test_backend_implicit_tls_verified():
+    e = env()
+    mg = backend_tls_gateway("mg-backend-implicit", "implicit")
+    direct = direct_fetch()
+    data = mgtest.curl_fetch("imap", mg.port("imap"), e.certs.ca, "alice", USERS["alice"])
+    assert data == direct, "message over an implicit-TLS backend leg differs"
+    mg.stop()
+
+
+def assert_backend_refused(mg, pattern):
+    with secure(mg.port("imaps"), implicit=True) as c:
+        untagged, tagged = c.login("alice", USERS["alice"], tag="a")
+        assert_tagged(tagged, "a", "NO", "UNAVAILABLE")
+    mgtest.wait_until(lambda: re.search(pattern, mg.log()), 5, what=pattern)
+    mg.stop()
+
+
+def test_backend_wrong_name_refused():
+    mg = backend_tls_gateway("mg-backend-wrongname", "implicit",
+                             verify_name="not-the-backend.example")
+    assert_backend_refused(mg, r"certificate verification failed|hostname mismatch")
+
+
+def test_backend_unknown_ca_refused():
+    e = env()
+    other = mgtest.Certs(e.td.join("backend-other-ca"))
+    mg = backend_tls_gateway("mg-backend-otherca", "starttls", ca_file=other.ca)
+    assert_backend_refused(mg, r"certificate verification failed")
+
+
 if __name__ == "__main__":
     sys.exit(mgtest.run_tests(globals()))
