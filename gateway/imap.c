@@ -77,7 +77,7 @@ static int reply(struct imap_client *client, const char *fmt, ...)
 static int reply(struct imap_client *client, const char *fmt, ...)
 {
 	struct mg_session *session = client->session;
-	char line[1024];
+	char line[5120];	/* a backend login answer (up to 4096) plus the tag */
 	va_list ap;
 	int len;
 

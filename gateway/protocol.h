@@ -4,7 +4,8 @@
  * The session (session.c) owns the connection, the route decision, the
  * backend connection and the relay; a protocol module owns the dialogue with
  * the client until login and the login exchange with the backend. IMAP lives
- * in imap.c + backend_imap.c; POP3 slots in beside them with the same table.
+ * in imap.c + backend_imap.c, POP3 in pop3.c (with pop3_command.c) +
+ * backend_pop3.c, each behind the same table.
  */
 #ifndef MG_PROTOCOL_H
 #define MG_PROTOCOL_H
@@ -49,9 +50,12 @@ struct mg_protocol_ops {
 };
 
 extern const struct mg_protocol_ops imap_protocol;
+extern const struct mg_protocol_ops pop3_protocol;
 
 /* The backend halves, one per protocol (backend_<protocol>.c). */
 enum mg_login_result backend_imap_login(struct mg_session *session, struct mg_stream *backend,
+					char *reply, size_t replysize);
+enum mg_login_result backend_pop3_login(struct mg_session *session, struct mg_stream *backend,
 					char *reply, size_t replysize);
 
 const struct mg_protocol_ops *protocol_ops(enum mg_protocol protocol);

@@ -28,6 +28,7 @@ const struct mg_protocol_ops *protocol_ops(enum mg_protocol protocol)
 	case MG_PROTO_IMAP:
 		return &imap_protocol;
 	case MG_PROTO_POP3:
+		return &pop3_protocol;
 	case MG_PROTO_COUNT:
 		break;
 	}

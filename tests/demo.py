@@ -7,6 +7,8 @@ message, and mailgated in front of it:
 
     IMAP  STARTTLS      127.0.0.1:1143
     IMAP  implicit TLS  127.0.0.1:1993
+    POP3  STLS          127.0.0.1:1110
+    POP3  implicit TLS  127.0.0.1:1995
 
 then prints client commands that work against it and stays in the
 foreground until Ctrl-C or SIGTERM, when it stops everything it started.
@@ -33,12 +35,11 @@ DEMO_USER = "demo"
 DEMO_PASSWORD = "demo"
 
 # The public side of the demo: (listener name, protocol, tls, port).
-# POP3 joins by adding ("pop3", "pop3", "starttls", 1110) and
-# ("pop3s", "pop3", "implicit", 1995) once mailgated speaks it, with
-# matching lines in client_commands().
 FRONT = [
     ("imap", "imap", "starttls", 1143),
     ("imaps", "imap", "implicit", 1993),
+    ("pop3", "pop3", "starttls", 1110),
+    ("pop3s", "pop3", "implicit", 1995),
 ]
 
 WELCOME = (
@@ -53,7 +54,7 @@ WELCOME = (
     b"Hello,\r\n"
     b"\r\n"
     b"this message came from a private Dovecot, through mailgated, over TLS.\r\n"
-    b"A cleartext LOGIN on port 1143 is refused until the client runs STARTTLS.\r\n"
+    b"A cleartext login on 1143 or 1110 is refused until the client runs STARTTLS/STLS.\r\n"
     b"\r\n"
     b"-- \r\n"
     b"mailgate\r\n"
@@ -72,6 +73,16 @@ def client_commands(ca):
         "imaps": [
             "curl --cacert %s 'imaps://%s:%s@127.0.0.1:%d/INBOX;UID=1'"
             % (ca, DEMO_USER, DEMO_PASSWORD, port_of("imaps")),
+        ],
+        "pop3": [
+            "curl --ssl-reqd --cacert %s 'pop3://%s:%s@127.0.0.1:%d/1'"
+            % (ca, DEMO_USER, DEMO_PASSWORD, port_of("pop3")),
+            "openssl s_client -starttls pop3 -connect 127.0.0.1:%d -CAfile %s"
+            % (port_of("pop3"), ca),
+        ],
+        "pop3s": [
+            "curl --cacert %s 'pop3s://%s:%s@127.0.0.1:%d/1'"
+            % (ca, DEMO_USER, DEMO_PASSWORD, port_of("pop3s")),
         ],
     }
 

@@ -1250,6 +1250,47 @@ class ImapClient:
         self.close()
 
 
+class Pop3Client(ImapClient):
+    """The same raw client, speaking POP3: one-line and multi-line answers."""
+
+    def command(self, text, timeout=None):
+        """Send a command line; return the one-line answer."""
+        self.send(text + "\r\n")
+        return self.readline(timeout)
+
+    def multiline(self, text, timeout=None):
+        """Send a command; return (status line, body lines) for a +OK
+        multi-line answer (dot-unstuffed), or (status line, []) for -ERR."""
+        status = self.command(text, timeout)
+        if not status.startswith("+OK"):
+            return status, []
+        body = []
+        while True:
+            line = self.readline(timeout)
+            if line == ".":
+                return status, body
+            body.append(line[1:] if line.startswith("..") else line)
+
+    def capa(self):
+        status, body = self.multiline("CAPA")
+        if not status.startswith("+OK"):
+            raise AssertionError("CAPA failed: %r" % status)
+        return body
+
+    def stls(self):
+        answer = self.command("STLS")
+        if not answer.startswith("+OK"):
+            raise AssertionError("STLS refused: %r" % answer)
+        self.wrap_tls()
+        return answer
+
+    def user_pass(self, user, password):
+        first = self.command("USER " + user)
+        if not first.startswith("+OK"):
+            return first
+        return self.command("PASS " + password)
+
+
 # ---------------------------------------------------------------------------
 # real clients
 # ---------------------------------------------------------------------------
@@ -1272,7 +1313,10 @@ def curl(url, ca, user=None, password=None, ssl_reqd=True, extra=(), timeout=30)
 def curl_fetch(scheme, port, ca, user, password, uid=1, mailbox="INBOX", **kw):
     """Fetch one message with curl (imap:// uses STARTTLS with --ssl-reqd).
     Returns the message bytes; AssertionError if curl fails."""
-    url = "%s://%s:%d/%s;UID=%d" % (scheme, HOST, port, mailbox, uid)
+    if scheme.startswith("pop3"):
+        url = "%s://%s:%d/%d" % (scheme, HOST, port, uid)     # RETR message number uid
+    else:
+        url = "%s://%s:%d/%s;UID=%d" % (scheme, HOST, port, mailbox, uid)
     r = curl(url, ca, user, password, **kw)
     if r.returncode != 0:
         raise AssertionError("curl %s failed (%d): %s" % (url, r.returncode,

@@ -1,0 +1,532 @@
+/*
+ * pop3.c - the client-facing POP3 state machine before login (RFC 1939,
+ * RFC 2449 CAPA and response codes, RFC 2595 STLS, RFC 3206 [SYS]/[AUTH],
+ * RFC 5034 SASL AUTH).
+ *
+ * Its one promise, as in imap.c: on a connection that may not carry
+ * credentials, no password is ever solicited, parsed, checked or forwarded.
+ * USER, PASS, APOP and AUTH are refused with -ERR [AUTH] from their name
+ * alone (pop3_decide() in pop3_command.c), and AUTH never sends a "+ "
+ * continuation there. After STLS, whatever the client sent before the
+ * handshake is thrown away (CVE-2011-0411 class).
+ *
+ * Each command line is copied out of the stream (at most the RFC 2449 255
+ * octets are kept; a longer one is answered as too long) and the stream's
+ * copy is released at once, so AUTH can read its continuation lines and the
+ * password never lingers in the input buffer. The copy is wiped after use.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "pop3_command.h"
+#include "sasl.h"
+#include "session.h"
+
+struct pop3_client {
+	struct mg_session *session;
+	enum pop3_state state;
+};
+
+enum command_result {
+	COMMAND_CONTINUE,
+	COMMAND_CLOSE,
+	COMMAND_RELAY
+};
+
+typedef enum command_result command_fn(struct pop3_client *client, const struct pop3_command *cmd);
+
+struct command_def {
+	enum pop3_command_id id;
+	command_fn *run;
+};
+
+#define SASL_MAX_DECODED 4096
+/* RFC 2449: responses are at most 512 octets; a backend's +OK must fit here. */
+#define POP3_ANSWER_MAX	 1024
+
+static void set_state(struct pop3_client *client, enum pop3_state next)
+{
+	log_debug("pop3 state=%s->%s client=%s:%u", pop3_state_name(client->state),
+		  pop3_state_name(next), client->session->client_addr,
+		  client->session->client_port);
+	client->state = next;
+}
+
+/* Write raw protocol text; a client that does not read gets closed. */
+static int send_text(struct pop3_client *client, const char *text, size_t len)
+{
+	struct mg_session *session = client->session;
+
+	if (stream_write_all(&session->client, text, len, session_write_deadline(session)) < 0) {
+		session->end_reason = "write-error";
+		return -1;
+	}
+	return 0;
+}
+
+/* Write one response line (CRLF added). */
+static int reply(struct pop3_client *client, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int reply(struct pop3_client *client, const char *fmt, ...)
+{
+	char line[POP3_ANSWER_MAX + 8];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (len < 0 || (size_t)len >= sizeof(line) - 2)
+		return -1;
+	line[len++] = '\r';
+	line[len++] = '\n';
+	return send_text(client, line, (size_t)len);
+}
+
+static bool tls_active(const struct pop3_client *client)
+{
+	return client->session->client.tls != NULL;
+}
+
+static bool credentials_allowed(const struct pop3_client *client)
+{
+	return client->session->secure || client->session->cleartext_allowed;
+}
+
+/* Forget a USER name given earlier and go back to the start of AUTHORIZATION. */
+static void restart_authorization(struct pop3_client *client)
+{
+	credentials_wipe(&client->session->cred);
+	if (client->state != POP3_STATE_AUTHORIZATION)
+		set_state(client, POP3_STATE_AUTHORIZATION);
+}
+
+/* Count a protocol error; past the limit the client is told and dropped. */
+static enum command_result bad_command(struct pop3_client *client, const char *text)
+{
+	struct mg_session *session = client->session;
+
+	session->bad_commands++;
+	if (reply(client, "-ERR %s", text) < 0)
+		return COMMAND_CLOSE;
+	if (session->bad_commands >= session->cfg->max_bad_commands) {
+		reply(client, "-ERR Too many invalid commands.");
+		session->end_reason = "too-many-bad-commands";
+		return COMMAND_CLOSE;
+	}
+	return COMMAND_CONTINUE;
+}
+
+static enum command_result refuse_cleartext(struct pop3_client *client, enum pop3_command_id id)
+{
+	struct mg_session *session = client->session;
+
+	log_info("cleartext login refused client=%s:%u listener=%s command=%s",
+		 session->client_addr, session->client_port, session->listener->name,
+		 pop3_command_name(id));
+	return bad_command(client, "[AUTH] Cleartext logins are disabled; use STLS first.");
+}
+
+/* Length of line[0..len) without its CRLF or LF. */
+static size_t strip_eol(const char *line, size_t len)
+{
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	return len;
+}
+
+static void read_failed(struct pop3_client *client, long rc)
+{
+	struct mg_session *session = client->session;
+
+	switch (rc) {
+	case MG_IO_TIMEOUT:
+		reply(client, "-ERR Disconnected for inactivity.");
+		session->end_reason = "login-timeout";
+		break;
+	case MG_IO_TOO_LONG:
+		reply(client, "-ERR Line too long.");
+		session->end_reason = "line-too-long";
+		break;
+	case MG_IO_EOF:
+		session->end_reason = "client-closed";
+		break;
+	default:
+		session->end_reason = "read-error";
+		break;
+	}
+}
+
+/* ---- credentials and login ------------------------------------------------ */
+
+/* Credentials are in session->cred; ask the backend and answer the client. */
+static enum command_result try_login(struct pop3_client *client)
+{
+	struct mg_session *session = client->session;
+	char answer[POP3_ANSWER_MAX];
+
+	switch (session_login(session, answer, sizeof(answer))) {
+	case MG_LOGIN_OK:
+		/* The backend's own +OK line, so the client sees its real text. */
+		if (reply(client, "%s", answer) < 0)
+			return COMMAND_CLOSE;
+		set_state(client, POP3_STATE_TRANSACTION);
+		return COMMAND_RELAY;
+	case MG_LOGIN_UNAVAILABLE:
+		restart_authorization(client);
+		if (reply(client, "-ERR [SYS/TEMP] Backend server unavailable, try again later.") < 0)
+			return COMMAND_CLOSE;
+		return COMMAND_CONTINUE;
+	case MG_LOGIN_FAILED:
+		break;
+	}
+	restart_authorization(client);
+	session_failure_delay(session);
+	if (reply(client, "-ERR [AUTH] Authentication failed.") < 0)
+		return COMMAND_CLOSE;
+	if (session->auth_failures >= session->cfg->max_auth_failures) {
+		reply(client, "-ERR Too many failed logins.");
+		session->end_reason = "too-many-auth-failures";
+		return COMMAND_CLOSE;
+	}
+	return COMMAND_CONTINUE;
+}
+
+static enum command_result cmd_user(struct pop3_client *client, const struct pop3_command *cmd)
+{
+	struct mg_credentials *cred = &client->session->cred;
+
+	/* The whole argument text is the name (RFC 1939 has exactly one argument). */
+	restart_authorization(client);
+	if (cmd->args_len == 0 || cmd->args_len > MG_USER_MAX)
+		return bad_command(client, "USER expects a user name.");
+	memcpy(cred->user, cmd->args, cmd->args_len);
+	cred->user[cmd->args_len] = '\0';
+	cred->user_len = cmd->args_len;
+	set_state(client, POP3_STATE_USER);
+	/* Every common server answers +OK here and gives the verdict at PASS. */
+	return reply(client, "+OK") < 0 ? COMMAND_CLOSE : COMMAND_CONTINUE;
+}
+
+static enum command_result cmd_pass(struct pop3_client *client, const struct pop3_command *cmd)
+{
+	struct mg_credentials *cred = &client->session->cred;
+
+	/*
+	 * RFC 1939 section 7: spaces belong to the password, so the whole
+	 * argument text is taken as it is.
+	 */
+	if (cmd->args_len == 0 || cmd->args_len > MG_PASSWORD_MAX)
+		return bad_command(client, "PASS expects a password.");
+	memcpy(cred->password, cmd->args, cmd->args_len);
+	cred->password[cmd->args_len] = '\0';
+	cred->password_len = cmd->args_len;
+	return try_login(client);
+}
+
+static enum command_result cmd_apop(struct pop3_client *client, const struct pop3_command *cmd)
+{
+	(void)cmd;
+	return bad_command(client, "APOP is not supported; use USER/PASS or AUTH.");
+}
+
+/*
+ * Read one SASL response line after sending a continuation. Returns its
+ * length (without CRLF, copied to out), -1 when the client cancelled ("*"),
+ * -2 when the session must close. A response too long to hold credentials
+ * is returned as an empty one, which then fails to decode.
+ */
+static long sasl_response(struct pop3_client *client, const char *challenge, char *out,
+			  size_t outsize)
+{
+	struct mg_session *session = client->session;
+	long n;
+	size_t len;
+
+	if (reply(client, "+ %s", challenge) < 0)
+		return -2;
+	/* Up to max_line_length here, not the 255 of a command (RFC 5034 section 4). */
+	n = stream_read_line(&session->client, session_client_deadline(session));
+	if (n < 0) {
+		read_failed(client, n);
+		return -2;
+	}
+	len = strip_eol(session->client.in, (size_t)n);
+	if (len == 1 && session->client.in[0] == '*') {
+		stream_consume(&session->client, (size_t)n);
+		return -1;
+	}
+	if (len >= outsize) {
+		stream_consume(&session->client, (size_t)n);
+		return 0;
+	}
+	memcpy(out, session->client.in, len);
+	out[len] = '\0';
+	stream_consume(&session->client, (size_t)n);
+	return (long)len;
+}
+
+static enum command_result auth_plain(struct pop3_client *client, const struct pop3_arg *ir)
+{
+	char encoded[SASL_MAX_DECODED * 4 / 3 + 8];
+	unsigned char decoded[SASL_MAX_DECODED];
+	size_t encoded_len, decoded_len = 0;
+	const char *error = NULL;
+	enum command_result result;
+
+	if (ir != NULL) {
+		/* The command line is at most 255 octets, so this always fits. */
+		if (ir->len >= sizeof(encoded))
+			return bad_command(client, "Invalid SASL response.");
+		memcpy(encoded, ir->value, ir->len);
+		encoded_len = ir->len;
+		/* RFC 5034: "=" stands for an empty initial response. */
+		if (encoded_len == 1 && encoded[0] == '=')
+			encoded_len = 0;
+	} else {
+		long n = sasl_response(client, "", encoded, sizeof(encoded));
+
+		if (n == -2)
+			return COMMAND_CLOSE;
+		if (n == -1)
+			return bad_command(client, "Authentication cancelled.");
+		encoded_len = (size_t)n;
+	}
+	if (base64_decode(encoded, encoded_len, decoded, sizeof(decoded), &decoded_len) < 0 ||
+	    sasl_plain_decode(decoded, decoded_len, &client->session->cred, &error) < 0)
+		result = bad_command(client, "Invalid SASL response.");
+	else
+		result = try_login(client);
+	explicit_bzero(encoded, sizeof(encoded));
+	explicit_bzero(decoded, sizeof(decoded));
+	return result;
+}
+
+static enum command_result auth_login(struct pop3_client *client, const struct pop3_arg *ir)
+{
+	struct mg_credentials *cred = &client->session->cred;
+	char encoded[SASL_MAX_DECODED];
+	const char *error = NULL;
+	enum command_result result;
+	long n;
+
+	/* The initial response, when given, is the user name. */
+	if (ir != NULL) {
+		n = ir->len < sizeof(encoded) ? (long)ir->len : 0;
+		memcpy(encoded, ir->value, (size_t)n);
+	} else {
+		n = sasl_response(client, "VXNlcm5hbWU6", encoded, sizeof(encoded));
+	}
+	if (n >= 0 && sasl_login_decode(encoded, (size_t)n, cred->user, sizeof(cred->user),
+					&cred->user_len, &error) == 0)
+		n = sasl_response(client, "UGFzc3dvcmQ6", encoded, sizeof(encoded));
+	else if (n >= 0)
+		n = -3;
+	if (n >= 0 && sasl_login_decode(encoded, (size_t)n, cred->password,
+					sizeof(cred->password), &cred->password_len, &error) < 0)
+		n = -3;
+
+	if (n >= 0)
+		result = try_login(client);
+	else if (n == -1)
+		result = bad_command(client, "Authentication cancelled.");
+	else if (n == -3)
+		result = bad_command(client, "Invalid SASL response.");
+	else
+		result = COMMAND_CLOSE;
+	credentials_wipe(cred);
+	explicit_bzero(encoded, sizeof(encoded));
+	return result;
+}
+
+static enum command_result cmd_auth(struct pop3_client *client, const struct pop3_command *cmd)
+{
+	struct pop3_arg argv[POP3_MAX_ARGS];
+	int nargs = pop3_split_args(cmd->args, cmd->args_len, argv, POP3_MAX_ARGS);
+	const struct pop3_arg *ir;
+
+	restart_authorization(client);
+	if (nargs < 0)
+		return bad_command(client, "AUTH expects a mechanism and an optional response.");
+	if (nargs == 0) {
+		/* The pre-RFC 5034 listing that older clients still ask for. */
+		static const char list[] = "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n";
+
+		return send_text(client, list, sizeof(list) - 1) < 0 ? COMMAND_CLOSE
+								      : COMMAND_CONTINUE;
+	}
+	ir = nargs == 2 ? &argv[1] : NULL;
+	if (argv[0].len == 5 && strncasecmp(argv[0].value, "PLAIN", 5) == 0)
+		return auth_plain(client, ir);
+	if (argv[0].len == 5 && strncasecmp(argv[0].value, "LOGIN", 5) == 0)
+		return auth_login(client, ir);
+	return bad_command(client, "Unsupported authentication mechanism.");
+}
+
+/* ---- the other commands allowed before login ------------------------------ */
+
+static enum command_result cmd_capa(struct pop3_client *client, const struct pop3_command *cmd)
+{
+	char text[512];
+	int len;
+
+	if (cmd->args_len != 0)
+		return bad_command(client, "CAPA takes no arguments.");
+	/*
+	 * Backend-independent capabilities only (any server we front has TOP and
+	 * UIDL). No USER and no SASL line where credentials would be refused.
+	 */
+	len = snprintf(text, sizeof(text),
+		       "+OK Capability list follows.\r\n"
+		       "TOP\r\n"
+		       "UIDL\r\n"
+		       "RESP-CODES\r\n"
+		       "AUTH-RESP-CODE\r\n"
+		       "PIPELINING\r\n"
+		       "%s%s"
+		       "IMPLEMENTATION mailgate\r\n"
+		       ".\r\n",
+		       tls_active(client) ? "" : "STLS\r\n",
+		       credentials_allowed(client) ? "USER\r\nSASL PLAIN LOGIN\r\n" : "");
+	if (len < 0 || (size_t)len >= sizeof(text))
+		return COMMAND_CLOSE;
+	return send_text(client, text, (size_t)len) < 0 ? COMMAND_CLOSE : COMMAND_CONTINUE;
+}
+
+static enum command_result cmd_quit(struct pop3_client *client, const struct pop3_command *cmd)
+{
+	if (cmd->args_len != 0)
+		return bad_command(client, "QUIT takes no arguments.");
+	set_state(client, POP3_STATE_QUIT);
+	client->session->end_reason = "logout";
+	reply(client, "+OK Logging out.");
+	return COMMAND_CLOSE;
+}
+
+static enum command_result cmd_stls(struct pop3_client *client, const struct pop3_command *cmd)
+{
+	struct mg_session *session = client->session;
+
+	if (cmd->args_len != 0)
+		return bad_command(client, "STLS takes no arguments.");
+	if (reply(client, "+OK Begin TLS negotiation now.") < 0)
+		return COMMAND_CLOSE;
+	/* Anything pipelined after STLS was sent in the clear: it must not count. */
+	stream_discard_input(&session->client);
+	/* Nor may a USER given in the clear (when policy allowed it) carry over. */
+	restart_authorization(client);
+	if (session_start_client_tls(session) < 0)
+		return COMMAND_CLOSE;
+	/* RFC 2595: the client speaks first after the handshake; we send nothing. */
+	return COMMAND_CONTINUE;
+}
+
+static const struct command_def commands[] = {
+	{ POP3_CMD_CAPA, cmd_capa },
+	{ POP3_CMD_STLS, cmd_stls },
+	{ POP3_CMD_USER, cmd_user },
+	{ POP3_CMD_PASS, cmd_pass },
+	{ POP3_CMD_APOP, cmd_apop },
+	{ POP3_CMD_AUTH, cmd_auth },
+	{ POP3_CMD_QUIT, cmd_quit },
+};
+
+static enum command_result not_in_state(struct pop3_client *client, enum pop3_command_id id)
+{
+	if (id == POP3_CMD_STLS)
+		return bad_command(client, "TLS is already active.");
+	if (id == POP3_CMD_PASS)
+		return bad_command(client, "No user name given; send USER first.");
+	return bad_command(client, "Command not allowed before login.");
+}
+
+/* Decide on line[0..len) (a copy, without CRLF) and run it. */
+static enum command_result dispatch(struct pop3_client *client, const char *line, size_t len)
+{
+	struct pop3_command cmd;
+	const char *error = NULL;
+	enum pop3_parse_result parsed = pop3_command_parse(line, len, &cmd, &error);
+
+	if (parsed == POP3_PARSE_BAD_NAME)
+		return bad_command(client, error);
+	/*
+	 * The name alone decides; a cleartext credential command is refused
+	 * before its arguments are checked or used (even when malformed).
+	 */
+	switch (pop3_decide(client->state, tls_active(client), credentials_allowed(client), cmd.id)) {
+	case POP3_ACTION_REFUSE_CLEARTEXT:
+		return refuse_cleartext(client, cmd.id);
+	case POP3_ACTION_UNKNOWN:
+		return bad_command(client, parsed == POP3_PARSE_OK ? "Unknown command." : error);
+	case POP3_ACTION_NOT_IN_STATE:
+		if (parsed != POP3_PARSE_OK)
+			return bad_command(client, error);
+		return not_in_state(client, cmd.id);
+	case POP3_ACTION_RUN:
+		break;
+	}
+	if (parsed != POP3_PARSE_OK)
+		return bad_command(client, error);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (commands[i].id == cmd.id)
+			return commands[i].run(client, &cmd);
+	}
+	/* A command the decision allows must have a handler: a broken invariant. */
+	log_error("pop3: no handler for command %s", pop3_command_name(cmd.id));
+	return COMMAND_CLOSE;
+}
+
+/* Read one command line, answer it; the line copy is wiped whatever happens. */
+static enum command_result next_command(struct pop3_client *client)
+{
+	struct mg_session *session = client->session;
+	/* One more than a command may hold, so an overlong one is recognised. */
+	char line[POP3_COMMAND_TEXT_MAX + 1];
+	enum command_result result;
+	size_t len, kept;
+	long n = stream_read_line(&session->client, session_client_deadline(session));
+
+	if (n < 0) {
+		read_failed(client, n);
+		return COMMAND_CLOSE;
+	}
+	len = strip_eol(session->client.in, (size_t)n);
+	kept = len < sizeof(line) ? len : sizeof(line);
+	memcpy(line, session->client.in, kept);
+	stream_consume(&session->client, (size_t)n);
+	result = dispatch(client, line, kept);
+	explicit_bzero(line, sizeof(line));
+	return result;
+}
+
+static enum mg_frontend_result pop3_frontend(struct mg_session *session)
+{
+	struct pop3_client client = {
+		.session = session,
+		.state = POP3_STATE_AUTHORIZATION,
+	};
+	enum command_result result = COMMAND_CONTINUE;
+
+	if (reply(&client, "+OK mailgate ready.") < 0)
+		result = COMMAND_CLOSE;
+	while (result == COMMAND_CONTINUE)
+		result = next_command(&client);
+	if (result != COMMAND_RELAY)
+		credentials_wipe(&session->cred);
+	return result == COMMAND_RELAY ? MG_FRONTEND_RELAY : MG_FRONTEND_CLOSE;
+}
+
+const struct mg_protocol_ops pop3_protocol = {
+	.protocol = MG_PROTO_POP3,
+	.frontend = pop3_frontend,
+	.backend_login = backend_pop3_login,
+	.refusal_busy = "-ERR [SYS/TEMP] Server too busy, try again later.\r\n",
+	.refusal_per_ip = "-ERR [SYS/TEMP] Too many connections from your address.\r\n",
+};
