@@ -1,7 +1,8 @@
 #!/bin/sh
 # check-all.sh - build with warnings as errors and run the whole test suite,
 # then build again with AddressSanitizer + UndefinedBehaviorSanitizer in a
-# separate directory and run the suite once more. Run from the top of a checkout.
+# separate directory and run the suite once more, then fuzz the parsers
+# briefly. Run from the top of a checkout.
 set -e
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -19,5 +20,8 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ../configure --enable-werror --enable-sanitizers CC=gcc && make -j2 && make -j2 check) || {
 	cat build-asan/test-suite.log 2>/dev/null; exit 1; }
+
+echo "=== fuzz the front-end parsers (libFuzzer, ${FUZZ_SECONDS:-20} s each) ==="
+(cd build-werror && make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}")
 
 echo "=== all test passes succeeded ==="

@@ -6,4 +6,4 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
 	build-essential autoconf automake libtool pkg-config \
 	libssl-dev libpam0g-dev libconfuse-dev check libpam-wrapper \
-	dovecot-imapd dovecot-pop3d curl openssl ca-certificates python3 procps man-db groff-base
+	dovecot-imapd dovecot-pop3d curl openssl ca-certificates python3 procps man-db groff-base clang
