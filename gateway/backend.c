@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "log.h"
 #include "netaddr.h"
 
 static int connect_one(const struct addrinfo *ai, long long deadline, char *err, size_t errlen)
@@ -94,6 +95,52 @@ int backend_connect(const struct mg_backend_config *backend, enum mg_protocol pr
 			stream_close(stream);
 			return -1;
 		}
+	}
+	return 0;
+}
+
+long backend_read_line(struct mg_stream *stream, long long deadline, const char *who,
+		       const char **line)
+{
+	long n = stream_read_line(stream, deadline);
+
+	if (n < 0) {
+		log_warning("%s error=%s", who,
+			    n == MG_IO_TIMEOUT ? "timeout" : n == MG_IO_EOF ? "closed" :
+			    n == MG_IO_TOO_LONG ? "line-too-long" : "read-error");
+		return -1;
+	}
+	*line = stream->in;
+	return (long)stream_strip_eol(stream->in, (size_t)n);
+}
+
+void backend_consume_line(struct mg_stream *stream)
+{
+	const char *lf = memchr(stream->in, '\n', stream->in_len);
+
+	stream_consume(stream, lf != NULL ? (size_t)(lf - stream->in) + 1 : stream->in_len);
+}
+
+void backend_log_text(enum mg_log_level level, const char *who, const char *what,
+		      const char *line, size_t len)
+{
+	char clean[160];
+
+	log_msg(level, "%s %s=\"%s\"", who, what, log_sanitize(clean, sizeof(clean), line, len));
+}
+
+int backend_start_tls(struct mg_stream *stream, struct mg_tls_client *tls, long long deadline,
+		      const char *who)
+{
+	long long left = deadline - stream_now_ms();
+	char err[256] = "";
+
+	/* As on the client side: nothing the server sent before TLS may count. */
+	stream_discard_input(stream);
+	if (tls == NULL || stream_start_tls_client(stream, tls, left > 0 ? (int)left : 1, err,
+						   sizeof(err)) < 0) {
+		log_warning("%s error=\"%s\"", who, tls == NULL ? "no TLS context" : err);
+		return -1;
 	}
 	return 0;
 }

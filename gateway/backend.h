@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "log.h"
 #include "stream.h"
 #include "tls.h"
 
@@ -20,5 +21,31 @@
 int backend_connect(const struct mg_backend_config *backend, enum mg_protocol protocol,
 		    struct mg_tls_client *tls, unsigned timeout_s, size_t max_line,
 		    struct mg_stream *stream, char *addr, size_t addrlen, char *err, size_t errlen);
+
+/*
+ * Shared steps of the backend_<protocol>.c state machines. who names the
+ * module, state and backend address for the log ("backend_imap
+ * state=greeting backend=10.0.0.5:143").
+ */
+
+/*
+ * Wait for one line from the backend. Returns its length without CRLF and
+ * points *line at it inside the stream buffer (valid until
+ * backend_consume_line), or -1 after logging why.
+ */
+long backend_read_line(struct mg_stream *stream, long long deadline, const char *who,
+		       const char **line);
+void backend_consume_line(struct mg_stream *stream);
+
+/* Log backend text, sanitized and truncated, as what="...". */
+void backend_log_text(enum mg_log_level level, const char *who, const char *what,
+		      const char *line, size_t len);
+
+/*
+ * After the backend accepted STARTTLS/STLS: forget whatever it sent in the
+ * clear, then handshake before the deadline. Returns 0, or -1 (logged).
+ */
+int backend_start_tls(struct mg_stream *stream, struct mg_tls_client *tls, long long deadline,
+		      const char *who);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h"
 #include "imap_token.h"
 #include "log.h"
 #include "session.h"
@@ -37,6 +38,7 @@ struct backend_imap {
 	enum backend_imap_state state;
 	long long deadline;
 	bool literal_plus;	/* backend announced LITERAL+ in its greeting */
+	char who[128];
 };
 
 static void set_state(struct backend_imap *b, enum backend_imap_state next)
@@ -46,37 +48,17 @@ static void set_state(struct backend_imap *b, enum backend_imap_state next)
 	b->state = next;
 }
 
-static void log_unexpected(const struct backend_imap *b, const char *line, size_t len)
+/* "backend_imap state=... backend=..." for the shared helpers' log lines. */
+static const char *who(struct backend_imap *b)
 {
-	char clean[160];
-
-	log_warning("backend_imap state=%s backend=%s unexpected=\"%s\"", state_names[b->state],
-		    b->session->backend_addr, log_sanitize(clean, sizeof(clean), line, len));
+	snprintf(b->who, sizeof(b->who), "backend_imap state=%s backend=%s",
+		 state_names[b->state], b->session->backend_addr);
+	return b->who;
 }
 
-/* Read one line; returns its length without CRLF, or -1 (logged). */
-static long read_line(struct backend_imap *b, const char **line)
+static void log_unexpected(struct backend_imap *b, const char *line, size_t len)
 {
-	long n = stream_read_line(b->stream, b->deadline);
-
-	if (n < 0) {
-		log_warning("backend_imap state=%s backend=%s error=%s", state_names[b->state],
-			    b->session->backend_addr,
-			    n == MG_IO_TIMEOUT ? "timeout" : n == MG_IO_EOF ? "closed" :
-			    n == MG_IO_TOO_LONG ? "line-too-long" : "read-error");
-		return -1;
-	}
-	*line = b->stream->in;
-	while (n > 0 && (b->stream->in[n - 1] == '\n' || b->stream->in[n - 1] == '\r'))
-		n--;
-	return n;
-}
-
-static void consume_line(struct backend_imap *b)
-{
-	const char *lf = memchr(b->stream->in, '\n', b->stream->in_len);
-
-	stream_consume(b->stream, lf != NULL ? (size_t)(lf - b->stream->in) + 1 : b->stream->in_len);
+	backend_log_text(MG_LOG_WARNING, who(b), "unexpected", line, len);
 }
 
 static bool starts_with_word(const char *line, size_t len, const char *word)
@@ -124,13 +106,13 @@ static long await_tagged(struct backend_imap *b, const char *tag, const char **t
 		*continuation = false;
 	for (;;) {
 		const char *line;
-		long len = read_line(b, &line);
+		long len = backend_read_line(b->stream, b->deadline, who(b), &line);
 
 		if (len < 0)
 			return -1;
 		if (len >= 1 && line[0] == '+' && continuation != NULL) {
 			*continuation = true;
-			consume_line(b);
+			backend_consume_line(b->stream);
 			return 0;
 		}
 		if ((size_t)len > taglen && memcmp(line, tag, taglen) == 0 && line[taglen] == ' ') {
@@ -141,14 +123,14 @@ static long await_tagged(struct backend_imap *b, const char *tag, const char **t
 			log_unexpected(b, line, (size_t)len);
 			return -1;
 		}
-		consume_line(b);
+		backend_consume_line(b->stream);
 	}
 }
 
 static enum mg_login_result greeting(struct backend_imap *b)
 {
 	const char *line;
-	long len = read_line(b, &line);
+	long len = backend_read_line(b->stream, b->deadline, who(b), &line);
 
 	if (len < 0)
 		return MG_LOGIN_UNAVAILABLE;
@@ -157,18 +139,14 @@ static enum mg_login_result greeting(struct backend_imap *b)
 		return MG_LOGIN_UNAVAILABLE;
 	}
 	b->literal_plus = has_capability(line, (size_t)len, "LITERAL+");
-	consume_line(b);
+	backend_consume_line(b->stream);
 	return MG_LOGIN_OK;
 }
 
 static enum mg_login_result starttls(struct backend_imap *b)
 {
-	struct mg_session *session = b->session;
 	const char *text;
-	char err[256];
 	long len;
-	size_t index = (size_t)(session->backend_cfg - session->cfg->backends);
-	long long left;
 
 	set_state(b, BACKEND_IMAP_STARTTLS);
 	if (stream_write_all(b->stream, "M1 STARTTLS\r\n", 13, b->deadline) < 0)
@@ -180,15 +158,8 @@ static enum mg_login_result starttls(struct backend_imap *b)
 		log_unexpected(b, text, (size_t)len);
 		return MG_LOGIN_UNAVAILABLE;
 	}
-	/* As on the client side: nothing the server sent before TLS may count. */
-	stream_discard_input(b->stream);
-	left = b->deadline - stream_now_ms();
-	if (stream_start_tls_client(b->stream, session->env->backend_tls[index],
-				    left > 0 ? (int)left : 1, err, sizeof(err)) < 0) {
-		log_warning("backend_imap state=starttls backend=%s error=\"%s\"",
-			    session->backend_addr, err);
+	if (backend_start_tls(b->stream, session_backend_tls(b->session), b->deadline, who(b)) < 0)
 		return MG_LOGIN_UNAVAILABLE;
-	}
 	/* Capabilities may change with TLS; only trust LITERAL+ from a fresh list. */
 	b->literal_plus = false;
 	return MG_LOGIN_OK;
@@ -261,7 +232,7 @@ static enum mg_login_result login(struct backend_imap *b, char *reply, size_t re
 		}
 		memcpy(reply, text, (size_t)len);
 		reply[len] = '\0';
-		consume_line(b);
+		backend_consume_line(b->stream);
 		return MG_LOGIN_OK;
 	}
 	if (len >= 16 && memmem(text, (size_t)len, "[UNAVAILABLE]", 13) != NULL) {
@@ -270,7 +241,7 @@ static enum mg_login_result login(struct backend_imap *b, char *reply, size_t re
 	}
 	if (!starts_with_word(text, (size_t)len, "NO"))
 		log_unexpected(b, text, (size_t)len);
-	consume_line(b);
+	backend_consume_line(b->stream);
 	return MG_LOGIN_FAILED;
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h"
 #include "log.h"
 #include "session.h"
 
@@ -38,6 +39,7 @@ struct backend_pop3 {
 	struct mg_stream *stream;
 	enum backend_pop3_state state;
 	long long deadline;
+	char who[128];
 };
 
 /* What a status line says. */
@@ -55,38 +57,12 @@ static void set_state(struct backend_pop3 *b, enum backend_pop3_state next)
 	b->state = next;
 }
 
-static void log_reply(const struct backend_pop3 *b, const char *what, const char *line,
-		      size_t len)
+/* "backend_pop3 state=... backend=..." for the shared helpers' log lines. */
+static const char *who(struct backend_pop3 *b)
 {
-	char clean[160];
-
-	log_warning("backend_pop3 state=%s backend=%s %s=\"%s\"", state_names[b->state],
-		    b->session->backend_addr, what, log_sanitize(clean, sizeof(clean), line, len));
-}
-
-/* Read one line; returns its length without CRLF, or -1 (logged). */
-static long read_line(struct backend_pop3 *b, const char **line)
-{
-	long n = stream_read_line(b->stream, b->deadline);
-
-	if (n < 0) {
-		log_warning("backend_pop3 state=%s backend=%s error=%s", state_names[b->state],
-			    b->session->backend_addr,
-			    n == MG_IO_TIMEOUT ? "timeout" : n == MG_IO_EOF ? "closed" :
-			    n == MG_IO_TOO_LONG ? "line-too-long" : "read-error");
-		return -1;
-	}
-	*line = b->stream->in;
-	while (n > 0 && (b->stream->in[n - 1] == '\n' || b->stream->in[n - 1] == '\r'))
-		n--;
-	return n;
-}
-
-static void consume_line(struct backend_pop3 *b)
-{
-	const char *lf = memchr(b->stream->in, '\n', b->stream->in_len);
-
-	stream_consume(b->stream, lf != NULL ? (size_t)(lf - b->stream->in) + 1 : b->stream->in_len);
+	snprintf(b->who, sizeof(b->who), "backend_pop3 state=%s backend=%s",
+		 state_names[b->state], b->session->backend_addr);
+	return b->who;
 }
 
 static bool starts_with_word(const char *line, size_t len, const char *word)
@@ -132,7 +108,7 @@ static enum status classify(const char *line, size_t len)
 static enum mg_login_result await_status(struct backend_pop3 *b, char *reply, size_t replysize)
 {
 	const char *line;
-	long len = read_line(b, &line);
+	long len = backend_read_line(b->stream, b->deadline, who(b), &line);
 
 	if (len < 0)
 		return MG_LOGIN_UNAVAILABLE;
@@ -140,32 +116,27 @@ static enum mg_login_result await_status(struct backend_pop3 *b, char *reply, si
 	case STATUS_OK:
 		if (reply != NULL) {
 			if ((size_t)len >= replysize) {
-				log_reply(b, "overlong", line, (size_t)len);
+				backend_log_text(MG_LOG_WARNING, who(b), "overlong", line, (size_t)len);
 				return MG_LOGIN_UNAVAILABLE;
 			}
 			memcpy(reply, line, (size_t)len);
 			reply[len] = '\0';
 		}
-		consume_line(b);
+		backend_consume_line(b->stream);
 		return MG_LOGIN_OK;
 	case STATUS_ERR_TEMP:
-		log_reply(b, "unavailable", line, (size_t)len);
-		consume_line(b);
+		backend_log_text(MG_LOG_WARNING, who(b), "unavailable", line, (size_t)len);
+		backend_consume_line(b->stream);
 		return MG_LOGIN_UNAVAILABLE;
-	case STATUS_ERR: {
-		/* Sanitized, and never the command we sent: only the backend's words. */
-		char clean[160];
-
-		log_info("backend_pop3 state=%s backend=%s refused=\"%s\"", state_names[b->state],
-			 b->session->backend_addr,
-			 log_sanitize(clean, sizeof(clean), line, (size_t)len));
-		consume_line(b);
+	case STATUS_ERR:
+		/* Only the backend's words, never the command we sent. */
+		backend_log_text(MG_LOG_INFO, who(b), "refused", line, (size_t)len);
+		backend_consume_line(b->stream);
 		return MG_LOGIN_FAILED;
-	}
 	case STATUS_INVALID:
 		break;
 	}
-	log_reply(b, "unexpected", line, (size_t)len);
+	backend_log_text(MG_LOG_WARNING, who(b), "unexpected", line, (size_t)len);
 	return MG_LOGIN_UNAVAILABLE;
 }
 
@@ -179,25 +150,11 @@ static enum mg_login_result greeting(struct backend_pop3 *b)
 
 static enum mg_login_result stls(struct backend_pop3 *b)
 {
-	struct mg_session *session = b->session;
-	char err[256];
-	size_t index = (size_t)(session->backend_cfg - session->cfg->backends);
-	long long left;
-
 	set_state(b, BACKEND_POP3_STLS);
-	if (stream_write_all(b->stream, "STLS\r\n", 6, b->deadline) < 0)
+	if (stream_write_all(b->stream, "STLS\r\n", 6, b->deadline) < 0 ||
+	    await_status(b, NULL, 0) != MG_LOGIN_OK ||
+	    backend_start_tls(b->stream, session_backend_tls(b->session), b->deadline, who(b)) < 0)
 		return MG_LOGIN_UNAVAILABLE;
-	if (await_status(b, NULL, 0) != MG_LOGIN_OK)
-		return MG_LOGIN_UNAVAILABLE;
-	/* As on the client side: nothing the server sent before TLS may count. */
-	stream_discard_input(b->stream);
-	left = b->deadline - stream_now_ms();
-	if (stream_start_tls_client(b->stream, session->env->backend_tls[index],
-				    left > 0 ? (int)left : 1, err, sizeof(err)) < 0) {
-		log_warning("backend_pop3 state=stls backend=%s error=\"%s\"",
-			    session->backend_addr, err);
-		return MG_LOGIN_UNAVAILABLE;
-	}
 	return MG_LOGIN_OK;
 }
 

@@ -20,7 +20,7 @@
 
 #include "imap_token.h"
 #include "log.h"
-#include "sasl.h"
+#include "sasl_exchange.h"
 #include "session.h"
 
 enum imap_state {
@@ -61,7 +61,6 @@ struct command_def {
 	bool takes_credentials;	/* refused before TLS unless policy allows cleartext */
 };
 
-#define SASL_MAX_DECODED 4096
 
 static void set_state(struct imap_client *client, enum imap_state next)
 {
@@ -165,16 +164,6 @@ static int command_append(struct imap_client *client, const char *data, size_t l
 	return 0;
 }
 
-/* Length of line[0..len) without its CRLF or LF. */
-static size_t strip_eol(const char *line, size_t len)
-{
-	if (len > 0 && line[len - 1] == '\n')
-		len--;
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	return len;
-}
-
 /*
  * The tag and command name of a command not yet parsed, for answering before
  * it is complete. A tag with characters that could not be echoed safely is
@@ -213,24 +202,7 @@ enum read_result { READ_COMMAND, READ_ANSWERED, READ_CLOSE };
 
 static enum read_result read_failed(struct imap_client *client, long rc)
 {
-	struct mg_session *session = client->session;
-
-	switch (rc) {
-	case MG_IO_TIMEOUT:
-		reply(client, "* BYE Disconnected for inactivity.");
-		session->end_reason = "login-timeout";
-		break;
-	case MG_IO_TOO_LONG:
-		reply(client, "* BYE Line too long.");
-		session->end_reason = "line-too-long";
-		break;
-	case MG_IO_EOF:
-		session->end_reason = "client-closed";
-		break;
-	default:
-		session->end_reason = "read-error";
-		break;
-	}
+	session_read_failed(client->session, rc);
 	return READ_CLOSE;
 }
 
@@ -258,7 +230,7 @@ static enum read_result read_command(struct imap_client *client)
 		if (n < 0)
 			return read_failed(client, n);
 		line = session->client.in;
-		len = strip_eol(line, (size_t)n);
+		len = stream_strip_eol(line, (size_t)n);
 		if (command_append(client, line, len) < 0) {
 			stream_consume(&session->client, (size_t)n);
 			return read_failed(client, MG_IO_TOO_LONG);
@@ -381,129 +353,31 @@ static enum command_result cmd_login(struct imap_client *client, const struct im
 	return try_login(client, cmd->tag, cmd->tag_len);
 }
 
-/*
- * Read one SASL response line after sending a continuation. Returns its
- * length (without CRLF, copied to out), -1 when the client cancelled ("*"),
- * -2 when the session must close.
- */
-static long sasl_response(struct imap_client *client, const char *challenge, char *out,
-			  size_t outsize)
-{
-	struct mg_session *session = client->session;
-	long n;
-	size_t len;
-
-	if (reply(client, "+ %s", challenge) < 0)
-		return -2;
-	n = stream_read_line(&session->client, session_client_deadline(session));
-	if (n < 0) {
-		read_failed(client, n);
-		return -2;
-	}
-	len = strip_eol(session->client.in, (size_t)n);
-	if (len == 1 && session->client.in[0] == '*') {
-		stream_consume(&session->client, (size_t)n);
-		return -1;
-	}
-	if (len >= outsize) {
-		stream_consume(&session->client, (size_t)n);
-		return 0;	/* too long to be valid base64 of credentials: decode fails */
-	}
-	memcpy(out, session->client.in, len);
-	out[len] = '\0';
-	stream_consume(&session->client, (size_t)n);
-	return (long)len;
-}
-
-static enum command_result auth_plain(struct imap_client *client, const struct imap_command *cmd)
-{
-	char encoded[SASL_MAX_DECODED * 4 / 3 + 8];
-	unsigned char decoded[SASL_MAX_DECODED];
-	size_t encoded_len, decoded_len = 0;
-	const char *error = NULL;
-	enum command_result result;
-
-	if (cmd->nargs == 2) {
-		const struct imap_token *ir = &cmd->args[1];
-
-		if (ir->len >= sizeof(encoded))
-			return bad_command(client, cmd->tag, cmd->tag_len, "Invalid SASL response.");
-		memcpy(encoded, ir->value, ir->len);
-		encoded_len = ir->len;
-		/* SASL-IR: "=" stands for an empty initial response. */
-		if (encoded_len == 1 && encoded[0] == '=')
-			encoded_len = 0;
-	} else {
-		long n = sasl_response(client, "", encoded, sizeof(encoded));
-
-		if (n == -2)
-			return COMMAND_CLOSE;
-		if (n == -1)
-			return bad_command(client, cmd->tag, cmd->tag_len, "Authentication cancelled.");
-		encoded_len = (size_t)n;
-	}
-	if (base64_decode(encoded, encoded_len, decoded, sizeof(decoded), &decoded_len) < 0 ||
-	    sasl_plain_decode(decoded, decoded_len, &client->session->cred, &error) < 0)
-		result = bad_command(client, cmd->tag, cmd->tag_len, "Invalid SASL response.");
-	else
-		result = try_login(client, cmd->tag, cmd->tag_len);
-	explicit_bzero(encoded, sizeof(encoded));
-	explicit_bzero(decoded, sizeof(decoded));
-	return result;
-}
-
-static enum command_result auth_login(struct imap_client *client, const struct imap_command *cmd)
-{
-	struct mg_credentials *cred = &client->session->cred;
-	char encoded[SASL_MAX_DECODED];
-	const char *error = NULL;
-	enum command_result result = COMMAND_CONTINUE;
-	long n;
-
-	/* The initial response, when given, is the user name. */
-	if (cmd->nargs == 2) {
-		const struct imap_token *ir = &cmd->args[1];
-
-		n = ir->len < sizeof(encoded) ? (long)ir->len : 0;
-		memcpy(encoded, ir->value, (size_t)n);
-	} else {
-		n = sasl_response(client, "VXNlcm5hbWU6", encoded, sizeof(encoded));
-	}
-	if (n >= 0 && sasl_login_decode(encoded, (size_t)n, cred->user, sizeof(cred->user),
-					&cred->user_len, &error) == 0)
-		n = sasl_response(client, "UGFzc3dvcmQ6", encoded, sizeof(encoded));
-	else if (n >= 0)
-		n = -3;
-	if (n >= 0 && sasl_login_decode(encoded, (size_t)n, cred->password,
-					sizeof(cred->password), &cred->password_len, &error) < 0)
-		n = -3;
-
-	if (n >= 0)
-		result = try_login(client, cmd->tag, cmd->tag_len);
-	else if (n == -1)
-		result = bad_command(client, cmd->tag, cmd->tag_len, "Authentication cancelled.");
-	else if (n == -3)
-		result = bad_command(client, cmd->tag, cmd->tag_len, "Invalid SASL response.");
-	else
-		result = COMMAND_CLOSE;
-	credentials_wipe(cred);
-	explicit_bzero(encoded, sizeof(encoded));
-	return result;
-}
-
 static enum command_result cmd_authenticate(struct imap_client *client,
 					    const struct imap_command *cmd)
 {
 	const struct imap_token *mechanism = &cmd->args[0];
+	const struct imap_token *ir = cmd->nargs == 2 ? &cmd->args[1] : NULL;
+	long io = 0;
 
 	if (cmd->nargs < 1 || cmd->nargs > 2 || mechanism->type != IMAP_TOKEN_ATOM ||
-	    (cmd->nargs == 2 && cmd->args[1].type != IMAP_TOKEN_ATOM))
+	    (ir != NULL && ir->type != IMAP_TOKEN_ATOM))
 		return bad_command(client, cmd->tag, cmd->tag_len,
 				   "AUTHENTICATE expects a mechanism and an optional response.");
-	if (imap_word_equals(mechanism->value, mechanism->len, "PLAIN"))
-		return auth_plain(client, cmd);
-	if (imap_word_equals(mechanism->value, mechanism->len, "LOGIN"))
-		return auth_login(client, cmd);
+	switch (sasl_exchange(client->session, mechanism->value, mechanism->len,
+			      ir != NULL ? ir->value : NULL, ir != NULL ? ir->len : 0, &io)) {
+	case SASL_EXCHANGE_OK:
+		return try_login(client, cmd->tag, cmd->tag_len);
+	case SASL_EXCHANGE_CANCELLED:
+		return bad_command(client, cmd->tag, cmd->tag_len, "Authentication cancelled.");
+	case SASL_EXCHANGE_INVALID:
+		return bad_command(client, cmd->tag, cmd->tag_len, "Invalid SASL response.");
+	case SASL_EXCHANGE_UNSUPPORTED:
+		break;
+	case SASL_EXCHANGE_IO:
+		read_failed(client, io);
+		return COMMAND_CLOSE;
+	}
 	if (reply(client, "%.*s NO Unsupported authentication mechanism.", (int)cmd->tag_len,
 		  cmd->tag) < 0)
 		return COMMAND_CLOSE;
@@ -673,6 +547,7 @@ const struct mg_protocol_ops imap_protocol = {
 	.protocol = MG_PROTO_IMAP,
 	.frontend = imap_frontend,
 	.backend_login = backend_imap_login,
+	.goodbye = "* BYE",
 	.refusal_busy = "* BYE Server too busy, try again later.\r\n",
 	.refusal_per_ip = "* BYE Too many connections from your address.\r\n",
 };

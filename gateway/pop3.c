@@ -23,7 +23,7 @@
 
 #include "log.h"
 #include "pop3_command.h"
-#include "sasl.h"
+#include "sasl_exchange.h"
 #include "session.h"
 
 struct pop3_client {
@@ -44,7 +44,6 @@ struct command_def {
 	command_fn *run;
 };
 
-#define SASL_MAX_DECODED 4096
 /* RFC 2449: responses are at most 512 octets; a backend's +OK must fit here. */
 #define POP3_ANSWER_MAX	 1024
 
@@ -132,36 +131,9 @@ static enum command_result refuse_cleartext(struct pop3_client *client, enum pop
 	return bad_command(client, "[AUTH] Cleartext logins are disabled; use STLS first.");
 }
 
-/* Length of line[0..len) without its CRLF or LF. */
-static size_t strip_eol(const char *line, size_t len)
-{
-	if (len > 0 && line[len - 1] == '\n')
-		len--;
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	return len;
-}
-
 static void read_failed(struct pop3_client *client, long rc)
 {
-	struct mg_session *session = client->session;
-
-	switch (rc) {
-	case MG_IO_TIMEOUT:
-		reply(client, "-ERR Disconnected for inactivity.");
-		session->end_reason = "login-timeout";
-		break;
-	case MG_IO_TOO_LONG:
-		reply(client, "-ERR Line too long.");
-		session->end_reason = "line-too-long";
-		break;
-	case MG_IO_EOF:
-		session->end_reason = "client-closed";
-		break;
-	default:
-		session->end_reason = "read-error";
-		break;
-	}
+	session_read_failed(client->session, rc);
 }
 
 /* ---- credentials and login ------------------------------------------------ */
@@ -237,120 +209,12 @@ static enum command_result cmd_apop(struct pop3_client *client, const struct pop
 	return bad_command(client, "APOP is not supported; use USER/PASS or AUTH.");
 }
 
-/*
- * Read one SASL response line after sending a continuation. Returns its
- * length (without CRLF, copied to out), -1 when the client cancelled ("*"),
- * -2 when the session must close. A response too long to hold credentials
- * is returned as an empty one, which then fails to decode.
- */
-static long sasl_response(struct pop3_client *client, const char *challenge, char *out,
-			  size_t outsize)
-{
-	struct mg_session *session = client->session;
-	long n;
-	size_t len;
-
-	if (reply(client, "+ %s", challenge) < 0)
-		return -2;
-	/* Up to max_line_length here, not the 255 of a command (RFC 5034 section 4). */
-	n = stream_read_line(&session->client, session_client_deadline(session));
-	if (n < 0) {
-		read_failed(client, n);
-		return -2;
-	}
-	len = strip_eol(session->client.in, (size_t)n);
-	if (len == 1 && session->client.in[0] == '*') {
-		stream_consume(&session->client, (size_t)n);
-		return -1;
-	}
-	if (len >= outsize) {
-		stream_consume(&session->client, (size_t)n);
-		return 0;
-	}
-	memcpy(out, session->client.in, len);
-	out[len] = '\0';
-	stream_consume(&session->client, (size_t)n);
-	return (long)len;
-}
-
-static enum command_result auth_plain(struct pop3_client *client, const struct pop3_arg *ir)
-{
-	char encoded[SASL_MAX_DECODED * 4 / 3 + 8];
-	unsigned char decoded[SASL_MAX_DECODED];
-	size_t encoded_len, decoded_len = 0;
-	const char *error = NULL;
-	enum command_result result;
-
-	if (ir != NULL) {
-		/* The command line is at most 255 octets, so this always fits. */
-		if (ir->len >= sizeof(encoded))
-			return bad_command(client, "Invalid SASL response.");
-		memcpy(encoded, ir->value, ir->len);
-		encoded_len = ir->len;
-		/* RFC 5034: "=" stands for an empty initial response. */
-		if (encoded_len == 1 && encoded[0] == '=')
-			encoded_len = 0;
-	} else {
-		long n = sasl_response(client, "", encoded, sizeof(encoded));
-
-		if (n == -2)
-			return COMMAND_CLOSE;
-		if (n == -1)
-			return bad_command(client, "Authentication cancelled.");
-		encoded_len = (size_t)n;
-	}
-	if (base64_decode(encoded, encoded_len, decoded, sizeof(decoded), &decoded_len) < 0 ||
-	    sasl_plain_decode(decoded, decoded_len, &client->session->cred, &error) < 0)
-		result = bad_command(client, "Invalid SASL response.");
-	else
-		result = try_login(client);
-	explicit_bzero(encoded, sizeof(encoded));
-	explicit_bzero(decoded, sizeof(decoded));
-	return result;
-}
-
-static enum command_result auth_login(struct pop3_client *client, const struct pop3_arg *ir)
-{
-	struct mg_credentials *cred = &client->session->cred;
-	char encoded[SASL_MAX_DECODED];
-	const char *error = NULL;
-	enum command_result result;
-	long n;
-
-	/* The initial response, when given, is the user name. */
-	if (ir != NULL) {
-		n = ir->len < sizeof(encoded) ? (long)ir->len : 0;
-		memcpy(encoded, ir->value, (size_t)n);
-	} else {
-		n = sasl_response(client, "VXNlcm5hbWU6", encoded, sizeof(encoded));
-	}
-	if (n >= 0 && sasl_login_decode(encoded, (size_t)n, cred->user, sizeof(cred->user),
-					&cred->user_len, &error) == 0)
-		n = sasl_response(client, "UGFzc3dvcmQ6", encoded, sizeof(encoded));
-	else if (n >= 0)
-		n = -3;
-	if (n >= 0 && sasl_login_decode(encoded, (size_t)n, cred->password,
-					sizeof(cred->password), &cred->password_len, &error) < 0)
-		n = -3;
-
-	if (n >= 0)
-		result = try_login(client);
-	else if (n == -1)
-		result = bad_command(client, "Authentication cancelled.");
-	else if (n == -3)
-		result = bad_command(client, "Invalid SASL response.");
-	else
-		result = COMMAND_CLOSE;
-	credentials_wipe(cred);
-	explicit_bzero(encoded, sizeof(encoded));
-	return result;
-}
-
 static enum command_result cmd_auth(struct pop3_client *client, const struct pop3_command *cmd)
 {
 	struct pop3_arg argv[POP3_MAX_ARGS];
 	int nargs = pop3_split_args(cmd->args, cmd->args_len, argv, POP3_MAX_ARGS);
 	const struct pop3_arg *ir;
+	long io = 0;
 
 	restart_authorization(client);
 	if (nargs < 0)
@@ -363,10 +227,20 @@ static enum command_result cmd_auth(struct pop3_client *client, const struct pop
 								      : COMMAND_CONTINUE;
 	}
 	ir = nargs == 2 ? &argv[1] : NULL;
-	if (argv[0].len == 5 && strncasecmp(argv[0].value, "PLAIN", 5) == 0)
-		return auth_plain(client, ir);
-	if (argv[0].len == 5 && strncasecmp(argv[0].value, "LOGIN", 5) == 0)
-		return auth_login(client, ir);
+	switch (sasl_exchange(client->session, argv[0].value, argv[0].len,
+			      ir != NULL ? ir->value : NULL, ir != NULL ? ir->len : 0, &io)) {
+	case SASL_EXCHANGE_OK:
+		return try_login(client);
+	case SASL_EXCHANGE_CANCELLED:
+		return bad_command(client, "Authentication cancelled.");
+	case SASL_EXCHANGE_INVALID:
+		return bad_command(client, "Invalid SASL response.");
+	case SASL_EXCHANGE_UNSUPPORTED:
+		break;
+	case SASL_EXCHANGE_IO:
+		read_failed(client, io);
+		return COMMAND_CLOSE;
+	}
 	return bad_command(client, "Unsupported authentication mechanism.");
 }
 
@@ -497,7 +371,7 @@ static enum command_result next_command(struct pop3_client *client)
 		read_failed(client, n);
 		return COMMAND_CLOSE;
 	}
-	len = strip_eol(session->client.in, (size_t)n);
+	len = stream_strip_eol(session->client.in, (size_t)n);
 	kept = len < sizeof(line) ? len : sizeof(line);
 	memcpy(line, session->client.in, kept);
 	stream_consume(&session->client, (size_t)n);
@@ -527,6 +401,7 @@ const struct mg_protocol_ops pop3_protocol = {
 	.protocol = MG_PROTO_POP3,
 	.frontend = pop3_frontend,
 	.backend_login = backend_pop3_login,
+	.goodbye = "-ERR",
 	.refusal_busy = "-ERR [SYS/TEMP] Server too busy, try again later.\r\n",
 	.refusal_per_ip = "-ERR [SYS/TEMP] Too many connections from your address.\r\n",
 };

@@ -44,6 +44,8 @@ struct mg_protocol_ops {
 	 */
 	enum mg_login_result (*backend_login)(struct mg_session *session, struct mg_stream *backend,
 					      char *reply, size_t replysize);
+	/* Starts a last line before the gateway closes: "* BYE" or "-ERR". */
+	const char *goodbye;
 	/* Sent by the master when it refuses a connection (limits, shutdown). */
 	const char *refusal_busy;
 	const char *refusal_per_ip;

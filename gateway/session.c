@@ -88,19 +88,47 @@ static const struct mg_backend_config *route_backend(const struct mg_session *se
 						  : session->cfg->default_backend;
 }
 
+void session_read_failed(struct mg_session *session, long rc)
+{
+	const char *text = NULL;
+
+	switch (rc) {
+	case MG_IO_TIMEOUT:
+		text = "Disconnected for inactivity.";
+		session->end_reason = "login-timeout";
+		break;
+	case MG_IO_TOO_LONG:
+		text = "Line too long.";
+		session->end_reason = "line-too-long";
+		break;
+	case MG_IO_EOF:
+		session->end_reason = "client-closed";
+		break;
+	default:
+		session->end_reason = "read-error";
+		break;
+	}
+	if (text != NULL)
+		stream_printf(&session->client, session_write_deadline(session), "%s %s\r\n",
+			      session->ops->goodbye, text);
+}
+
+struct mg_tls_client *session_backend_tls(const struct mg_session *session)
+{
+	return session->env->backend_tls[session->backend_cfg - session->cfg->backends];
+}
+
 enum mg_login_result session_login(struct mg_session *session, char *reply, size_t replysize)
 {
 	const struct mg_config *cfg = session->cfg;
 	enum mg_login_result result;
 	char err[256] = "";
-	size_t index;
 
 	log_sanitize(session->user, sizeof(session->user), session->cred.user,
 		     session->cred.user_len);
 	session->backend_cfg = route_backend(session);
-	index = (size_t)(session->backend_cfg - cfg->backends);
 	if (backend_connect(session->backend_cfg, session->listener->protocol,
-			    session->env->backend_tls[index], cfg->backend_connect_timeout,
+			    session_backend_tls(session), cfg->backend_connect_timeout,
 			    BACKEND_MAX_LINE, &session->backend, session->backend_addr,
 			    sizeof(session->backend_addr), err, sizeof(err)) < 0) {
 		log_warning("backend unavailable client=%s:%u user=%s backend=%s error=\"%s\"",

@@ -74,6 +74,15 @@ long long session_client_deadline(const struct mg_session *session);
 /* Deadline for a write to the client (never blocks longer than this). */
 long long session_write_deadline(const struct mg_session *session);
 
+/*
+ * A client read failed with an MG_IO_* code before login: record why, and
+ * tell the client with the protocol's goodbye line where there is one to send.
+ */
+void session_read_failed(struct mg_session *session, long rc);
+
+/* The TLS context for the routed backend (NULL when it speaks no TLS). */
+struct mg_tls_client *session_backend_tls(const struct mg_session *session);
+
 /* Turn on TLS on the client stream (implicit or after STARTTLS/STLS). */
 int session_start_client_tls(struct mg_session *session);
 

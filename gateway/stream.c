@@ -237,6 +237,15 @@ long stream_read_exact(struct mg_stream *s, size_t n, size_t limit, long long de
 	return (long)n;
 }
 
+size_t stream_strip_eol(const char *line, size_t len)
+{
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	return len;
+}
+
 void stream_consume(struct mg_stream *s, size_t n)
 {
 	if (n >= s->in_len) {

@@ -49,6 +49,8 @@ void stream_close(struct mg_stream *s);
 long stream_read_line(struct mg_stream *s, long long deadline);
 /* Wait until the buffer holds at least n bytes (n <= max_line + limit). */
 long stream_read_exact(struct mg_stream *s, size_t n, size_t limit, long long deadline);
+/* Length of line[0..len) without its LF or CRLF. */
+size_t stream_strip_eol(const char *line, size_t len);
 /* Drop the first n buffered bytes. */
 void stream_consume(struct mg_stream *s, size_t n);
 /* Drop everything buffered (after STARTTLS: nothing sent before TLS may count). */
