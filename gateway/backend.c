@@ -60,7 +60,8 @@ static int connect_one(const struct addrinfo *ai, long long deadline, char *err,
 
 int backend_connect(const struct mg_backend_config *backend, enum mg_protocol protocol,
 		    struct mg_tls_client *tls, unsigned timeout_s, size_t max_line,
-		    struct mg_stream *stream, char *addr, size_t addrlen, char *err, size_t errlen)
+		    const unsigned char *preamble, size_t preamble_len, struct mg_stream *stream,
+		    char *addr, size_t addrlen, char *err, size_t errlen)
 {
 	unsigned port = protocol == MG_PROTO_POP3 ? backend->pop3_port : backend->imap_port;
 	long long deadline = stream_now_ms() + (long long)timeout_s * 1000;
@@ -88,6 +89,11 @@ int backend_connect(const struct mg_backend_config *backend, enum mg_protocol pr
 		return -1;
 
 	stream_init(stream, fd, max_line);
+	if (preamble_len > 0 && stream_write_all(stream, preamble, preamble_len, deadline) < 0) {
+		snprintf(err, errlen, "cannot send the client address header");
+		stream_close(stream);
+		return -1;
+	}
 	if (backend->tls == MG_BACKEND_TLS_IMPLICIT) {
 		long long left = deadline - stream_now_ms();
 

@@ -15,12 +15,14 @@
 
 /*
  * Connect to backend for protocol into *stream (initialised here). tls is
- * the backend's client context (NULL for tls = none). addr receives
- * "host:port" of the address actually connected. Returns 0 or -1 with err.
+ * the backend's client context (NULL for tls = none). preamble[0..len) is
+ * sent first, before any TLS (a PROXY header). addr receives "host:port" of
+ * the address actually connected. Returns 0 or -1 with err.
  */
 int backend_connect(const struct mg_backend_config *backend, enum mg_protocol protocol,
 		    struct mg_tls_client *tls, unsigned timeout_s, size_t max_line,
-		    struct mg_stream *stream, char *addr, size_t addrlen, char *err, size_t errlen);
+		    const unsigned char *preamble, size_t preamble_len, struct mg_stream *stream,
+		    char *addr, size_t addrlen, char *err, size_t errlen);
 
 /*
  * Shared steps of the backend_<protocol>.c state machines. who names the

@@ -13,11 +13,14 @@
 #include "backend.h"
 #include "imap_token.h"
 #include "log.h"
+#include "netaddr.h"
+#include "sasl.h"
 #include "session.h"
 
 enum backend_imap_state {
 	BACKEND_IMAP_GREETING,
 	BACKEND_IMAP_STARTTLS,
+	BACKEND_IMAP_ID,
 	BACKEND_IMAP_LOGIN,
 	BACKEND_IMAP_DONE,
 	BACKEND_IMAP_STATE_COUNT
@@ -26,6 +29,7 @@ enum backend_imap_state {
 static const char *const state_names[] = {
 	[BACKEND_IMAP_GREETING] = "greeting",
 	[BACKEND_IMAP_STARTTLS] = "starttls",
+	[BACKEND_IMAP_ID] = "id",
 	[BACKEND_IMAP_LOGIN] = "login",
 	[BACKEND_IMAP_DONE] = "done",
 };
@@ -166,6 +170,36 @@ static enum mg_login_result starttls(struct backend_imap *b)
 }
 
 /*
+ * Tell the backend who the client is (RFC 2971 ID with the x-originating-*
+ * fields Dovecot honours from its login_trusted_networks). The answer does
+ * not matter, as long as there is one.
+ */
+static enum mg_login_result send_client_id(struct backend_imap *b)
+{
+	const struct mg_session *session = b->session;
+	char local[INET6_ADDRSTRLEN];
+	char command[512];
+	unsigned local_port = 0;
+	const char *text;
+	int len;
+
+	set_state(b, BACKEND_IMAP_ID);
+	if (netaddr_host_port((const struct sockaddr *)&session->local_sa, local, sizeof(local),
+			      &local_port) < 0)
+		snprintf(local, sizeof(local), "0.0.0.0");
+	len = snprintf(command, sizeof(command),
+		       "M0 ID (\"x-originating-ip\" \"%s\" \"x-originating-port\" \"%u\" "
+		       "\"x-connected-ip\" \"%s\" \"x-connected-port\" \"%u\")\r\n",
+		       session->client_addr, session->client_port, local, local_port);
+	if (len < 0 || (size_t)len >= sizeof(command) ||
+	    stream_write_all(b->stream, command, (size_t)len, b->deadline) < 0 ||
+	    await_tagged(b, "M0", &text, NULL) < 0)
+		return MG_LOGIN_UNAVAILABLE;
+	backend_consume_line(b->stream);
+	return MG_LOGIN_OK;
+}
+
+/*
  * Send "M2 LOGIN user password". A value that needs a synchronising literal is
  * sent in two parts around the server's "+" continuation.
  */
@@ -214,13 +248,45 @@ out:
 	return result;
 }
 
+/*
+ * Dovecot's master-user login: AUTHENTICATE PLAIN with the user as the
+ * authorization identity and the master user's credentials. Only used after
+ * PAM has checked the user's own password (session.c enforces that).
+ */
+static enum mg_login_result send_master_login(struct backend_imap *b)
+{
+	const struct mg_backend_config *backend = b->session->backend_cfg;
+	const struct mg_credentials *cred = &b->session->cred;
+	char encoded[(MG_USER_MAX * 2 + MG_PASSWORD_MAX + 2) * 4 / 3 + 8];
+	enum mg_login_result result = MG_LOGIN_UNAVAILABLE;
+	bool continuation = false;
+	const char *text;
+	size_t len = sasl_plain_encode(cred->user, cred->user_len, backend->master_user,
+				       strlen(backend->master_user), backend->master_password,
+				       strlen(backend->master_password), encoded,
+				       sizeof(encoded) - 2);
+
+	if (len > 0 &&
+	    stream_write_all(b->stream, "M2 AUTHENTICATE PLAIN\r\n", 23, b->deadline) == 0 &&
+	    await_tagged(b, "M2", &text, &continuation) >= 0 && continuation) {
+		encoded[len++] = '\r';
+		encoded[len++] = '\n';
+		if (stream_write_all(b->stream, encoded, len, b->deadline) == 0)
+			result = MG_LOGIN_OK;
+	}
+	explicit_bzero(encoded, sizeof(encoded));
+	return result;
+}
+
 static enum mg_login_result login(struct backend_imap *b, char *reply, size_t replysize)
 {
 	const char *text;
 	long len;
 
 	set_state(b, BACKEND_IMAP_LOGIN);
-	if (send_login(b) != MG_LOGIN_OK)
+	if ((b->session->backend_cfg->login == MG_BACKEND_LOGIN_MASTER ? send_master_login(b)
+									: send_login(b)) !=
+	    MG_LOGIN_OK)
 		return MG_LOGIN_UNAVAILABLE;
 	len = await_tagged(b, "M2", &text, NULL);
 	if (len < 0)
@@ -258,6 +324,8 @@ enum mg_login_result backend_imap_login(struct mg_session *session, struct mg_st
 
 	if (result == MG_LOGIN_OK && session->backend_cfg->tls == MG_BACKEND_TLS_STARTTLS)
 		result = starttls(&b);
+	if (result == MG_LOGIN_OK && session->backend_cfg->client_address == MG_CLIENT_ADDRESS_IMAP_ID)
+		result = send_client_id(&b);
 	if (result == MG_LOGIN_OK)
 		result = login(&b, reply, replysize);
 	if (result == MG_LOGIN_OK)

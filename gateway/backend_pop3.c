@@ -13,6 +13,7 @@
 
 #include "backend.h"
 #include "log.h"
+#include "sasl.h"
 #include "session.h"
 
 enum backend_pop3_state {
@@ -184,6 +185,42 @@ static int send_command(struct backend_pop3 *b, const char *verb, const char *va
 	return rc;
 }
 
+/*
+ * Dovecot's master-user login (RFC 5034 AUTH PLAIN with the user as the
+ * authorization identity), only after PAM checked the user's own password.
+ */
+static enum mg_login_result master_login(struct backend_pop3 *b, char *reply, size_t replysize)
+{
+	const struct mg_backend_config *backend = b->session->backend_cfg;
+	const struct mg_credentials *cred = &b->session->cred;
+	char encoded[(MG_USER_MAX * 2 + MG_PASSWORD_MAX + 2) * 4 / 3 + 8];
+	enum mg_login_result result = MG_LOGIN_UNAVAILABLE;
+	const char *line;
+	long linelen;
+	size_t len;
+
+	set_state(b, BACKEND_POP3_PASS);
+	len = sasl_plain_encode(cred->user, cred->user_len, backend->master_user,
+				strlen(backend->master_user), backend->master_password,
+				strlen(backend->master_password), encoded, sizeof(encoded) - 2);
+	if (len == 0 || stream_write_all(b->stream, "AUTH PLAIN\r\n", 12, b->deadline) < 0)
+		goto out;
+	linelen = backend_read_line(b->stream, b->deadline, who(b), &line);
+	if (linelen < 1 || line[0] != '+') {
+		if (linelen >= 0)
+			backend_log_text(MG_LOG_WARNING, who(b), "unexpected", line, (size_t)linelen);
+		goto out;
+	}
+	backend_consume_line(b->stream);
+	encoded[len++] = '\r';
+	encoded[len++] = '\n';
+	if (stream_write_all(b->stream, encoded, len, b->deadline) == 0)
+		result = await_status(b, reply, replysize);
+out:
+	explicit_bzero(encoded, sizeof(encoded));
+	return result;
+}
+
 static enum mg_login_result login(struct backend_pop3 *b, char *reply, size_t replysize)
 {
 	const struct mg_credentials *cred = &b->session->cred;
@@ -196,6 +233,8 @@ static enum mg_login_result login(struct backend_pop3 *b, char *reply, size_t re
 			  b->session->backend_addr);
 		return MG_LOGIN_FAILED;
 	}
+	if (b->session->backend_cfg->login == MG_BACKEND_LOGIN_MASTER)
+		return master_login(b, reply, replysize);
 	set_state(b, BACKEND_POP3_USER);
 	if (send_command(b, "USER", cred->user, cred->user_len) < 0)
 		return MG_LOGIN_UNAVAILABLE;

@@ -44,6 +44,8 @@
 #include <confuse.h>
 
 #include "config.h"
+#include "credfile.h"
+#include "usermap.h"
 #include "log.h"
 
 /* A configuration is a page or two; anything this big is a mistake. */
@@ -446,6 +448,8 @@ static const struct number_range number_ranges[] = {
 	{ "max_bad_commands", 1, 1000 },
 	{ "max_auth_failures", 1, 100 },
 	{ "auth_failure_delay", 0, 60000 },
+	{ "auth_workers", 1, 64 },
+	{ "auth_timeout", 1, 300 },
 	{ "imap_port", 1, 65535 },
 	{ "pop3_port", 1, 65535 },
 	{ "port", 1, 65535 },
@@ -546,6 +550,46 @@ static int parse_backend_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value, void
 
 	return parse_enum(cfg, opt, value, result, words, N_WORDS(words),
 			  "none, starttls or implicit");
+}
+
+static int parse_cleartext(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	static const struct enum_word words[] = {
+		{ "refuse", MG_CLEARTEXT_REFUSE }, { "warn", MG_CLEARTEXT_WARN },
+		{ "allow", MG_CLEARTEXT_ALLOW },
+	};
+
+	return parse_enum(cfg, opt, value, result, words, N_WORDS(words),
+			  "refuse, warn or allow");
+}
+
+static int parse_auth(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	static const struct enum_word words[] = {
+		{ "backend", MG_AUTH_BACKEND }, { "pam", MG_AUTH_PAM },
+	};
+
+	return parse_enum(cfg, opt, value, result, words, N_WORDS(words), "backend or pam");
+}
+
+static int parse_backend_login(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	static const struct enum_word words[] = {
+		{ "passthrough", MG_BACKEND_LOGIN_PASSTHROUGH }, { "master", MG_BACKEND_LOGIN_MASTER },
+	};
+
+	return parse_enum(cfg, opt, value, result, words, N_WORDS(words), "passthrough or master");
+}
+
+static int parse_client_address(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	static const struct enum_word words[] = {
+		{ "none", MG_CLIENT_ADDRESS_NONE }, { "proxy-v1", MG_CLIENT_ADDRESS_PROXY_V1 },
+		{ "proxy-v2", MG_CLIENT_ADDRESS_PROXY_V2 }, { "imap-id", MG_CLIENT_ADDRESS_IMAP_ID },
+	};
+
+	return parse_enum(cfg, opt, value, result, words, N_WORDS(words),
+			  "none, proxy-v1, proxy-v2 or imap-id");
 }
 
 static int parse_listen_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
@@ -706,6 +750,33 @@ static int sec_line(struct load_ctx *ctx, cfg_t *root, const char *name,
 	return sec->line;
 }
 
+/*
+ * The master user's credentials (Dovecot's master-user scheme). Whoever
+ * reads them can open every mailbox, so the file must be closed to others.
+ */
+static int load_master_user(struct load_ctx *ctx, struct mg_backend_config *b)
+{
+	struct mg_credentials cred;
+	char err[512], q[QUOTE_MAX];
+	int rc = 0;
+
+	if (b->master_user_file == NULL) {
+		ctx_error(ctx, b->line, "backend '%s': backend_login = master needs "
+			  "master_user_file", quote(q, b->name));
+		return -1;
+	}
+	if (credfile_read(b->master_user_file, &cred, err, sizeof(err)) < 0) {
+		ctx_error(ctx, b->line, "backend '%s': master_user_file: %s", quote(q, b->name), err);
+		return -1;
+	}
+	b->master_user = strndup(cred.user, cred.user_len);
+	b->master_password = strndup(cred.password, cred.password_len);
+	if (b->master_user == NULL || b->master_password == NULL)
+		rc = out_of_memory(ctx);
+	credentials_wipe(&cred);
+	return rc;
+}
+
 static int build_backends(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 {
 	unsigned i, n = cfg_size(root, "backend");
@@ -738,6 +809,12 @@ static int build_backends(struct load_ctx *ctx, cfg_t *root, struct mg_config *c
 		}
 		b->tls = (enum mg_backend_tls)cfg_getint(sec, "tls");
 		b->verify = cfg_getbool(sec, "verify") == cfg_true;
+		b->client_address = (enum mg_client_address)cfg_getint(sec, "client_address");
+		b->login = (enum mg_backend_login)cfg_getint(sec, "backend_login");
+		if (copy_str(ctx, &b->master_user_file, opt_str(sec, "master_user_file")) < 0)
+			return -1;
+		if (b->login == MG_BACKEND_LOGIN_MASTER && load_master_user(ctx, b) < 0)
+			return -1;
 		/* Implicit TLS has its own well-known ports (RFC 8314). */
 		if (cfg_size(sec, "imap_port") > 0)
 			b->imap_port = (unsigned)cfg_getint(sec, "imap_port");
@@ -780,6 +857,36 @@ static int build_default_backend(struct load_ctx *ctx, cfg_t *root, struct mg_co
 		ctx_error(ctx, opt_line(ctx, cfg_getopt(root, "default_backend")),
 			  "default_backend: no backend section is called '%s'", quote(q, name));
 		return -1;
+	}
+	return 0;
+}
+
+/* A list of CIDR networks (option name of section kind/name, at line). */
+static int build_networks(struct load_ctx *ctx, cfg_t *sec, const char *option,
+			  const char *kind, const char *name, int line,
+			  struct mg_cidr **out, size_t *count)
+{
+	unsigned i, n = cfg_size(sec, option);
+	char q[QUOTE_MAX], q2[QUOTE_MAX];
+
+	*out = NULL;
+	*count = 0;
+	if (n == 0)
+		return 0;
+	*out = calloc(n, sizeof(**out));
+	if (*out == NULL)
+		return out_of_memory(ctx);
+	*count = n;
+	for (i = 0; i < n; i++) {
+		const char *text = cfg_getnstr(sec, option, i);
+		const char *error = NULL;
+
+		if (text == NULL || cidr_parse(text, &(*out)[i], &error) < 0) {
+			ctx_error(ctx, line, "%s '%s': %s: '%s' is not a network: %s", kind,
+				  quote(q, name), option, quote(q2, text),
+				  error != NULL ? error : "empty");
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -831,6 +938,53 @@ static int build_listener(struct load_ctx *ctx, cfg_t *sec, struct mg_config *c,
 			ctx_error(ctx, l->line, "listen '%s': no backend section is called '%s'",
 				  quote(q, l->name), quote(q2, backend));
 			return -1;
+		}
+	}
+	l->auth = cfg_size(sec, "auth") > 0 ? (enum mg_auth_method)cfg_getint(sec, "auth")
+					     : MG_AUTH_DEFAULT;
+	return build_networks(ctx, sec, "proxy_networks", "listen", l->name, l->line,
+			      &l->proxy_networks, &l->n_proxy_networks);
+}
+
+static int build_client_sets(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
+{
+	unsigned i, n = cfg_size(root, "client");
+	char q[QUOTE_MAX], q2[QUOTE_MAX];
+
+	if (n == 0)
+		return 0;
+	c->client_sets = calloc(n, sizeof(*c->client_sets));
+	if (c->client_sets == NULL)
+		return out_of_memory(ctx);
+	c->n_client_sets = n;
+	for (i = 0; i < n; i++) {
+		cfg_t *sec = cfg_getnsec(root, "client", i);
+		struct mg_client_set_config *set = &c->client_sets[i];
+		const char *backend = opt_str(sec, "backend");
+
+		set->line = sec_line(ctx, root, "client", i, sec);
+		if (check_name(ctx, "client", cfg_title(sec), set->line) < 0 ||
+		    copy_str(ctx, &set->name, cfg_title(sec)) < 0 ||
+		    build_networks(ctx, sec, "networks", "client", set->name, set->line,
+				   &set->networks, &set->n_networks) < 0)
+			return -1;
+		if (set->n_networks == 0) {
+			ctx_error(ctx, set->line, "client '%s': networks is required",
+				  quote(q, set->name));
+			return -1;
+		}
+		set->cleartext = (enum mg_cleartext_policy)cfg_getint(sec, "cleartext_auth");
+		set->trusted = cfg_getbool(sec, "trusted") == cfg_true;
+		set->auth = cfg_size(sec, "auth") > 0 ? (enum mg_auth_method)cfg_getint(sec, "auth")
+						       : MG_AUTH_DEFAULT;
+		if (backend != NULL) {
+			set->backend = find_backend(c, backend);
+			if (set->backend == NULL) {
+				ctx_error(ctx, set->line,
+					  "client '%s': no backend section is called '%s'",
+					  quote(q, set->name), quote(q2, backend));
+				return -1;
+			}
 		}
 	}
 	return 0;
@@ -961,12 +1115,34 @@ static int build_config(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 	c->max_bad_commands = (unsigned)cfg_getint(root, "max_bad_commands");
 	c->max_auth_failures = (unsigned)cfg_getint(root, "max_auth_failures");
 	c->auth_failure_delay_ms = (unsigned)cfg_getint(root, "auth_failure_delay");
+	c->cleartext_default = (enum mg_cleartext_policy)cfg_getint(root, "cleartext_auth");
+	c->auth = (enum mg_auth_method)cfg_getint(root, "auth");
+	c->auth_workers = (unsigned)cfg_getint(root, "auth_workers");
+	c->auth_timeout = (unsigned)cfg_getint(root, "auth_timeout");
+	if (copy_str(ctx, &c->pam_service, cfg_getstr(root, "pam_service")) < 0 ||
+	    check_name(ctx, "pam_service", c->pam_service,
+		       opt_line(ctx, cfg_getopt(root, "pam_service"))) < 0)
+		return -1;
+	if (copy_str(ctx, &c->user_map, opt_str(root, "user_map")) < 0)
+		return -1;
 
 	if (build_backends(ctx, root, c) < 0 ||
 	    build_default_backend(ctx, root, c) < 0 ||
 	    build_listeners(ctx, root, c) < 0 ||
+	    build_client_sets(ctx, root, c) < 0 ||
 	    build_tls(ctx, root, c) < 0)
 		return -1;
+	if (c->user_map != NULL) {
+		char err[512];
+
+		/* The map's own errors name the map file and its line. */
+		if (usermap_load(c->user_map, c, &c->user_routes, &c->n_user_routes, err,
+				 sizeof(err)) < 0) {
+			ctx_error(ctx, opt_line(ctx, cfg_getopt(root, "user_map")), "user_map: %s",
+				  err);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -1077,6 +1253,19 @@ static cfg_t *new_parser(void)
 		CFG_STR("ca_file", NULL, CFGF_NODEFAULT),
 		CFG_BOOL("verify", cfg_true, CFGF_NONE),
 		CFG_STR("verify_name", NULL, CFGF_NODEFAULT),
+		CFG_INT_CB("client_address", MG_CLIENT_ADDRESS_NONE, CFGF_NONE,
+			   parse_client_address),
+		CFG_INT_CB("backend_login", MG_BACKEND_LOGIN_PASSTHROUGH, CFGF_NONE,
+			   parse_backend_login),
+		CFG_STR("master_user_file", NULL, CFGF_NODEFAULT),
+		CFG_END()
+	};
+	cfg_opt_t client_opts[] = {
+		CFG_STR_LIST("networks", NULL, CFGF_NODEFAULT),
+		CFG_INT_CB("cleartext_auth", MG_CLEARTEXT_REFUSE, CFGF_NONE, parse_cleartext),
+		CFG_BOOL("trusted", cfg_false, CFGF_NONE),
+		CFG_STR("backend", NULL, CFGF_NODEFAULT),
+		CFG_INT_CB("auth", MG_AUTH_BACKEND, CFGF_NODEFAULT, parse_auth),
 		CFG_END()
 	};
 	/*
@@ -1090,6 +1279,8 @@ static cfg_t *new_parser(void)
 		CFG_INT_CB("port", 0, CFGF_NODEFAULT, parse_number),
 		CFG_INT_CB("tls", MG_LISTEN_STARTTLS, CFGF_NONE, parse_listen_tls),
 		CFG_STR("backend", NULL, CFGF_NODEFAULT),
+		CFG_STR_LIST("proxy_networks", NULL, CFGF_NODEFAULT),
+		CFG_INT_CB("auth", MG_AUTH_BACKEND, CFGF_NODEFAULT, parse_auth),
 		CFG_END()
 	};
 	cfg_opt_t opts[] = {
@@ -1110,9 +1301,16 @@ static cfg_t *new_parser(void)
 		CFG_INT_CB("max_auth_failures", 3, CFGF_NONE, parse_number),
 		CFG_INT_CB("auth_failure_delay", 2000, CFGF_NONE, parse_number),
 		CFG_STR("default_backend", NULL, CFGF_NODEFAULT),
+		CFG_INT_CB("cleartext_auth", MG_CLEARTEXT_REFUSE, CFGF_NONE, parse_cleartext),
+		CFG_STR("user_map", NULL, CFGF_NODEFAULT),
+		CFG_INT_CB("auth", MG_AUTH_BACKEND, CFGF_NONE, parse_auth),
+		CFG_STR("pam_service", "mailgate", CFGF_NONE),
+		CFG_INT_CB("auth_workers", 4, CFGF_NONE, parse_number),
+		CFG_INT_CB("auth_timeout", 10, CFGF_NONE, parse_number),
 		CFG_SEC("tls", tls_opts, CFGF_NONE),
 		CFG_SEC("backend", backend_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 		CFG_SEC("listen", listen_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+		CFG_SEC("client", client_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 		CFG_END()
 	};
 	cfg_t *cfg;
@@ -1211,8 +1409,16 @@ void config_free(struct mg_config *cfg)
 		for (j = 0; l->addresses != NULL && j < l->n_addresses; j++)
 			free(l->addresses[j]);
 		free(l->addresses);
+		free(l->proxy_networks);
 	}
 	free(cfg->listeners);
+	for (i = 0; i < cfg->n_client_sets; i++) {
+		free(cfg->client_sets[i].name);
+		free(cfg->client_sets[i].networks);
+	}
+	free(cfg->client_sets);
+	usermap_free(cfg->user_routes, cfg->n_user_routes);
+	free(cfg->user_map);
 	for (i = 0; i < cfg->n_backends; i++) {
 		struct mg_backend_config *b = &cfg->backends[i];
 
@@ -1220,9 +1426,44 @@ void config_free(struct mg_config *cfg)
 		free(b->host);
 		free(b->ca_file);
 		free(b->verify_name);
+		free(b->master_user_file);
+		free(b->master_user);
+		if (b->master_password != NULL) {
+			explicit_bzero(b->master_password, strlen(b->master_password));
+			free(b->master_password);
+		}
 	}
 	free(cfg->backends);
+	free(cfg->pam_service);
 	free(cfg);
+}
+
+const char *config_cleartext_name(enum mg_cleartext_policy policy)
+{
+	switch (policy) {
+	case MG_CLEARTEXT_REFUSE:
+		return "refuse";
+	case MG_CLEARTEXT_WARN:
+		return "warn";
+	case MG_CLEARTEXT_ALLOW:
+		return "allow";
+	}
+	return "unknown";
+}
+
+bool config_uses_pam(const struct mg_config *cfg)
+{
+	if (cfg->auth == MG_AUTH_PAM)
+		return true;
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		if (cfg->listeners[i].auth == MG_AUTH_PAM)
+			return true;
+	}
+	for (size_t i = 0; i < cfg->n_client_sets; i++) {
+		if (cfg->client_sets[i].auth == MG_AUTH_PAM)
+			return true;
+	}
+	return false;
 }
 
 const char *config_protocol_name(enum mg_protocol protocol)
@@ -1316,6 +1557,25 @@ int config_warnings(const struct mg_config *cfg,
 				     quote(q, b->name), quote(q2, b->host));
 			count++;
 		}
+	}
+	for (i = 0; i < cfg->n_client_sets; i++) {
+		const struct mg_client_set_config *set = &cfg->client_sets[i];
+
+		/* Cleartext belongs on the legacy node, not on the main backends. */
+		if (set->cleartext == MG_CLEARTEXT_ALLOW && set->backend == NULL) {
+			emit_warning(cfg, set->line, warn, arg,
+				     "client '%s': cleartext_auth = allow without a backend: "
+				     "cleartext logins reach the ordinary backends, not a legacy "
+				     "node", quote(q, set->name));
+			count++;
+		}
+	}
+	if (cfg->cleartext_default != MG_CLEARTEXT_REFUSE) {
+		emit_warning(cfg, 0, warn, arg,
+			     "cleartext_auth = %s for every client outside the client sets: "
+			     "passwords may cross the network in cleartext",
+			     config_cleartext_name(cfg->cleartext_default));
+		count++;
 	}
 	if (!cfg->tls.require_forward_secrecy) {
 		emit_warning(cfg, cfg->tls.line, warn, arg,

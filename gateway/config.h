@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cidr.h"
 #include "log.h"
 
 enum mg_protocol {
@@ -37,6 +38,34 @@ enum mg_tls_version {
 	MG_TLS_1_3
 };
 
+/* What a client set may do without TLS. */
+enum mg_cleartext_policy {
+	MG_CLEARTEXT_REFUSE,	/* no credentials before STARTTLS/STLS (the default) */
+	MG_CLEARTEXT_WARN,	/* accepted, with an alert to the user and a log line */
+	MG_CLEARTEXT_ALLOW	/* accepted: legacy devices sent to a legacy node */
+};
+
+/* Who checks the credentials before a backend is contacted. */
+enum mg_auth_method {
+	MG_AUTH_DEFAULT,	/* inherit: a listener or client set that says nothing */
+	MG_AUTH_BACKEND,	/* the backend decides (the credentials are replayed) */
+	MG_AUTH_PAM		/* PAM in the auth process first, then the backend */
+};
+
+/* How the gateway logs in to a backend after PAM accepted the user. */
+enum mg_backend_login {
+	MG_BACKEND_LOGIN_PASSTHROUGH,	/* the user's own credentials */
+	MG_BACKEND_LOGIN_MASTER		/* Dovecot master user: AUTHENTICATE PLAIN user\0master\0pw */
+};
+
+/* How a backend learns the real client address. */
+enum mg_client_address {
+	MG_CLIENT_ADDRESS_NONE,
+	MG_CLIENT_ADDRESS_PROXY_V1,	/* HAProxy PROXY protocol, text */
+	MG_CLIENT_ADDRESS_PROXY_V2,	/* HAProxy PROXY protocol, binary */
+	MG_CLIENT_ADDRESS_IMAP_ID	/* IMAP ID ("x-originating-ip" ...) before login */
+};
+
 struct mg_tls_config {
 	char *certificate;		/* PEM chain, required */
 	char *key;			/* PEM private key, required */
@@ -56,7 +85,30 @@ struct mg_backend_config {
 	char *ca_file;			/* NULL = system default store */
 	bool verify;			/* default true */
 	char *verify_name;		/* NULL = host */
+	enum mg_client_address client_address;	/* default none */
+	enum mg_backend_login login;	/* default passthrough */
+	char *master_user_file;		/* for login = master: "username=" and "password=" lines */
+	char *master_user;		/* read from that file at load time */
+	char *master_password;
 	int line;			/* where the section starts, for messages */
+};
+
+/* A named group of client networks and what they may do (first match wins). */
+struct mg_client_set_config {
+	char *name;
+	struct mg_cidr *networks;
+	size_t n_networks;
+	enum mg_cleartext_policy cleartext;	/* default refuse */
+	bool trusted;			/* counts as secure, like Dovecot's login_trusted_networks */
+	const struct mg_backend_config *backend;	/* forced backend, or NULL */
+	enum mg_auth_method auth;	/* MG_AUTH_DEFAULT: the listener's or the global one */
+	int line;
+};
+
+/* One line of the user map: a user name or "@domain", lower-cased. */
+struct mg_user_route {
+	char *key;
+	const struct mg_backend_config *backend;
 };
 
 struct mg_listener_config {
@@ -67,6 +119,9 @@ struct mg_listener_config {
 	unsigned port;
 	enum mg_listen_tls tls;
 	const struct mg_backend_config *backend;	/* NULL = default_backend */
+	struct mg_cidr *proxy_networks;	/* load balancers whose PROXY header is accepted */
+	size_t n_proxy_networks;
+	enum mg_auth_method auth;	/* MG_AUTH_DEFAULT: the global one */
 	int line;
 };
 
@@ -100,6 +155,17 @@ struct mg_config {
 	struct mg_backend_config *backends;
 	size_t n_backends;
 	const struct mg_backend_config *default_backend;	/* never NULL after load */
+
+	enum mg_cleartext_policy cleartext_default;	/* for clients in no set: refuse */
+	struct mg_client_set_config *client_sets;
+	size_t n_client_sets;
+	enum mg_auth_method auth;	/* global: backend (default) or pam */
+	char *pam_service;		/* default "mailgate" */
+	unsigned auth_workers;		/* PAM worker processes, default 4 */
+	unsigned auth_timeout;		/* seconds per PAM call, default 10 */
+	char *user_map;			/* path of the user map file, or NULL */
+	struct mg_user_route *user_routes;	/* sorted by key, for bsearch */
+	size_t n_user_routes;
 };
 
 /*
@@ -122,5 +188,9 @@ int config_warnings(const struct mg_config *cfg,
 		    void (*warn)(const char *msg, void *arg), void *arg);
 
 const char *config_protocol_name(enum mg_protocol protocol);
+const char *config_cleartext_name(enum mg_cleartext_policy policy);
+
+/* True when any listener or client set (or the global setting) uses PAM. */
+bool config_uses_pam(const struct mg_config *cfg);
 
 #endif

@@ -304,6 +304,9 @@ static enum command_result try_login(struct imap_client *client, const char *tag
 
 	switch (session_login(session, answer, sizeof(answer))) {
 	case MG_LOGIN_OK:
+		if (session_cleartext_warning(session) != NULL &&
+		    reply(client, "* OK [ALERT] %s", session_cleartext_warning(session)) < 0)
+			return COMMAND_CLOSE;
 		if (reply(client, "%.*s %s", (int)taglen, tag, answer) < 0)
 			return COMMAND_CLOSE;
 		set_state(client, IMAP_STATE_AUTHENTICATED);

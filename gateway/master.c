@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "authd.h"
 #include "connlimit.h"
 #include "log.h"
 #include "master.h"
@@ -50,6 +51,7 @@ struct listen_socket {
 
 struct master {
 	const char *config_path;
+	struct authd authd;		/* the PAM auth process, when any login uses PAM */
 	struct runtime *rt;
 	struct listen_socket *sockets;
 	size_t n_sockets;
@@ -253,6 +255,28 @@ static int same_listeners(const struct mg_config *a, const struct mg_config *b, 
 	return 1;
 }
 
+/* The auth process runs as root: it can only be started before the privilege drop. */
+static int same_auth_process(const struct master *m, const struct mg_config *next, char *err,
+			     size_t errlen)
+{
+	const struct mg_config *now = m->rt->cfg;
+
+	if (!config_uses_pam(next))
+		return 1;
+	if (!m->authd.running) {
+		snprintf(err, errlen, "auth = pam needs the auth process, which only starts with "
+			 "the daemon; that needs a restart");
+		return 0;
+	}
+	if (strcmp(now->pam_service, next->pam_service) != 0 ||
+	    now->auth_workers != next->auth_workers || now->auth_timeout != next->auth_timeout) {
+		snprintf(err, errlen, "pam_service, auth_workers or auth_timeout changed; that "
+			 "needs a restart");
+		return 0;
+	}
+	return 1;
+}
+
 static void log_warning_cb(const char *msg, void *arg)
 {
 	log_warning("config %s", msg);
@@ -269,7 +293,8 @@ static void reload(struct master *m)
 		log_error("reload failed, keeping the running configuration: %s", err);
 		return;
 	}
-	if (!same_listeners(m->rt->cfg, cfg, err, sizeof(err))) {
+	if (!same_listeners(m->rt->cfg, cfg, err, sizeof(err)) ||
+	    !same_auth_process(m, cfg, err, sizeof(err))) {
 		log_error("reload failed, keeping the running configuration: %s", err);
 		config_free(cfg);
 		return;
@@ -293,6 +318,13 @@ static void reap(struct master *m)
 	int status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (m->authd.running && pid == m->authd.supervisor) {
+			/* Every PAM login now fails temporarily; say so loudly. */
+			log_error("auth process %ld ended; PAM logins fail until mailgated restarts",
+				  (long)pid);
+			m->authd.supervisor = 0;
+			continue;
+		}
 		if (connlimit_remove(&m->children, pid) < 0)
 			continue;
 		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM && WTERMSIG(status) != SIGKILL)
@@ -333,12 +365,14 @@ static void child_main(struct master *m, const struct listen_socket *s, int fd,
 		.listener = &rt->cfg->listeners[s->listener],
 		.tls_server = rt->tls_server[rt->cfg->listeners[s->listener].protocol],
 		.backend_tls = rt->backend_tls,
+		.authd_fd = m->authd.running ? m->authd.request_fd : -1,
 	};
 
 	/* Keep only what this session needs: its socket and the config. */
 	close_listeners(m);
 	close(signal_pipe[0]);
 	close(signal_pipe[1]);
+	authd_session_init(&m->authd);
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
@@ -562,6 +596,16 @@ int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
 			goto fail;
 		}
 	}
+	/* After daemonize (the supervisor follows its parent), before the drop (PAM needs root). */
+	if (config_uses_pam(m.rt->cfg)) {
+		if (authd_start(m.rt->cfg->pam_service, m.rt->cfg->auth_workers,
+				m.rt->cfg->auth_timeout, &m.authd, err, sizeof(err)) < 0) {
+			log_error("auth process: %s", err);
+			goto fail;
+		}
+		log_info("auth process started service=%s workers=%u", m.rt->cfg->pam_service,
+			 m.rt->cfg->auth_workers);
+	}
 	rc = privdrop(m.rt->cfg->user, m.rt->cfg->group, err, sizeof(err));
 	if (rc < 0) {
 		log_error("privilege drop failed: %s", err);
@@ -580,6 +624,7 @@ int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
 
 	loop(&m);
 	shutdown_sessions(&m);
+	authd_stop(&m.authd);
 	log_info("mailgated stopped");
 	if (!foreground)
 		unlink(m.rt->cfg->pid_file);
@@ -588,6 +633,7 @@ int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
 	connlimit_free(&m.children);
 	return 0;
 fail:
+	authd_stop(&m.authd);
 	close_listeners(&m);
 	free(m.sockets);
 	runtime_free(m.rt);

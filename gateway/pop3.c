@@ -146,9 +146,17 @@ static enum command_result try_login(struct pop3_client *client)
 
 	switch (session_login(session, answer, sizeof(answer))) {
 	case MG_LOGIN_OK:
-		/* The backend's own +OK line, so the client sees its real text. */
-		if (reply(client, "%s", answer) < 0)
+		/*
+		 * The backend's own +OK line, so the client sees its real text;
+		 * POP3 has no ALERT, so a cleartext warning goes in that text,
+		 * which mail programs show when they report the login.
+		 */
+		if (session_cleartext_warning(session) != NULL) {
+			if (reply(client, "+OK %s", session_cleartext_warning(session)) < 0)
+				return COMMAND_CLOSE;
+		} else if (reply(client, "%s", answer) < 0) {
 			return COMMAND_CLOSE;
+		}
 		set_state(client, POP3_STATE_TRANSACTION);
 		return COMMAND_RELAY;
 	case MG_LOGIN_UNAVAILABLE:

@@ -268,3 +268,26 @@ bad:
 	explicit_bzero(dst, dstsize);
 	return -1;
 }
+
+size_t sasl_plain_encode(const char *authzid, size_t authzid_len, const char *authcid,
+			 size_t authcid_len, const char *password, size_t password_len, char *out,
+			 size_t outsize)
+{
+	unsigned char message[MG_USER_MAX + 1 + MG_USER_MAX + 1 + MG_PASSWORD_MAX];
+	size_t len = 0, encoded;
+
+	if (authzid_len > MG_USER_MAX || authcid_len > MG_USER_MAX ||
+	    password_len > MG_PASSWORD_MAX)
+		return 0;
+	memcpy(message, authzid, authzid_len);
+	len += authzid_len;
+	message[len++] = '\0';
+	memcpy(message + len, authcid, authcid_len);
+	len += authcid_len;
+	message[len++] = '\0';
+	memcpy(message + len, password, password_len);
+	len += password_len;
+	encoded = base64_encode(message, len, out, outsize);
+	explicit_bzero(message, sizeof(message));
+	return encoded;
+}

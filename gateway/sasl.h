@@ -37,4 +37,14 @@ int sasl_plain_decode(const unsigned char *msg, size_t len, struct mg_credential
 int sasl_login_decode(const char *b64, size_t len, char *dst, size_t dstsize, size_t *dstlen,
 		      const char **error);
 
+/*
+ * Encode a SASL PLAIN message "authzid NUL authcid NUL password" in base64
+ * into out (NUL-terminated), for logging in to a backend as a master user
+ * on behalf of authzid. Returns the encoded length, or 0 when a part is too
+ * long or out is too small. The plain message is wiped before returning.
+ */
+size_t sasl_plain_encode(const char *authzid, size_t authzid_len, const char *authcid,
+			 size_t authcid_len, const char *password, size_t password_len, char *out,
+			 size_t outsize);
+
 #endif

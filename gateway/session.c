@@ -13,10 +13,14 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
+#include "authd.h"
 #include "backend.h"
+#include "client_address.h"
 #include "log.h"
 #include "netaddr.h"
+#include "proxy_protocol.h"
 #include "relay.h"
+#include "route.h"
 #include "session.h"
 
 #define BACKEND_MAX_LINE 16384
@@ -81,13 +85,6 @@ void session_failure_delay(struct mg_session *session)
 		poll(NULL, 0, (int)left);
 }
 
-/* The route decision: the listener's backend, else the default one. */
-static const struct mg_backend_config *route_backend(const struct mg_session *session)
-{
-	return session->listener->backend != NULL ? session->listener->backend
-						  : session->cfg->default_backend;
-}
-
 void session_read_failed(struct mg_session *session, long rc)
 {
 	const char *text = NULL;
@@ -118,19 +115,84 @@ struct mg_tls_client *session_backend_tls(const struct mg_session *session)
 	return session->env->backend_tls[session->backend_cfg - session->cfg->backends];
 }
 
+/*
+ * Ask the PAM workers. A refusal is answered like a backend's, so the client
+ * cannot tell who said no; the backend never sees credentials PAM refused.
+ */
+static enum mg_login_result pam_check(struct mg_session *session)
+{
+	long long left = session->login_deadline - stream_now_ms();
+	char reason[AUTH_REASON_MAX + 1] = "";
+	enum auth_status status;
+
+	if (session->env->authd_fd < 0) {
+		log_error("login failed client=%s:%u user=%s reason=no-auth-process",
+			  session->client_addr, session->client_port, session->user);
+		return MG_LOGIN_UNAVAILABLE;
+	}
+	status = authd_check(session->env->authd_fd, &session->cred, session->client_addr,
+			     left > 1000 ? (int)left : 1000, reason, sizeof(reason));
+	switch (status) {
+	case AUTH_STATUS_OK:
+		session->pam_verified = true;
+		log_debug("pam ok client=%s:%u user=%s", session->client_addr, session->client_port,
+			  session->user);
+		return MG_LOGIN_OK;
+	case AUTH_STATUS_AUTH_FAILED:
+	case AUTH_STATUS_ACCOUNT_REFUSED:
+		session->auth_failures++;
+		log_info("login failed client=%s:%u listener=%s user=%s auth=pam result=%s "
+			 "reason=%s failures=%u", session->client_addr, session->client_port,
+			 session->listener->name, session->user, auth_status_name(status), reason,
+			 session->auth_failures);
+		return MG_LOGIN_FAILED;
+	case AUTH_STATUS_TEMP_FAILURE:
+		break;
+	}
+	log_warning("login unavailable client=%s:%u listener=%s user=%s auth=pam reason=%s",
+		    session->client_addr, session->client_port, session->listener->name,
+		    session->user, reason);
+	return MG_LOGIN_UNAVAILABLE;
+}
+
 enum mg_login_result session_login(struct mg_session *session, char *reply, size_t replysize)
 {
 	const struct mg_config *cfg = session->cfg;
 	enum mg_login_result result;
+	struct mg_route route;
+	unsigned char preamble[PROXY_HEADER_MAX];
+	size_t preamble_len;
 	char err[256] = "";
 
 	log_sanitize(session->user, sizeof(session->user), session->cred.user,
 		     session->cred.user_len);
-	session->backend_cfg = route_backend(session);
+	session->pam_verified = false;
+	if (route_auth_method(cfg, session->client_set, session->listener) == MG_AUTH_PAM) {
+		result = pam_check(session);
+		if (result != MG_LOGIN_OK) {
+			credentials_wipe(&session->cred);
+			return result;
+		}
+	}
+	route_select(cfg, session->client_set, session->listener, session->cred.user,
+		     session->cred.user_len, &route);
+	session->backend_cfg = route.backend;
+	session->route_reason = route.reason;
+	if (route.backend->login == MG_BACKEND_LOGIN_MASTER && !session->pam_verified) {
+		/* A master-user login checks no password: only after PAM did. */
+		log_error("login refused client=%s:%u user=%s backend=%s reason=master-login-"
+			  "without-pam", session->client_addr, session->client_port, session->user,
+			  route.backend->name);
+		credentials_wipe(&session->cred);
+		return MG_LOGIN_UNAVAILABLE;
+	}
+	preamble_len = client_address_preamble(route.backend->client_address, &session->client_sa,
+					       &session->local_sa, preamble, sizeof(preamble));
 	if (backend_connect(session->backend_cfg, session->listener->protocol,
 			    session_backend_tls(session), cfg->backend_connect_timeout,
-			    BACKEND_MAX_LINE, &session->backend, session->backend_addr,
-			    sizeof(session->backend_addr), err, sizeof(err)) < 0) {
+			    BACKEND_MAX_LINE, preamble, preamble_len, &session->backend,
+			    session->backend_addr, sizeof(session->backend_addr), err,
+			    sizeof(err)) < 0) {
 		log_warning("backend unavailable client=%s:%u user=%s backend=%s error=\"%s\"",
 			    session->client_addr, session->client_port, session->user,
 			    session->backend_cfg->name, err);
@@ -141,9 +203,20 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 	credentials_wipe(&session->cred);
 	switch (result) {
 	case MG_LOGIN_OK:
-		log_info("login ok client=%s:%u listener=%s user=%s backend=%s backend_addr=%s",
-			 session->client_addr, session->client_port, session->listener->name,
-			 session->user, session->backend_cfg->name, session->backend_addr);
+		log_info("login ok client=%s:%u listener=%s user=%s backend=%s route=%s "
+			 "backend_addr=%s", session->client_addr, session->client_port,
+			 session->listener->name, session->user, session->backend_cfg->name,
+			 session->route_reason, session->backend_addr);
+		if (session->client.tls == NULL && !session->secure) {
+			/* The operator's list of who still logs in without TLS. */
+			session->cleartext_login = true;
+			log_warning("cleartext login client=%s:%u listener=%s user=%s set=%s "
+				    "policy=%s", session->client_addr, session->client_port,
+				    session->listener->name, session->user,
+				    session->client_set != NULL ? session->client_set->name : "-",
+				    config_cleartext_name(route_cleartext_policy(cfg,
+										 session->client_set)));
+		}
 		return result;
 	case MG_LOGIN_FAILED:
 		session->auth_failures++;
@@ -166,18 +239,70 @@ static void log_session_end(const struct mg_session *session)
 	const struct mg_tls *tls = session->client.tls;
 	long long duration = stream_now_ms() - session->start_ms;
 
-	log_info("session end client=%s:%u listener=%s tls=%s cipher=%s user=%s backend=%s "
+	log_info("session end client=%s:%u listener=%s tls=%s cipher=%s user=%s route=%s backend=%s "
 		 "bytes_in=%llu bytes_out=%llu relayed_in=%llu relayed_out=%llu "
 		 "duration=%lld.%03lld reason=%s",
 		 session->client_addr, session->client_port, session->listener->name,
 		 tls != NULL ? tls_version(tls) : "none", tls != NULL ? tls_cipher(tls) : "none",
 		 session->user[0] != '\0' ? session->user : "-",
+		 session->route_reason != NULL ? session->route_reason : "-",
 		 session->backend_cfg != NULL ? session->backend_cfg->name : "-",
 		 (unsigned long long)session->client.bytes_in,
 		 (unsigned long long)session->client.bytes_out,
 		 (unsigned long long)session->relayed_in, (unsigned long long)session->relayed_out,
 		 duration / 1000, duration % 1000,
 		 session->end_reason != NULL ? session->end_reason : "closed");
+}
+
+const char *session_cleartext_warning(const struct mg_session *session)
+{
+	if (!session->cleartext_login || !session->cleartext_warn)
+		return NULL;
+	return session->listener->protocol == MG_PROTO_POP3
+		       ? "WARNING: your password was sent unencrypted. Switch your mail program "
+			 "to STLS on port 110 or to TLS on port 995."
+		       : "WARNING: your password was sent unencrypted. Switch your mail program "
+			 "to STARTTLS on port 143 or to TLS on port 993.";
+}
+
+/*
+ * Who is connecting: the peer, or the client a trusted load balancer names in
+ * a PROXY header; then the client set and its policy for that address.
+ */
+static int identify_client(struct mg_session *session, int fd, const struct sockaddr_storage *peer)
+{
+	const struct mg_listener_config *l = session->listener;
+	socklen_t len = sizeof(session->local_sa);
+	enum mg_cleartext_policy policy;
+	struct mg_ipkey key;
+
+	session->client_sa = *peer;
+	if (getsockname(fd, (struct sockaddr *)&session->local_sa, &len) < 0)
+		memset(&session->local_sa, 0, sizeof(session->local_sa));
+	if (l->n_proxy_networks > 0 && netaddr_key((const struct sockaddr *)peer, &key) == 0 &&
+	    cidr_match_any(l->proxy_networks, l->n_proxy_networks, &key)) {
+		char err[128] = "";
+
+		if (client_address_read_proxy(fd, session->login_deadline, &session->client_sa,
+					      &session->local_sa, err, sizeof(err)) < 0) {
+			char from[INET6_ADDRSTRLEN + 8];
+
+			log_warning("proxy header refused from=%s listener=%s error=\"%s\"",
+				    netaddr_format((const struct sockaddr *)peer, from, sizeof(from)),
+				    l->name, err);
+			session->end_reason = "bad-proxy-header";
+			return -1;
+		}
+	}
+	netaddr_host_port((const struct sockaddr *)&session->client_sa, session->client_addr,
+			  sizeof(session->client_addr), &session->client_port);
+	if (netaddr_key((const struct sockaddr *)&session->client_sa, &key) == 0)
+		session->client_set = route_client_set(session->cfg, &key);
+	policy = route_cleartext_policy(session->cfg, session->client_set);
+	session->cleartext_allowed = policy != MG_CLEARTEXT_REFUSE;
+	session->cleartext_warn = policy == MG_CLEARTEXT_WARN;
+	session->secure = session->client_set != NULL && session->client_set->trusted;
+	return 0;
 }
 
 void session_run(const struct mg_session_env *env, int fd, const struct sockaddr_storage *peer)
@@ -203,8 +328,14 @@ void session_run(const struct mg_session_env *env, int fd, const struct sockaddr
 		stream_close(&session.client);
 		return;
 	}
-	log_debug("session start client=%s:%u listener=%s", session.client_addr,
-		  session.client_port, env->listener->name);
+	if (identify_client(&session, fd, peer) < 0) {
+		log_session_end(&session);
+		stream_close(&session.client);
+		return;
+	}
+	log_debug("session start client=%s:%u listener=%s set=%s", session.client_addr,
+		  session.client_port, env->listener->name,
+		  session.client_set != NULL ? session.client_set->name : "-");
 
 	if (env->listener->tls == MG_LISTEN_STARTTLS || session_start_client_tls(&session) == 0) {
 		if (session.ops->frontend(&session) == MG_FRONTEND_RELAY) {

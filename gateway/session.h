@@ -24,6 +24,7 @@ struct mg_session_env {
 	const struct mg_listener_config *listener;
 	struct mg_tls_server *tls_server;		/* for the listener's protocol */
 	struct mg_tls_client **backend_tls;		/* per cfg->backends[i], NULL if tls none */
+	int authd_fd;					/* requests to the PAM workers, or -1 */
 };
 
 struct mg_session {
@@ -35,19 +36,26 @@ struct mg_session {
 	struct mg_stream client;
 	struct mg_stream backend;
 
+	struct sockaddr_storage client_sa;	/* the real client (after a PROXY header) */
+	struct sockaddr_storage local_sa;	/* the address it connected to */
 	char client_addr[INET6_ADDRSTRLEN];
 	unsigned client_port;
+	const struct mg_client_set_config *client_set;	/* NULL: in no set */
 
-	bool secure;		/* TLS is up, so credentials may be accepted */
+	bool secure;		/* TLS is up, or a trusted network: credentials may be accepted */
 	bool cleartext_allowed;	/* policy: credentials accepted without TLS */
+	bool cleartext_warn;	/* policy warn: tell the user after a cleartext login */
+	bool cleartext_login;	/* the login that succeeded came without TLS */
 	long long login_deadline;	/* the whole pre-login phase must end by then */
 
 	struct mg_credentials cred;	/* only between command and backend answer */
+	bool pam_verified;		/* PAM accepted cred: a master-user login may follow */
 	char user[128];			/* sanitized, for logs */
 	unsigned auth_failures;
 	unsigned bad_commands;
 
 	const struct mg_backend_config *backend_cfg;
+	const char *route_reason;
 	char backend_addr[INET6_ADDRSTRLEN + 8];
 
 	long long start_ms;
@@ -58,6 +66,12 @@ struct mg_session {
 
 /* Run the whole session on the accepted socket; returns when it is over. */
 void session_run(const struct mg_session_env *env, int fd, const struct sockaddr_storage *peer);
+
+/*
+ * The warning a user on a "warn" client set gets after a cleartext login
+ * (IMAP as an [ALERT], POP3 in the +OK text), or NULL when none is due.
+ */
+const char *session_cleartext_warning(const struct mg_session *session);
 
 /*
  * Route, connect to the backend and log in with session->cred. Wipes the

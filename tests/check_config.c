@@ -2,7 +2,9 @@
  * check_config.c - unit tests for config.c: every value of a full file lands
  * in the struct, defaults apply, and every way a file can be wrong fails with
  * the exact "FILE:LINE: ..." message. Files are written to a fresh mkdtemp()
- * directory per test.
+ * directory per test. Client sets, the user map (usermap.c, loaded with the
+ * configuration), client_address and proxy_networks are covered here as
+ * configuration; the routing decisions themselves are in check_route.c.
  */
 #include <check.h>
 #include <errno.h>
@@ -14,10 +16,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cidr.h"
 #include "config.h"
+#include "route.h"
+#include "usermap.h"
 
 static char tmpdir[PATH_MAX];
 static char conf_path[PATH_MAX];
+static char map_path[PATH_MAX];
 
 static void setup(void)
 {
@@ -31,6 +37,8 @@ static void setup(void)
 	ck_assert_msg(mkdtemp(tmpdir) != NULL, "mkdtemp: %s", strerror(errno));
 	n = snprintf(conf_path, sizeof(conf_path), "%s/mailgate.conf", tmpdir);
 	ck_assert(n > 0 && (size_t)n < sizeof(conf_path));
+	n = snprintf(map_path, sizeof(map_path), "%s/users.map", tmpdir);
+	ck_assert(n > 0 && (size_t)n < sizeof(map_path));
 }
 
 static void teardown(void)
@@ -38,6 +46,8 @@ static void teardown(void)
 	char sub[PATH_MAX];
 
 	unlink(conf_path);
+	unlink(map_path);
+	rmdir(map_path);	/* one test makes it a directory */
 	if (snprintf(sub, sizeof(sub), "%s/dir", tmpdir) < (int)sizeof(sub))
 		rmdir(sub);
 	rmdir(tmpdir);
@@ -58,6 +68,47 @@ static const char *write_conf_len(const char *text, size_t len, mode_t mode)
 static const char *write_conf(const char *text)
 {
 	return write_conf_len(text, strlen(text), 0600);
+}
+
+/* Write the user map at map_path with exactly this mode. */
+static void write_map(const char *text, mode_t mode)
+{
+	int fd = open(map_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	size_t len = strlen(text);
+
+	ck_assert_msg(fd >= 0, "open %s: %s", map_path, strerror(errno));
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	ck_assert_int_eq(fchmod(fd, mode), 0);
+	ck_assert_int_eq(close(fd), 0);
+}
+
+/*
+ * A configuration text with every "@MAP@" replaced by map_path (the map
+ * lives in the per-test directory, so the text is made at run time).
+ */
+static const char *with_map(const char *text)
+{
+	static char buf[8192];
+	size_t out = 0;
+
+	while (*text != '\0') {
+		const char *piece = "@MAP@";
+		size_t plen = strlen(piece);
+
+		if (strncmp(text, piece, plen) == 0) {
+			size_t mlen = strlen(map_path);
+
+			ck_assert(out + mlen < sizeof(buf));
+			memcpy(buf + out, map_path, mlen);
+			out += mlen;
+			text += plen;
+		} else {
+			ck_assert(out + 1 < sizeof(buf));
+			buf[out++] = *text++;
+		}
+	}
+	buf[out] = '\0';
+	return buf;
 }
 
 static struct mg_config *load_ok(const char *text)
@@ -289,6 +340,7 @@ START_TEST(test_defaults)
 	ck_assert_ptr_null(c->backends[0].ca_file);
 	ck_assert_ptr_null(c->backends[0].verify_name);
 	ck_assert_int_eq(c->backends[0].line, 5);
+	ck_assert_int_eq(c->backends[0].client_address, MG_CLIENT_ADDRESS_NONE);
 	/* The only backend is the default. */
 	ck_assert_ptr_eq(c->default_backend, &c->backends[0]);
 
@@ -299,6 +351,16 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(l->tls, MG_LISTEN_STARTTLS);
 	ck_assert_ptr_null(l->backend);
 	ck_assert_int_eq(l->line, 8);
+	ck_assert_uint_eq(l->n_proxy_networks, 0);
+	ck_assert_ptr_null(l->proxy_networks);
+
+	/* No client sets, no user map: everybody must use TLS. */
+	ck_assert_int_eq(c->cleartext_default, MG_CLEARTEXT_REFUSE);
+	ck_assert_uint_eq(c->n_client_sets, 0);
+	ck_assert_ptr_null(c->client_sets);
+	ck_assert_ptr_null(c->user_map);
+	ck_assert_uint_eq(c->n_user_routes, 0);
+	ck_assert_ptr_null(c->user_routes);
 	config_free(c);
 }
 END_TEST
@@ -364,6 +426,237 @@ START_TEST(test_other_quoting)
 	ck_assert_str_eq(c->group, "it's");
 	ck_assert_str_eq(c->pid_file, "/run/a\"b");
 	config_free(c);
+}
+END_TEST
+
+/* ---- client sets, the user map, client addresses -------------------------- */
+
+static const char routing_conf[] =
+	"cleartext_auth = warn\n"				/* 1 */
+	"user_map = \"@MAP@\"\n"
+	"default_backend = \"main\"\n"
+	TLS_OK							/* 4..7 */
+	"backend main {\n"					/* 8 */
+	"  host = \"10.0.0.25\"\n"
+	"  tls = starttls\n"					/* 10 */
+	"  client_address = proxy-v2\n"
+	"}\n"
+	"backend legacy {\n"					/* 13 */
+	"  host = \"127.0.0.1\"\n"
+	"  client_address = imap-id\n"				/* 15 */
+	"}\n"
+	"backend store2 {\n"					/* 17 */
+	"  host = \"::1\"\n"
+	"  client_address = proxy-v1\n"
+	"}\n"							/* 20 */
+	"backend plain {\n"					/* 21 */
+	"  host = \"127.0.0.2\"\n"
+	"  client_address = none\n"
+	"}\n"
+	"client printers {\n"					/* 25 */
+	"  networks = { \"192.0.2.0/24\",  # comments in lists work\n"
+	"               \"2001:db8:50::/64\" }\n"
+	"  cleartext_auth = allow\n"
+	"  backend = \"legacy\"\n"
+	"}\n"							/* 30 */
+	"client migrating {\n"					/* 31 */
+	"  networks = { \"198.51.100.7\" }\n"
+	"  cleartext_auth = warn\n"
+	"}\n"
+	"client webmail {\n"					/* 35 */
+	"  networks = \"10.0.0.20\"\n"
+	"  trusted = true\n"
+	"}\n"
+	"client inside {\n"					/* 39 */
+	"  networks = { \"10.0.0.0/8\", \"::ffff:172.16.0.0/108\" }\n"	/* 40 */
+	"  cleartext_auth = refuse\n"
+	"  trusted = false\n"
+	"}\n"
+	"listen imaps_lb {\n"					/* 44 */
+	"  protocol = imap\n"					/* 45 */
+	"  address = \"10.0.0.10\"\n"
+	"  port = 993\n"
+	"  tls = implicit\n"
+	"  proxy_networks = { \"10.0.0.2\", \"10.0.0.3/32\", \"2001:db8:ff::/48\" }\n"
+	"}\n"							/* 50 */
+	"listen imap {\n"					/* 51 */
+	"  protocol = imap\n"
+	"  port = 143\n"
+	"  backend = \"store2\"\n"
+	"}\n";							/* 55 */
+
+/* Keys in any case, comments, blank lines, tabs and CRLF. */
+static const char routing_map[] =
+	"# user or @domain      backend\n"			/* 1 */
+	"Alice@Example.COM      legacy\n"
+	"\n"
+	"@example.org\tstore2   # a whole domain\r\n"
+	"   bob main\n"						/* 5 */
+	"@EXAMPLE.net plain";					/* no final newline */
+
+static struct mg_ipkey ipkey(const char *text)
+{
+	struct mg_cidr host;
+	const char *error = NULL;
+
+	ck_assert_msg(cidr_parse(text, &host, &error) == 0, "%s: %s", text, error);
+	return host.network;
+}
+
+static void assert_network(const struct mg_cidr *net, const char *want)
+{
+	char buf[64];
+
+	ck_assert_str_eq(cidr_format(net, buf, sizeof(buf)), want);
+}
+
+START_TEST(test_routing_file)
+{
+	struct mg_config *c;
+	const struct mg_backend_config *main_b, *legacy, *store2, *plain;
+	const struct mg_client_set_config *printers, *migrating, *webmail, *inside;
+	const struct mg_listener_config *lb, *imap;
+	const char *matched = NULL;
+	struct mg_ipkey k;
+
+	write_map(routing_map, 0644);
+	c = load_ok(with_map(routing_conf));
+
+	ck_assert_int_eq(c->cleartext_default, MG_CLEARTEXT_WARN);
+	ck_assert_str_eq(c->user_map, map_path);
+
+	ck_assert_uint_eq(c->n_backends, 4);
+	main_b = &c->backends[0];
+	legacy = &c->backends[1];
+	store2 = &c->backends[2];
+	plain = &c->backends[3];
+	ck_assert_ptr_eq(c->default_backend, main_b);
+	ck_assert_int_eq(main_b->client_address, MG_CLIENT_ADDRESS_PROXY_V2);
+	ck_assert_int_eq(legacy->client_address, MG_CLIENT_ADDRESS_IMAP_ID);
+	ck_assert_int_eq(store2->client_address, MG_CLIENT_ADDRESS_PROXY_V1);
+	ck_assert_int_eq(plain->client_address, MG_CLIENT_ADDRESS_NONE);
+
+	/* Client sets, in file order, with their section lines. */
+	ck_assert_uint_eq(c->n_client_sets, 4);
+	printers = &c->client_sets[0];
+	migrating = &c->client_sets[1];
+	webmail = &c->client_sets[2];
+	inside = &c->client_sets[3];
+
+	ck_assert_str_eq(printers->name, "printers");
+	ck_assert_int_eq(printers->line, 25);
+	ck_assert_uint_eq(printers->n_networks, 2);
+	assert_network(&printers->networks[0], "192.0.2.0/24");
+	assert_network(&printers->networks[1], "2001:db8:50::/64");
+	ck_assert_int_eq(printers->cleartext, MG_CLEARTEXT_ALLOW);
+	ck_assert(!printers->trusted);
+	ck_assert_ptr_eq(printers->backend, legacy);
+
+	ck_assert_str_eq(migrating->name, "migrating");
+	ck_assert_int_eq(migrating->line, 31);
+	ck_assert_uint_eq(migrating->n_networks, 1);
+	assert_network(&migrating->networks[0], "198.51.100.7/32");	/* an address is a /32 */
+	ck_assert_int_eq(migrating->cleartext, MG_CLEARTEXT_WARN);
+	ck_assert(!migrating->trusted);
+	ck_assert_ptr_null(migrating->backend);
+
+	/* A single string is a list of one; the policy defaults to refuse. */
+	ck_assert_str_eq(webmail->name, "webmail");
+	ck_assert_int_eq(webmail->line, 35);
+	ck_assert_uint_eq(webmail->n_networks, 1);
+	assert_network(&webmail->networks[0], "10.0.0.20/32");
+	ck_assert_int_eq(webmail->cleartext, MG_CLEARTEXT_REFUSE);
+	ck_assert(webmail->trusted);
+	ck_assert_ptr_null(webmail->backend);
+
+	ck_assert_str_eq(inside->name, "inside");
+	ck_assert_int_eq(inside->line, 39);
+	ck_assert_uint_eq(inside->n_networks, 2);
+	assert_network(&inside->networks[0], "10.0.0.0/8");
+	assert_network(&inside->networks[1], "172.16.0.0/12");	/* v4-mapped is IPv4 */
+	ck_assert_int_eq(inside->cleartext, MG_CLEARTEXT_REFUSE);
+	ck_assert(!inside->trusted);
+
+	/* The parsed networks really match: first set wins, in file order. */
+	k = ipkey("192.0.2.77");
+	ck_assert_ptr_eq(route_client_set(c, &k), printers);
+	k = ipkey("2001:db8:50::9");
+	ck_assert_ptr_eq(route_client_set(c, &k), printers);
+	k = ipkey("10.0.0.20");
+	ck_assert_ptr_eq(route_client_set(c, &k), webmail);	/* before inside's 10/8 */
+	k = ipkey("10.9.9.9");
+	ck_assert_ptr_eq(route_client_set(c, &k), inside);
+	k = ipkey("172.31.255.1");
+	ck_assert_ptr_eq(route_client_set(c, &k), inside);
+	k = ipkey("198.51.100.8");
+	ck_assert_ptr_null(route_client_set(c, &k));
+	ck_assert_int_eq(route_cleartext_policy(c, NULL), MG_CLEARTEXT_WARN);
+	ck_assert_int_eq(route_cleartext_policy(c, inside), MG_CLEARTEXT_REFUSE);
+
+	/* Listeners: proxy_networks parsed, absent means none. */
+	ck_assert_uint_eq(c->n_listeners, 2);
+	lb = &c->listeners[0];
+	imap = &c->listeners[1];
+	ck_assert_int_eq(lb->line, 44);
+	ck_assert_uint_eq(lb->n_proxy_networks, 3);
+	assert_network(&lb->proxy_networks[0], "10.0.0.2/32");
+	assert_network(&lb->proxy_networks[1], "10.0.0.3/32");
+	assert_network(&lb->proxy_networks[2], "2001:db8:ff::/48");
+	ck_assert_ptr_null(lb->backend);
+	ck_assert_uint_eq(imap->n_proxy_networks, 0);
+	ck_assert_ptr_null(imap->proxy_networks);
+	ck_assert_ptr_eq(imap->backend, store2);
+
+	/* The user map: lower-cased keys, sorted, backends resolved. */
+	ck_assert_uint_eq(c->n_user_routes, 4);
+	ck_assert_str_eq(c->user_routes[0].key, "@example.net");
+	ck_assert_ptr_eq(c->user_routes[0].backend, plain);
+	ck_assert_str_eq(c->user_routes[1].key, "@example.org");
+	ck_assert_ptr_eq(c->user_routes[1].backend, store2);
+	ck_assert_str_eq(c->user_routes[2].key, "alice@example.com");
+	ck_assert_ptr_eq(c->user_routes[2].backend, legacy);
+	ck_assert_str_eq(c->user_routes[3].key, "bob");
+	ck_assert_ptr_eq(c->user_routes[3].backend, main_b);
+	ck_assert_ptr_eq(usermap_lookup(c->user_routes, c->n_user_routes, "ALICE@example.com",
+					17, &matched), legacy);
+	ck_assert_str_eq(matched, "user");
+	ck_assert_ptr_eq(usermap_lookup(c->user_routes, c->n_user_routes, "zoe@Example.Org",
+					15, &matched), store2);
+	ck_assert_str_eq(matched, "domain");
+	ck_assert_ptr_null(usermap_lookup(c->user_routes, c->n_user_routes, "zoe@sub.example.org",
+					  19, &matched));
+	config_free(c);
+}
+END_TEST
+
+/* An empty map (or one with only comments) is valid: nobody is routed by it. */
+START_TEST(test_empty_user_map)
+{
+	struct mg_config *c;
+
+	write_map("# nobody yet\n\n   \t\n", 0640);
+	c = load_ok(with_map("user_map = '@MAP@'\n" MINIMAL));
+	ck_assert_str_eq(c->user_map, map_path);
+	ck_assert_uint_eq(c->n_user_routes, 0);
+	config_free(c);
+}
+END_TEST
+
+/* The map belongs to the configuration: a second load sees the new map. */
+START_TEST(test_user_map_read_on_each_load)
+{
+	struct mg_config *a, *b;
+
+	write_map("carol b\n", 0600);
+	a = load_ok(with_map("user_map = \"@MAP@\"\n" MINIMAL));
+	write_map("carol b\ndave b\n", 0600);
+	b = load_ok(with_map("user_map = \"@MAP@\"\n" MINIMAL));
+	ck_assert_uint_eq(a->n_user_routes, 1);
+	ck_assert_uint_eq(b->n_user_routes, 2);
+	ck_assert_str_eq(a->user_routes[0].key, "carol");
+	ck_assert_ptr_eq(b->user_routes[1].backend, &b->backends[0]);
+	config_free(a);
+	config_free(b);
 }
 END_TEST
 
@@ -491,6 +784,65 @@ static const struct error_case error_cases[] = {
 
 	{ "pid_file = \"/run/\\\nmg.pid\"\nbogus = 1\n" MINIMAL, 3, "no such option 'bogus'" },
 
+	/* client sets: errors at the line of the client section */
+	{ MINIMAL "client c {\n networks = { \"192.0.2.0/24\" }\n backend = \"nope\"\n}\n", 12,
+	  "client 'c': no backend section is called 'nope'" },
+	{ "\n\nclient c {\n networks = {\n \"192.0.2.0/24\"\n }\n\n backend = \"B\"\n}\n" MINIMAL, 3,
+	  "client 'c': no backend section is called 'B'" },
+	{ MINIMAL "client c {\n networks = { \"192.0.2.1/24\" }\n}\n", 12,
+	  "client 'c': networks: '192.0.2.1/24' is not a network: "
+	  "host bits set after the prefix length" },
+	{ MINIMAL "client c {\n networks = {\n  \"10.0.0.0/8\",\n  \"mail.example.com\"\n }\n}\n", 12,
+	  "client 'c': networks: 'mail.example.com' is not a network: bad IPv4 address" },
+	{ MINIMAL "client c {\n networks = { \"2001:db8::/129\" }\n}\n", 12,
+	  "networks: '2001:db8::/129' is not a network: bad prefix length (0..128" },
+	{ MINIMAL "client c {\n networks = { \"10.0.0.0/08\" }\n}\n", 12,
+	  "networks: '10.0.0.0/08' is not a network: bad prefix length (0..32" },
+	{ MINIMAL "client c {\n networks = { \"/24\" }\n}\n", 12,
+	  "networks: '/24' is not a network: missing address before '/'" },
+	{ MINIMAL "client c {\n cleartext_auth = allow\n backend = \"b\"\n}\n", 12,
+	  "client 'c': networks is required" },
+	{ MINIMAL "client c {\n networks = {}\n}\n", 12, "client 'c': networks is required" },
+	{ MINIMAL "client c {\n networks = { \"192.0.2.0/24\" }\n}\n"
+	  "client c {\n networks = { \"198.51.100.0/24\" }\n}\n", 15, "duplicate title 'c'" },
+	{ MINIMAL "client \"a b\" {\n networks = { \"192.0.2.0/24\" }\n}\n", 12,
+	  "client name 'a b' must be 1 to 64 letters, digits" },
+	{ MINIMAL "client c {\n networks = { \"192.0.2.0/24\" }\n trusted = maybe\n}\n", 14,
+	  "invalid boolean value for option 'trusted'" },
+	{ MINIMAL "client c {\n networks = { \"192.0.2.0/24\" }\n backend = \"\"\n}\n", 14,
+	  "backend must not be empty" },
+	{ MINIMAL "client c {\n networks = { \"192.0.2.0/24\" }\n cleartext_auth = warn\n"
+	  " cleartext_auth = allow\n}\n", 15, "cleartext_auth is set twice (first on line 14)" },
+	{ MINIMAL "client c {\n networks = { \"192.0.2.0/24\" }\n colour = red\n}\n", 14,
+	  "no such option 'colour'" },
+
+	/* proxy_networks: errors at the line of the listener */
+	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n"
+	  " proxy_networks = { \"10.0.0.300\" }\n}\n", 8,
+	  "listen 'l': proxy_networks: '10.0.0.300' is not a network: bad IPv4 address" },
+	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n"
+	  " proxy_networks = {\n \"10.0.0.2\",\n \"2001:db8::1/64\"\n }\n}\n", 8,
+	  "listen 'l': proxy_networks: '2001:db8::1/64' is not a network: host bits set" },
+	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n"
+	  " proxy_networks = { \"lb1.example.net\" }\n}\n", 8,
+	  "proxy_networks: 'lb1.example.net' is not a network" },
+
+	/* unknown words */
+	{ "cleartext_auth = maybe\n" MINIMAL, 1,
+	  "cleartext_auth: unknown value 'maybe' (expected refuse, warn or allow)" },
+	{ "cleartext_auth = Allow\n" MINIMAL, 1, "cleartext_auth: unknown value 'Allow'" },
+	{ MINIMAL "client c {\n networks = { \"192.0.2.0/24\" }\n cleartext_auth = plain\n}\n", 14,
+	  "cleartext_auth: unknown value 'plain' (expected refuse, warn or allow)" },
+	{ TLS_OK "backend b {\n host = \"x\"\n client_address = xclient\n}\n" LISTEN_OK, 7,
+	  "client_address: unknown value 'xclient' (expected none, proxy-v1, proxy-v2 or imap-id)" },
+	{ TLS_OK "backend b {\n host = \"x\"\n client_address = PROXY-V2\n}\n" LISTEN_OK, 7,
+	  "client_address: unknown value 'PROXY-V2'" },
+	{ TLS_OK "backend b {\n host = \"x\"\n client_address = proxy\n}\n" LISTEN_OK, 7,
+	  "client_address: unknown value 'proxy'" },
+	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n client_address = proxy-v2\n}\n",
+	  11, "no such option 'client_address'" },
+	{ "user_map = \"\"\n" MINIMAL, 1, "user_map must not be empty" },
+
 	/* plain syntax errors still carry the right line */
 	{ "# comment\n# comment\nuser = \n" MINIMAL, 4, "" },
 	{ "}\n" MINIMAL, 1, "unexpected closing brace" },
@@ -588,6 +940,107 @@ START_TEST(test_small_error_buffer)
 }
 END_TEST
 
+/* ---- errors in the user map ----------------------------------------------------- */
+
+/*
+ * The configuration names the map on line 3; a map error is reported there,
+ * followed by the map's own "MAPFILE:LINE: ..." (or "MAPFILE: ...").
+ */
+#define MAP_CONF "# the map\n\nuser_map = \"@MAP@\"\n" MINIMAL
+
+struct map_error_case {
+	const char *map;	/* NULL: no map file at all */
+	mode_t mode;
+	int map_line;		/* 0: the map message has no line */
+	const char *needle;
+};
+
+static const struct map_error_case map_error_cases[] = {
+	{ "alice b\nbob nosuch\n", 0600, 2, "no backend section is called 'nosuch'" },
+	{ "# backends are case sensitive\n\nalice B\n", 0644, 3,
+	  "no backend section is called 'B'" },
+	{ "alice\n", 0600, 1, "expected \"user-or-@domain backend\"" },
+	{ "alice b\n\n  carol b extra\n", 0600, 3, "expected \"user-or-@domain backend\"" },
+	{ "alice b # a comment\ncarol b#x y\ndave\t#b\n", 0600, 3,
+	  "expected \"user-or-@domain backend\"" },
+	{ "@ b\n", 0600, 1, "bad user or domain" },
+	{ "Alice@Example.com b\nbob b\nALICE@example.COM b\n", 0600, 3,
+	  "'alice@example.com' is mapped twice (first on line 1)" },
+	{ "@example.org b\n@Example.Org b\n", 0600, 2,
+	  "'@example.org' is mapped twice (first on line 1)" },
+	{ "alice\001x b\n", 0600, 1, "control character in the map" },
+	{ "ok b\nalice b\vx\n", 0600, 2, "control character in the map" },
+	{ NULL, 0, 0, "cannot open: No such file or directory" },
+	{ "alice b\n", 0620, 0, "is writable by group or others; refusing" },
+	{ "alice b\n", 0602, 0, "is writable by group or others; refusing" },
+};
+
+START_TEST(test_user_map_errors)
+{
+	const struct map_error_case *mc = &map_error_cases[_i];
+	char needle[PATH_MAX + 256];
+
+	if (mc->map != NULL)
+		write_map(mc->map, mc->mode);
+	write_conf(with_map(MAP_CONF));
+	if (mc->map_line > 0)
+		snprintf(needle, sizeof(needle), "user_map: %s:%d: %s", map_path, mc->map_line,
+			 mc->needle);
+	else
+		snprintf(needle, sizeof(needle), "user_map: %s: %s", map_path, mc->needle);
+	expect_load_error(3, needle);
+}
+END_TEST
+
+/* The whole message, exactly, for the error the operator meets most. */
+START_TEST(test_user_map_unknown_backend_message)
+{
+	struct mg_config *cfg = (struct mg_config *)1;
+	char err[1024], want[2 * PATH_MAX + 128];
+
+	write_map("frank@example.com b\nzed nosuch\n", 0644);
+	write_conf(with_map("user_map = \"@MAP@\"\n" MINIMAL));
+	ck_assert_int_eq(config_load(conf_path, &cfg, err, sizeof(err)), -1);
+	ck_assert_ptr_null(cfg);
+	snprintf(want, sizeof(want), "%s:1: user_map: %s:2: no backend section is called 'nosuch'",
+		 conf_path, map_path);
+	ck_assert_str_eq(err, want);
+}
+END_TEST
+
+START_TEST(test_user_map_not_a_regular_file)
+{
+	char needle[PATH_MAX + 64];
+
+	ck_assert_int_eq(mkdir(map_path, 0700), 0);
+	write_conf(with_map(MAP_CONF));
+	snprintf(needle, sizeof(needle), "user_map: %s: is not a regular file", map_path);
+	expect_load_error(3, needle);
+}
+END_TEST
+
+/* The map's backends are resolved against this file's: a map naming a backend
+ * that only another configuration has is an error here. */
+START_TEST(test_user_map_sees_only_its_configuration)
+{
+	struct mg_config *c;
+
+	write_map("alice legacy\n", 0600);
+	c = load_ok(with_map("user_map = \"@MAP@\"\ndefault_backend = b\n" MINIMAL
+			     "backend legacy {\n host = \"127.0.0.3\"\n}\n"));
+	ck_assert_ptr_eq(c->user_routes[0].backend, &c->backends[1]);
+	config_free(c);
+	write_conf(with_map("user_map = \"@MAP@\"\n" MINIMAL));
+	{
+		char needle[PATH_MAX + 64];
+
+		snprintf(needle, sizeof(needle), "user_map: %s:1: no backend section is called "
+			 "'legacy'", map_path);
+		expect_load_error(1, needle);
+	}
+}
+END_TEST
+
 /* ---- warnings --------------------------------------------------------------- */
 
 struct collected {
@@ -670,6 +1123,91 @@ START_TEST(test_full_file_warnings)
 }
 END_TEST
 
+/* Client sets and the global policy: what config_warnings() adds. */
+START_TEST(test_cleartext_warnings)
+{
+	struct mg_config *c = load_ok(
+		"cleartext_auth = allow\n"						/* 1 */
+		MINIMAL									/* 2..12 */
+		"backend legacy {\n host = \"127.0.0.3\"\n}\n"			/* 13 */
+		"default_backend = \"b\"\n"						/* 16 */
+		"client printers {\n networks = { \"192.0.2.0/24\" }\n"		/* 17 */
+		" cleartext_auth = allow\n}\n"
+		"client legacy_ok {\n networks = { \"198.51.100.0/24\" }\n"		/* 21 */
+		" cleartext_auth = allow\n backend = \"legacy\"\n}\n"
+		"client migrating {\n networks = { \"203.0.113.0/24\" }\n"		/* 26 */
+		" cleartext_auth = warn\n}\n"
+		"client webmail {\n networks = { \"10.0.0.20\" }\n trusted = true\n}\n");	/* 30 */
+	struct collected got = { 0 };
+	char want[PATH_MAX + 256];
+
+	ck_assert_int_eq(config_warnings(c, collect, &got), 2);
+	ck_assert_int_eq(got.n, 2);
+	/* allow without a backend: at the line of the client section */
+	snprintf(want, sizeof(want), "%s:17: client 'printers': cleartext_auth = allow without "
+		 "a backend: cleartext logins reach the ordinary backends", conf_path);
+	ck_assert_msg(strncmp(got.msgs[0], want, strlen(want)) == 0, "%s", got.msgs[0]);
+	/* the global policy has no line of its own in the message */
+	snprintf(want, sizeof(want), "%s: cleartext_auth = allow for every client outside the "
+		 "client sets: passwords may cross the network in cleartext", conf_path);
+	ck_assert_str_eq(got.msgs[1], want);
+	config_free(c);
+}
+END_TEST
+
+static const char *const global_policies[] = { "warn", "allow" };
+
+START_TEST(test_global_cleartext_warning)
+{
+	char text[1024], want[PATH_MAX + 256];
+	struct collected got = { 0 };
+	struct mg_config *c;
+
+	snprintf(text, sizeof(text), "\ncleartext_auth = %s\n" MINIMAL, global_policies[_i]);
+	c = load_ok(text);
+	ck_assert_int_eq(config_warnings(c, collect, &got), 1);
+	snprintf(want, sizeof(want), "%s: cleartext_auth = %s for every client outside the client "
+		 "sets", conf_path, global_policies[_i]);
+	ck_assert_msg(strncmp(got.msgs[0], want, strlen(want)) == 0, "%s", got.msgs[0]);
+	config_free(c);
+}
+END_TEST
+
+/* refuse, said or not, and sets that keep cleartext on a legacy node: silence. */
+START_TEST(test_no_cleartext_warnings)
+{
+	struct mg_config *c = load_ok(
+		"cleartext_auth = refuse\n" MINIMAL
+		"backend legacy {\n host = \"127.0.0.3\"\n client_address = proxy-v1\n}\n"
+		"default_backend = b\n"
+		"client printers {\n networks = { \"192.0.2.0/24\" }\n"
+		" cleartext_auth = allow\n backend = legacy\n}\n"
+		"client migrating {\n networks = { \"203.0.113.0/24\" }\n cleartext_auth = warn\n}\n"
+		"client webmail {\n networks = { \"10.0.0.20\" }\n trusted = true\n}\n"
+		"listen lb {\n protocol = pop3\n port = 995\n tls = implicit\n"
+		" proxy_networks = { \"10.0.0.2\", \"10.0.0.3\" }\n}\n");
+
+	ck_assert_int_eq(config_warnings(c, NULL, NULL), 0);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_routing_file_warnings)
+{
+	struct mg_config *c;
+	struct collected got = { 0 };
+	char want[PATH_MAX + 256];
+
+	write_map(routing_map, 0644);
+	c = load_ok(with_map(routing_conf));
+	/* Only the global warn: every allow set has its legacy backend. */
+	ck_assert_int_eq(config_warnings(c, collect, &got), 1);
+	snprintf(want, sizeof(want), "%s: cleartext_auth = warn for every client", conf_path);
+	ck_assert_msg(strncmp(got.msgs[0], want, strlen(want)) == 0, "%s", got.msgs[0]);
+	config_free(c);
+}
+END_TEST
+
 /* ---- small things ---------------------------------------------------------- */
 
 START_TEST(test_protocol_names)
@@ -677,6 +1215,9 @@ START_TEST(test_protocol_names)
 	ck_assert_str_eq(config_protocol_name(MG_PROTO_IMAP), "imap");
 	ck_assert_str_eq(config_protocol_name(MG_PROTO_POP3), "pop3");
 	ck_assert_str_eq(config_protocol_name(MG_PROTO_COUNT), "unknown");
+	ck_assert_str_eq(config_cleartext_name(MG_CLEARTEXT_REFUSE), "refuse");
+	ck_assert_str_eq(config_cleartext_name(MG_CLEARTEXT_WARN), "warn");
+	ck_assert_str_eq(config_cleartext_name(MG_CLEARTEXT_ALLOW), "allow");
 	config_free(NULL);
 }
 END_TEST
@@ -694,6 +1235,18 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_listeners_may_share_port_on_other_addresses);
 	tcase_add_test(tc, test_env_single_quotes_are_literal);
 	tcase_add_test(tc, test_other_quoting);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("routing");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_routing_file);
+	tcase_add_test(tc, test_empty_user_map);
+	tcase_add_test(tc, test_user_map_read_on_each_load);
+	tcase_add_loop_test(tc, test_user_map_errors, 0,
+			    (int)(sizeof(map_error_cases) / sizeof(map_error_cases[0])));
+	tcase_add_test(tc, test_user_map_unknown_backend_message);
+	tcase_add_test(tc, test_user_map_not_a_regular_file);
+	tcase_add_test(tc, test_user_map_sees_only_its_configuration);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
@@ -716,6 +1269,11 @@ static Suite *config_suite(void)
 			    (int)(sizeof(loopback_hosts) / sizeof(loopback_hosts[0])));
 	tcase_add_test(tc, test_warning_for_near_loopback);
 	tcase_add_test(tc, test_full_file_warnings);
+	tcase_add_test(tc, test_cleartext_warnings);
+	tcase_add_loop_test(tc, test_global_cleartext_warning, 0,
+			    (int)(sizeof(global_policies) / sizeof(global_policies[0])));
+	tcase_add_test(tc, test_no_cleartext_warnings);
+	tcase_add_test(tc, test_routing_file_warnings);
 	tcase_add_test(tc, test_protocol_names);
 	suite_add_tcase(s, tc);
 	return s;

@@ -61,6 +61,24 @@ WELCOME = (
 )
 
 
+# The legacy node's own welcome message, so a client can tell where it landed.
+LEGACY_WELCOME = WELCOME.replace(
+    b"Subject: Welcome to the mailgate demo",
+    b"Subject: Welcome to the mailgate demo's legacy node").replace(
+    b"this message came from a private Dovecot, through mailgated, over TLS.",
+    b"this message came from the legacy node: cleartext, for old devices only.")
+
+# A printer or scanner that cannot do TLS, recognised by its address.
+LEGACY_SOURCE = "127.0.0.3"
+LEGACY_CLIENTS = """
+client legacy_devices {
+  networks = { "%s/32" }
+  cleartext_auth = allow
+  backend = "legacy"
+}
+""" % LEGACY_SOURCE
+
+
 def client_commands(ca):
     """Command lines that work against the running demo, by listener name."""
     return {
@@ -133,12 +151,21 @@ def main():
                                  port_start=20000, auth_failure_delay=2, start=False)
         dovecot.deliver(DEMO_USER, WELCOME)
         dovecot.start()
+        # The legacy node: the one place where cleartext logins are allowed.
+        legacy = mgtest.Dovecot(td, certs, users={DEMO_USER: DEMO_PASSWORD}, name="legacy",
+                                port_start=20000, auth_failure_delay=2,
+                                disable_plaintext_auth=False, start=False)
+        legacy.deliver(DEMO_USER, LEGACY_WELCOME)
+        legacy.start()
 
         listeners = [mgtest.listener(name, tls, port=port, protocol=proto)
                      for name, proto, tls, port in FRONT]
         mg = mgtest.Mailgated(
             td, certs, name="mailgated",
-            backends=[mgtest.backend_for(dovecot, "dovecot")],
+            backends=[mgtest.backend_for(dovecot, "dovecot"),
+                      mgtest.backend_for(legacy, "legacy")],
+            default_backend="dovecot",
+            extra=LEGACY_CLIENTS,
             listeners=listeners,
             user="nobody", group="nogroup", log_level="info",
             login_timeout=60, session_timeout=1800, shutdown_grace=5,
@@ -147,6 +174,10 @@ def main():
         print("mailgate demo is running (directory %s)" % td.path)
         print("  Dovecot (private backend): imap 127.0.0.1:%d, imaps 127.0.0.1:%d"
               % (dovecot.imap_port, dovecot.imaps_port))
+        print("  Dovecot (legacy node, cleartext allowed): imap 127.0.0.1:%d"
+              % legacy.imap_port)
+        print("  client set legacy_devices: %s may log in without TLS and lands on the "
+              "legacy node" % LEGACY_SOURCE)
         for name, proto, tls, port in FRONT:
             print("  mailgated %-5s %-8s on 127.0.0.1:%d" % (proto.upper(), tls, port))
         print("  user %s, password %s; logs: %s, %s"
@@ -158,6 +189,13 @@ def main():
             for line in cmds.get(name, []):
                 print("  " + line)
         print()
+        print("A legacy device (source %s) may use cleartext; the same from 127.0.0.1 is "
+              "refused:" % LEGACY_SOURCE)
+        print("  curl --interface %s 'imap://%s:%s@127.0.0.1:%d/INBOX;UID=1'"
+              % (LEGACY_SOURCE, DEMO_USER, DEMO_PASSWORD, port_of("imap")))
+        print("  curl 'imap://%s:%s@127.0.0.1:%d/INBOX;UID=1'"
+              % (DEMO_USER, DEMO_PASSWORD, port_of("imap")))
+        print()
         print("Ctrl-C (or SIGTERM) stops the demo.", flush=True)
 
         while True:
@@ -166,7 +204,7 @@ def main():
                 print("demo: mailgated exited:\n" + mgtest.tail(mg.log()), file=sys.stderr)
                 status = 1
                 break
-            if not dovecot.running():
+            if not dovecot.running() or not legacy.running():
                 print("demo: dovecot exited:\n" + mgtest.tail(dovecot.log()), file=sys.stderr)
                 status = 1
                 break

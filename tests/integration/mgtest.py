@@ -153,6 +153,15 @@ def all_pids():
     return [int(d) for d in os.listdir("/proc") if d.isdigit()]
 
 
+def process_name(pid):
+    """The kernel's short name of a process (/proc/PID/comm), or ""."""
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def children_of(ppid, zombies=False):
     """Processes whose parent is ppid; zombies (exited, not yet reaped)
     only if zombies=True."""
@@ -876,7 +885,7 @@ class Mailgated:
     }
 
     def __init__(self, td, certs, backends, listeners=None, name="mailgated",
-                 tls=None, extra="", start=True, binary=None, **settings):
+                 tls=None, extra="", start=True, binary=None, env=None, **settings):
         self.td = td
         self.certs = certs
         self.name = name
@@ -900,6 +909,7 @@ class Mailgated:
         if tls:
             self.tls.update(tls)
         self.extra = extra
+        self.env = env          # extra environment (e.g. pam_wrapper's)
         self.proc = None
         self.write_config()
         if start:
@@ -947,9 +957,11 @@ class Mailgated:
             raise RuntimeError("mailgated binary not found at %s (build it, or set MG_MAILGATED)"
                                % self.binary)
         logf = open(self.log_path, "ab")
+        environ = dict(os.environ)
+        environ.update(self.env or {})
         self.proc = subprocess.Popen([self.binary, "-f", "-c", self.conf_path],
                                      stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                     start_new_session=True)
+                                     start_new_session=True, env=environ)
         logf.close()
         add_cleanup(self.stop)
         _live.append(self)
@@ -988,7 +1000,9 @@ class Mailgated:
         connection limits; zombies=False leaves them out."""
         if not self.proc:
             return []
-        return children_of(self.proc.pid, zombies)
+        # The PAM auth supervisor is a child too, but lives as long as the master.
+        return [pid for pid in children_of(self.proc.pid, zombies)
+                if not process_name(pid).startswith("mailgated-auth")]
 
     def wait_no_children(self, timeout=5):
         wait_until(lambda: not self.children(), timeout,
@@ -1085,7 +1099,8 @@ class ImapClient:
     """
 
     def __init__(self, port, host=HOST, source=None, implicit_tls=False, ca=None,
-                 timeout=10.0, greeting=True, alpn=None, server_hostname="localhost"):
+                 timeout=10.0, greeting=True, alpn=None, server_hostname="localhost",
+                 preamble=None):
         self.timeout = timeout
         self.ca = ca
         self.alpn = alpn
@@ -1099,6 +1114,8 @@ class ImapClient:
             self.sock.bind((source, 0))
         self.sock.settimeout(timeout)
         self.sock.connect((host, port))
+        if preamble:            # e.g. a PROXY header, as a load balancer sends it
+            self.send(preamble)
         if implicit_tls:
             self.wrap_tls()
         self.greeting = self.readline() if greeting else None
@@ -1410,3 +1427,171 @@ def run_tests(namespace):
         print(err.rstrip())
     print("%d passed, %d failed" % (passed, failed), flush=True)
     return 0 if failed == 0 else 1
+
+
+# ---------------------------------------------------------------------------
+# fake servers for check_cleartext_login's tests
+# ---------------------------------------------------------------------------
+
+class SilentServer:
+    """A listening socket that never accepts and never speaks: the kernel
+    completes the TCP handshake (backlog), then nothing happens. For
+    timeout tests."""
+
+    def __init__(self, host=HOST, port=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port if port is not None else 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        add_cleanup(self.close)
+
+    def close(self):
+        self.sock.close()
+
+
+class FakeMailServer:
+    """A tiny IMAP or POP3 server in a thread, for behaviour no real server
+    should show. It offers STARTTLS/STLS and LOGINDISABLED (IMAP), refuses
+    logins before TLS by policy and accepts `users` after it.
+
+    vulnerable=True reproduces the STARTTLS command-injection bug
+    (CVE-2011-0411): commands that arrived in the same packet as
+    STARTTLS/STLS are executed and answered inside TLS. With False they are
+    discarded, as they must be.
+    """
+
+    def __init__(self, certs, protocol="imap", vulnerable=False, users=None, host=HOST,
+                 max_tls=None):
+        """max_tls: an ssl.TLSVersion to cap the handshake at (e.g. TLSv1_1,
+        to show a server that offers only old TLS)."""
+        import threading
+        self.certs = certs
+        self.protocol = protocol
+        self.vulnerable = vulnerable
+        self.users = dict(users or {})
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(certs.cert, certs.key)
+        if max_tls is not None:
+            # OpenSSL 3 allows TLS 1.0/1.1 only at security level 0.
+            self.ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+            self.ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            self.ctx.maximum_version = max_tls
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.answered_inside_tls = []    # injected commands answered after TLS
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        add_cleanup(self.stop)
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                conn.settimeout(10)
+                self._session(conn)
+            except (OSError, ssl.SSLError, ValueError):
+                pass
+            finally:
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+
+    def _session(self, conn):
+        imap = self.protocol == "imap"
+        state = {"conn": conn, "buf": b"", "tls": False}
+
+        def send(text):
+            state["conn"].sendall(text.encode("latin-1") + b"\r\n")
+
+        def readline():
+            while b"\n" not in state["buf"]:
+                data = state["conn"].recv(4096)
+                if not data:
+                    return None
+                state["buf"] += data
+            line, _, state["buf"] = state["buf"].partition(b"\n")
+            return line.rstrip(b"\r").decode("latin-1")
+
+        def start_tls():
+            pipelined = state["buf"]
+            if not self.vulnerable:
+                state["buf"] = b""
+            elif pipelined:
+                self.answered_inside_tls.append(pipelined.decode("latin-1"))
+            state["conn"] = self.ctx.wrap_socket(state["conn"], server_side=True)
+            state["tls"] = True
+
+        if imap:
+            send("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] fake IMAP ready")
+        else:
+            send("+OK fake POP3 ready")
+        user = None
+        while True:
+            line = readline()
+            if line is None:
+                return
+            if imap:
+                tag, _, rest = line.partition(" ")
+                cmd, _, args = rest.partition(" ")
+                cmd = cmd.upper()
+                if cmd == "CAPABILITY":
+                    send("* CAPABILITY IMAP4rev1 " + ("AUTH=PLAIN" if state["tls"]
+                                                      else "STARTTLS LOGINDISABLED"))
+                    send(tag + " OK done")
+                elif cmd == "STARTTLS" and not state["tls"]:
+                    send(tag + " OK Begin TLS negotiation now")
+                    start_tls()
+                elif cmd == "LOGIN" and not state["tls"]:
+                    send(tag + " NO [PRIVACYREQUIRED] use STARTTLS")
+                elif cmd == "LOGIN":
+                    parts = re.findall(r'"((?:[^"\\]|\\.)*)"', args)
+                    ok = len(parts) == 2 and self.users.get(parts[0]) == parts[1]
+                    send(tag + (" OK Logged in" if ok else " NO [AUTHENTICATIONFAILED] no"))
+                elif cmd == "NOOP":
+                    send(tag + " OK NOOP completed")
+                elif cmd == "LOGOUT":
+                    send("* BYE bye")
+                    send(tag + " OK LOGOUT completed")
+                    return
+                else:
+                    send(tag + " BAD unknown command")
+            else:
+                cmd, _, args = line.partition(" ")
+                cmd = cmd.upper()
+                if cmd == "CAPA":
+                    send("+OK capabilities follow")
+                    send("USER" if state["tls"] else "STLS")
+                    send(".")
+                elif cmd == "STLS" and not state["tls"]:
+                    send("+OK Begin TLS negotiation")
+                    start_tls()
+                elif cmd in ("USER", "PASS") and not state["tls"]:
+                    send("-ERR [AUTH] Plaintext authentication disallowed; use STLS")
+                elif cmd == "USER":
+                    user = args
+                    send("+OK")
+                elif cmd == "PASS":
+                    ok = user is not None and self.users.get(user) == args
+                    send("+OK Logged in" if ok else "-ERR [AUTH] Authentication failed")
+                elif cmd == "QUIT":
+                    send("+OK bye")
+                    return
+                else:
+                    send("-ERR unknown command")

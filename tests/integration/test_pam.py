@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""Integration tests: auth = pam, with pam_wrapper and pam_matrix (no system
+account), a real Dovecot behind mailgated, and the master-user login.
+
+Run: python3 tests/integration/test_pam.py
+(MG_MAILGATED=path/to/mailgated, MG_TEST=test_name, MG_KEEP=1).
+"""
+
+import os
+import re
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import mgtest  # noqa: E402
+from mgtest import ImapClient, Pop3Client  # noqa: E402
+
+PAM_WRAPPER_LIB = "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so"
+PAM_MATRIX = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so"
+PAM_MODULES = "/usr/lib/x86_64-linux-gnu/security"
+
+# PAM's view (pam_matrix: user:password:the service its account step allows)
+PAM_USERS = {
+    "alice": ("alice-Pam-1", "mailgate"),
+    "bob": ("bob-Pam-2", "mailgate"),
+    "locked": ("locked-Pam-3", "another-service"),     # the account step refuses
+    "slowpoke": ("slow-Pam-4", "mailgate"),
+    "dora": ("dora-Pam-5", "mailgate"),
+}
+# Dovecot's view: the same passwords, except carol, whom PAM does not know
+DOVECOT_USERS = {
+    "alice": "alice-Pam-1",
+    "bob": "bob-Pam-2",
+    "locked": "locked-Pam-3",
+    "slowpoke": "slow-Pam-4",
+    "carol": "carol-only-in-dovecot",
+    "dora": "dora-has-another-password-in-dovecot",
+}
+for i in range(20):
+    PAM_USERS["user%02d" % i] = ("parallel-%02d" % i, "mailgate")
+    DOVECOT_USERS["user%02d" % i] = "parallel-%02d" % i
+
+MASTER_USER = "mgmaster"
+MASTER_PASSWORD = "Master-Secret-9"
+
+
+class _Env:
+    pass
+
+
+_env = None
+
+
+def pam_environment(td):
+    """Service files and the environment that make mailgated's PAM calls go
+    to pam_matrix (pam_wrapper), with the sanitizers' known quirks."""
+    d = td.mkdir("pam")
+    services = os.path.join(d, "services")
+    os.makedirs(services, exist_ok=True)
+    passdb = os.path.join(d, "passdb")
+    with open(passdb, "w") as f:
+        for user, (password, service) in PAM_USERS.items():
+            f.write("%s:%s:%s\n" % (user, password, service))
+    slow = os.path.join(d, "slow.sh")
+    with open(slow, "w") as f:
+        f.write('#!/bin/sh\ncase "$PAM_USER" in slow*) exec /bin/sleep 30 ;; esac\nexit 0\n')
+    os.chmod(slow, 0o755)
+    with open(os.path.join(services, "other"), "w") as f:
+        f.write("auth required %s/pam_deny.so\naccount required %s/pam_deny.so\n"
+                % (PAM_MODULES, PAM_MODULES))
+    with open(os.path.join(services, "mailgate"), "w") as f:
+        f.write("auth requisite %s/pam_exec.so quiet %s\n" % (PAM_MODULES, slow))
+        f.write("auth required %s passdb=%s\n" % (PAM_MATRIX, passdb))
+        f.write("account required %s passdb=%s\n" % (PAM_MATRIX, passdb))
+    supp = os.path.join(d, "lsan.supp")
+    with open(supp, "w") as f:
+        f.write("leak:libpam_wrapper.so\n")
+    preload = PAM_WRAPPER_LIB
+    if os.environ.get("LD_PRELOAD"):
+        preload += ":" + os.environ["LD_PRELOAD"]
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    lsan = os.environ.get("LSAN_OPTIONS", "")
+    return {
+        "LD_PRELOAD": preload,
+        "PAM_WRAPPER": "1",
+        "PAM_WRAPPER_SERVICE_DIR": services,
+        # RTLD_DEEPBIND (pam_wrapper's default) and the sanitizers do not mix
+        "PAM_WRAPPER_DISABLE_DEEPBIND": "1",
+        "UID_WRAPPER_DISABLE_DEEPBIND": "1",
+        "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0",
+        "LSAN_OPTIONS": (lsan + ":" if lsan else "") + "suppressions=%s" % supp,
+    }
+
+
+def env():
+    global _env
+    if _env is not None:
+        return _env
+    for path in (PAM_WRAPPER_LIB, PAM_MATRIX):
+        assert os.path.exists(path), "%s missing: install libpam-wrapper" % path
+    e = _Env()
+    e.td = mgtest.TestDir()
+    e.certs = mgtest.Certs(e.td.join("certs"))
+    masters = e.td.join("dovecot-masters")
+    with open(masters, "w") as f:
+        f.write("%s:{PLAIN}%s\n" % (MASTER_USER, MASTER_PASSWORD))
+    os.chmod(masters, 0o644)
+    e.dovecot = mgtest.Dovecot(
+        e.td, e.certs, users=DOVECOT_USERS, start=False,
+        extra_conf="passdb {\n  driver = passwd-file\n  master = yes\n"
+                   "  args = scheme=PLAIN %s\n}\n" % masters)
+    for user in DOVECOT_USERS:
+        e.dovecot.deliver(user, b"From: a@example.org\r\nSubject: pam test\r\n\r\nhello\r\n")
+    e.dovecot.start()
+    e.pam_env = pam_environment(e.td)
+    e.master_file = e.td.join("master.cred")
+    with open(e.master_file, "w") as f:
+        f.write("username=%s\npassword=%s\n" % (MASTER_USER, MASTER_PASSWORD))
+    os.chmod(e.master_file, 0o600)
+    e.mg = mgtest.Mailgated(
+        e.td, e.certs, name="mg-pam", env=e.pam_env,
+        backends=[mgtest.backend_for(e.dovecot, "dovecot"),
+                  mgtest.backend_for(e.dovecot, "dovecot_master", backend_login="master",
+                                     master_user_file=e.master_file)],
+        listeners=[mgtest.listener("imap", "starttls"),
+                   mgtest.listener("imaps", "implicit"),
+                   mgtest.listener("pop3s", "implicit", protocol="pop3"),
+                   mgtest.listener("imaps_master", "implicit", backend="dovecot_master"),
+                   mgtest.listener("imaps_plain", "implicit", auth="backend")],
+        auth="pam", auth_workers=4, auth_timeout=10, max_auth_failures=5,
+        max_connections_per_ip=100)
+    _env = e
+    return e
+
+
+def secure(listener="imaps"):
+    e = env()
+    return ImapClient(e.mg.port(listener), implicit_tls=True, ca=e.certs.ca)
+
+
+def pam_password(user):
+    return PAM_USERS[user][0]
+
+
+def dovecot_login_lines(user):
+    return re.findall(r"imap-login: Info: (?:Login|Aborted login).*user=<%s>" % re.escape(user),
+                      env().dovecot.log())
+
+
+def auth_workers():
+    e = env()
+    return [pid for pid in mgtest.descendants_of(e.mg.pid)
+            if mgtest.process_name(pid) == "mailgated-authw"]
+
+
+def test_right_password_reaches_dovecot():
+    with secure() as c:
+        untagged, tagged = c.login("alice", pam_password("alice"), tag="a")
+        assert tagged.startswith("a OK"), tagged
+        untagged, tagged = c.command("s", "SELECT INBOX")
+        assert tagged.startswith("s OK"), tagged
+    assert dovecot_login_lines("alice"), "Dovecot never saw alice's login"
+
+
+def test_wrong_password_never_reaches_the_backend():
+    e = env()
+    before = e.dovecot.log()
+    with secure() as c:
+        untagged, tagged = c.login("bob", "not-bobs-password", tag="a")
+        assert tagged.startswith("a NO [AUTHENTICATIONFAILED]"), tagged
+        # carol's Dovecot password is right, but PAM does not know her
+        untagged, tagged = c.login("carol", DOVECOT_USERS["carol"], tag="b")
+        assert tagged.startswith("b NO [AUTHENTICATIONFAILED]"), tagged
+        untagged, tagged = c.login("bob", pam_password("bob"), tag="c")
+        assert tagged.startswith("c OK"), tagged
+    e.mg.wait_log(r"login failed .*user=bob auth=pam result=auth-failed")
+    new = e.dovecot.log()[len(before):]
+    assert "user=<carol>" not in new, "carol's credentials reached Dovecot:\n" + new
+    assert len(re.findall(r"Login: user=<bob>", new)) == 1, new
+
+
+def test_account_step_refusal():
+    e = env()
+    with secure() as c:
+        untagged, tagged = c.login("locked", pam_password("locked"), tag="a")
+        assert tagged.startswith("a NO [AUTHENTICATIONFAILED]"), tagged
+    e.mg.wait_log(r"login failed .*user=locked auth=pam result=account-refused reason=acct_mgmt")
+    assert not dovecot_login_lines("locked")
+
+
+def test_pop3_with_pam():
+    e = env()
+    with Pop3Client(e.mg.port("pop3s"), implicit_tls=True, ca=e.certs.ca) as c:
+        assert c.user_pass("bob", "wrong").startswith("-ERR [AUTH]")
+        assert c.user_pass("bob", pam_password("bob")).startswith("+OK")
+        assert c.command("STAT").startswith("+OK 1 ")
+
+
+def test_twenty_parallel_logins():
+    results = {}
+
+    def one(i):
+        user = "user%02d" % i
+        try:
+            with secure() as c:
+                untagged, tagged = c.login(user, pam_password(user), tag="a")
+                results[user] = tagged
+        except Exception as ex:     # noqa: BLE001 - reported below
+            results[user] = repr(ex)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    bad = {u: r for u, r in results.items() if not r.startswith("a OK")}
+    assert len(results) == 20 and not bad, "answers: %r" % bad
+    print("  20 parallel PAM logins in %.2f s" % (time.monotonic() - t0))
+
+
+def test_worker_killed_during_login_gives_temporary_failure():
+    e = env()
+    with secure() as c:
+        c.send("a LOGIN slowpoke %s\r\n" % pam_password("slowpoke"))
+        # the worker now sits in pam_exec's sleep: kill that worker
+        def busy_workers():
+            return [w for w in auth_workers()
+                    if any(mgtest.process_name(k) == "sleep" for k in mgtest.descendants_of(w))]
+        busy = mgtest.wait_until(busy_workers, 10, what="a worker busy in the slow PAM call")
+        for pid in busy:
+            os.kill(pid, signal.SIGKILL)
+        t0 = time.monotonic()
+        untagged, tagged = c.read_response("a", timeout=10)
+        assert tagged.startswith("a NO [UNAVAILABLE]"), tagged
+        assert time.monotonic() - t0 < 5, "the temporary failure took too long"
+        # the supervisor restarts the workers: the next login works
+        untagged, tagged = c.login("alice", pam_password("alice"), tag="b")
+        assert tagged.startswith("b OK"), tagged
+    e.mg.wait_log(r"login unavailable .*user=slowpoke auth=pam reason=auth-worker-died")
+
+
+def test_master_user_login():
+    e = env()
+    # dora's PAM password is not her Dovecot password: only a master-user
+    # login on her behalf, after PAM accepted her, can open her mailbox
+    with secure("imaps_master") as c:
+        untagged, tagged = c.login("dora", pam_password("dora"), tag="a")
+        assert tagged.startswith("a OK"), tagged
+        untagged, tagged = c.command("s", "SELECT INBOX")
+        assert tagged.startswith("s OK"), tagged
+    mgtest.wait_until(lambda: "Master user logging in as dora" in e.dovecot.log(), 5,
+                      what="Dovecot's master-user login line")
+    # the same password through a passthrough listener fails at Dovecot
+    with secure("imaps_plain") as c:
+        untagged, tagged = c.login("dora", pam_password("dora"), tag="a")
+        assert tagged.startswith("a NO"), tagged
+
+
+def test_master_file_mode_refused_by_config_check():
+    e = env()
+    loose = e.td.join("master-loose.cred")
+    with open(loose, "w") as f:
+        f.write("username=%s\npassword=%s\n" % (MASTER_USER, MASTER_PASSWORD))
+    os.chmod(loose, 0o644)
+    path = e.td.join("loose.conf")
+    text = e.mg.config_text().replace(e.master_file, loose)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+    r = e.mg.check(path)
+    assert r.returncode != 0, r.stdout
+    assert "master_user_file" in r.stderr and "readable or writable by others" in r.stderr, r.stderr
+    assert MASTER_PASSWORD not in r.stderr + r.stdout
+
+
+def test_backend_auth_listener_skips_pam():
+    # carol is unknown to PAM; on a listener with auth = backend Dovecot decides
+    with secure("imaps_plain") as c:
+        untagged, tagged = c.login("carol", DOVECOT_USERS["carol"], tag="a")
+        assert tagged.startswith("a OK"), tagged
+
+
+def test_no_password_in_logs():
+    e = env()
+    text = e.mg.log()
+    for user, (password, _service) in PAM_USERS.items():
+        assert password not in text, "%s's password is in the log" % user
+    assert MASTER_PASSWORD not in text
+
+
+if __name__ == "__main__":
+    sys.exit(mgtest.run_tests(globals()))
