@@ -61,38 +61,11 @@ struct command_def {
 	bool takes_credentials;	/* refused before TLS unless policy allows cleartext */
 };
 
-
 static void set_state(struct imap_client *client, enum imap_state next)
 {
 	log_debug("imap state=%s->%s client=%s:%u", state_names[client->state], state_names[next],
 		  client->session->client_addr, client->session->client_port);
 	client->state = next;
-}
-
-/* Write one response line; a client that does not read gets closed. */
-static int reply(struct imap_client *client, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int reply(struct imap_client *client, const char *fmt, ...)
-{
-	struct mg_session *session = client->session;
-	char line[5120];	/* a backend login answer (up to 4096) plus the tag */
-	va_list ap;
-	int len;
-
-	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof(line) - 2, fmt, ap);
-	va_end(ap);
-	if (len < 0 || (size_t)len >= sizeof(line) - 2)
-		return -1;
-	line[len++] = '\r';
-	line[len++] = '\n';
-	if (stream_write_all(&session->client, line, (size_t)len,
-			     session_write_deadline(session)) < 0) {
-		session->end_reason = "write-error";
-		return -1;
-	}
-	return 0;
 }
 
 static bool cleartext_refused(const struct imap_client *client)
@@ -116,10 +89,10 @@ static enum command_result bad_command(struct imap_client *client, const char *t
 	struct mg_session *session = client->session;
 
 	session->bad_commands++;
-	if (reply(client, "%.*s BAD %s", (int)taglen, tag, text) < 0)
+	if (session_reply(client->session, "%.*s BAD %s", (int)taglen, tag, text) < 0)
 		return COMMAND_CLOSE;
 	if (session->bad_commands >= session->cfg->max_bad_commands) {
-		reply(client, "* BYE Too many invalid commands.");
+		session_reply(client->session, "* BYE Too many invalid commands.");
 		session->end_reason = "too-many-bad-commands";
 		return COMMAND_CLOSE;
 	}
@@ -133,12 +106,12 @@ static enum command_result refuse_cleartext(struct imap_client *client, const ch
 
 	log_info("cleartext login refused client=%s:%u listener=%s", session->client_addr,
 		 session->client_port, session->listener->name);
-	if (reply(client, "%.*s NO [PRIVACYREQUIRED] Cleartext logins are disabled; "
+	if (session_reply(client->session, "%.*s NO [PRIVACYREQUIRED] Cleartext logins are disabled; "
 			  "use STARTTLS first.", (int)taglen, tag) < 0)
 		return COMMAND_CLOSE;
 	session->bad_commands++;
 	if (session->bad_commands >= session->cfg->max_bad_commands) {
-		reply(client, "* BYE Too many invalid commands.");
+		session_reply(client->session, "* BYE Too many invalid commands.");
 		session->end_reason = "too-many-bad-commands";
 		return COMMAND_CLOSE;
 	}
@@ -245,16 +218,16 @@ static enum read_result read_command(struct imap_client *client)
 		if (literal > cfg->max_literal_size - client->literal_total) {
 			if (kind == IMAP_LITERAL_NONSYNC) {
 				/* The bytes are on their way; we cannot stay in sync. */
-				reply(client, "* BYE Literal too large.");
+				session_reply(client->session, "* BYE Literal too large.");
 				session->end_reason = "literal-too-large";
 				return READ_CLOSE;
 			}
 			session->bad_commands++;
-			if (reply(client, "%.*s NO [TOOBIG] Literal too large.", (int)taglen,
+			if (session_reply(client->session, "%.*s NO [TOOBIG] Literal too large.", (int)taglen,
 				  tag) < 0)
 				return READ_CLOSE;
 			if (session->bad_commands >= cfg->max_bad_commands) {
-				reply(client, "* BYE Too many invalid commands.");
+				session_reply(client->session, "* BYE Too many invalid commands.");
 				session->end_reason = "too-many-bad-commands";
 				return READ_CLOSE;
 			}
@@ -266,7 +239,7 @@ static enum read_result read_command(struct imap_client *client)
 				return refuse_cleartext(client, tag, taglen) == COMMAND_CLOSE
 					       ? READ_CLOSE
 					       : READ_ANSWERED;
-			if (reply(client, "+ Ready for literal data") < 0)
+			if (session_reply(client->session, "+ Ready for literal data") < 0)
 				return READ_CLOSE;
 		}
 		client->literal_total += (size_t)literal;
@@ -305,14 +278,14 @@ static enum command_result try_login(struct imap_client *client, const char *tag
 	switch (session_login(session, answer, sizeof(answer))) {
 	case MG_LOGIN_OK:
 		if (session_cleartext_warning(session) != NULL &&
-		    reply(client, "* OK [ALERT] %s", session_cleartext_warning(session)) < 0)
+		    session_reply(client->session, "* OK [ALERT] %s", session_cleartext_warning(session)) < 0)
 			return COMMAND_CLOSE;
-		if (reply(client, "%.*s %s", (int)taglen, tag, answer) < 0)
+		if (session_reply(client->session, "%.*s %s", (int)taglen, tag, answer) < 0)
 			return COMMAND_CLOSE;
 		set_state(client, IMAP_STATE_AUTHENTICATED);
 		return COMMAND_RELAY;
 	case MG_LOGIN_UNAVAILABLE:
-		if (reply(client, "%.*s NO [UNAVAILABLE] Backend server unavailable, "
+		if (session_reply(client->session, "%.*s NO [UNAVAILABLE] Backend server unavailable, "
 				  "try again later.", (int)taglen, tag) < 0)
 			return COMMAND_CLOSE;
 		return COMMAND_CONTINUE;
@@ -320,11 +293,11 @@ static enum command_result try_login(struct imap_client *client, const char *tag
 		break;
 	}
 	session_failure_delay(session);
-	if (reply(client, "%.*s NO [AUTHENTICATIONFAILED] Authentication failed.", (int)taglen,
+	if (session_reply(client->session, "%.*s NO [AUTHENTICATIONFAILED] Authentication failed.", (int)taglen,
 		  tag) < 0)
 		return COMMAND_CLOSE;
 	if (session->auth_failures >= session->cfg->max_auth_failures) {
-		reply(client, "* BYE Too many failed logins.");
+		session_reply(client->session, "* BYE Too many failed logins.");
 		session->end_reason = "too-many-auth-failures";
 		return COMMAND_CLOSE;
 	}
@@ -381,7 +354,7 @@ static enum command_result cmd_authenticate(struct imap_client *client,
 		read_failed(client, io);
 		return COMMAND_CLOSE;
 	}
-	if (reply(client, "%.*s NO Unsupported authentication mechanism.", (int)cmd->tag_len,
+	if (session_reply(client->session, "%.*s NO Unsupported authentication mechanism.", (int)cmd->tag_len,
 		  cmd->tag) < 0)
 		return COMMAND_CLOSE;
 	return COMMAND_CONTINUE;
@@ -392,7 +365,7 @@ static enum command_result cmd_authenticate(struct imap_client *client,
 static enum command_result ok(struct imap_client *client, const struct imap_command *cmd,
 			      const char *text)
 {
-	return reply(client, "%.*s OK %s", (int)cmd->tag_len, cmd->tag, text) < 0
+	return session_reply(client->session, "%.*s OK %s", (int)cmd->tag_len, cmd->tag, text) < 0
 		       ? COMMAND_CLOSE
 		       : COMMAND_CONTINUE;
 }
@@ -402,7 +375,7 @@ static enum command_result cmd_capability(struct imap_client *client,
 {
 	if (cmd->nargs != 0)
 		return bad_command(client, cmd->tag, cmd->tag_len, "CAPABILITY takes no arguments.");
-	if (reply(client, "* CAPABILITY %s", capabilities(client)) < 0)
+	if (session_reply(client->session, "* CAPABILITY %s", capabilities(client)) < 0)
 		return COMMAND_CLOSE;
 	return ok(client, cmd, "Capability completed.");
 }
@@ -420,7 +393,7 @@ static enum command_result cmd_logout(struct imap_client *client, const struct i
 		return bad_command(client, cmd->tag, cmd->tag_len, "LOGOUT takes no arguments.");
 	set_state(client, IMAP_STATE_LOGOUT);
 	client->session->end_reason = "logout";
-	if (reply(client, "* BYE Logging out.") == 0)
+	if (session_reply(client->session, "* BYE Logging out.") == 0)
 		ok(client, cmd, "Logout completed.");
 	return COMMAND_CLOSE;
 }
@@ -443,7 +416,7 @@ static enum command_result cmd_id(struct imap_client *client, const struct imap_
 	}
 	if (!is_nil && !is_list)
 		return bad_command(client, cmd->tag, cmd->tag_len, "ID expects NIL or a list.");
-	if (reply(client, "* ID (\"name\" \"mailgate\")") < 0)
+	if (session_reply(client->session, "* ID (\"name\" \"mailgate\")") < 0)
 		return COMMAND_CLOSE;
 	return ok(client, cmd, "ID completed.");
 }
@@ -527,7 +500,7 @@ static enum mg_frontend_result imap_frontend(struct mg_session *session)
 		session->end_reason = "out-of-memory";
 		return MG_FRONTEND_CLOSE;
 	}
-	if (reply(&client, "* OK [CAPABILITY %s] mailgate ready.", capabilities(&client)) < 0)
+	if (session_reply(client.session, "* OK [CAPABILITY %s] mailgate ready.", capabilities(&client)) < 0)
 		result = COMMAND_CLOSE;
 	while (result == COMMAND_CONTINUE) {
 		switch (read_command(&client)) {

@@ -55,38 +55,6 @@ static void set_state(struct pop3_client *client, enum pop3_state next)
 	client->state = next;
 }
 
-/* Write raw protocol text; a client that does not read gets closed. */
-static int send_text(struct pop3_client *client, const char *text, size_t len)
-{
-	struct mg_session *session = client->session;
-
-	if (stream_write_all(&session->client, text, len, session_write_deadline(session)) < 0) {
-		session->end_reason = "write-error";
-		return -1;
-	}
-	return 0;
-}
-
-/* Write one response line (CRLF added). */
-static int reply(struct pop3_client *client, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int reply(struct pop3_client *client, const char *fmt, ...)
-{
-	char line[POP3_ANSWER_MAX + 8];
-	va_list ap;
-	int len;
-
-	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof(line) - 2, fmt, ap);
-	va_end(ap);
-	if (len < 0 || (size_t)len >= sizeof(line) - 2)
-		return -1;
-	line[len++] = '\r';
-	line[len++] = '\n';
-	return send_text(client, line, (size_t)len);
-}
-
 static bool tls_active(const struct pop3_client *client)
 {
 	return client->session->client.tls != NULL;
@@ -111,10 +79,10 @@ static enum command_result bad_command(struct pop3_client *client, const char *t
 	struct mg_session *session = client->session;
 
 	session->bad_commands++;
-	if (reply(client, "-ERR %s", text) < 0)
+	if (session_reply(client->session, "-ERR %s", text) < 0)
 		return COMMAND_CLOSE;
 	if (session->bad_commands >= session->cfg->max_bad_commands) {
-		reply(client, "-ERR Too many invalid commands.");
+		session_reply(client->session, "-ERR Too many invalid commands.");
 		session->end_reason = "too-many-bad-commands";
 		return COMMAND_CLOSE;
 	}
@@ -152,16 +120,16 @@ static enum command_result try_login(struct pop3_client *client)
 		 * which mail programs show when they report the login.
 		 */
 		if (session_cleartext_warning(session) != NULL) {
-			if (reply(client, "+OK %s", session_cleartext_warning(session)) < 0)
+			if (session_reply(client->session, "+OK %s", session_cleartext_warning(session)) < 0)
 				return COMMAND_CLOSE;
-		} else if (reply(client, "%s", answer) < 0) {
+		} else if (session_reply(client->session, "%s", answer) < 0) {
 			return COMMAND_CLOSE;
 		}
 		set_state(client, POP3_STATE_TRANSACTION);
 		return COMMAND_RELAY;
 	case MG_LOGIN_UNAVAILABLE:
 		restart_authorization(client);
-		if (reply(client, "-ERR [SYS/TEMP] Backend server unavailable, try again later.") < 0)
+		if (session_reply(client->session, "-ERR [SYS/TEMP] Backend server unavailable, try again later.") < 0)
 			return COMMAND_CLOSE;
 		return COMMAND_CONTINUE;
 	case MG_LOGIN_FAILED:
@@ -169,10 +137,10 @@ static enum command_result try_login(struct pop3_client *client)
 	}
 	restart_authorization(client);
 	session_failure_delay(session);
-	if (reply(client, "-ERR [AUTH] Authentication failed.") < 0)
+	if (session_reply(client->session, "-ERR [AUTH] Authentication failed.") < 0)
 		return COMMAND_CLOSE;
 	if (session->auth_failures >= session->cfg->max_auth_failures) {
-		reply(client, "-ERR Too many failed logins.");
+		session_reply(client->session, "-ERR Too many failed logins.");
 		session->end_reason = "too-many-auth-failures";
 		return COMMAND_CLOSE;
 	}
@@ -192,7 +160,7 @@ static enum command_result cmd_user(struct pop3_client *client, const struct pop
 	cred->user_len = cmd->args_len;
 	set_state(client, POP3_STATE_USER);
 	/* Every common server answers +OK here and gives the verdict at PASS. */
-	return reply(client, "+OK") < 0 ? COMMAND_CLOSE : COMMAND_CONTINUE;
+	return session_reply(client->session, "+OK") < 0 ? COMMAND_CLOSE : COMMAND_CONTINUE;
 }
 
 static enum command_result cmd_pass(struct pop3_client *client, const struct pop3_command *cmd)
@@ -231,7 +199,7 @@ static enum command_result cmd_auth(struct pop3_client *client, const struct pop
 		/* The pre-RFC 5034 listing that older clients still ask for. */
 		static const char list[] = "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n";
 
-		return send_text(client, list, sizeof(list) - 1) < 0 ? COMMAND_CLOSE
+		return session_send(client->session, list, sizeof(list) - 1) < 0 ? COMMAND_CLOSE
 								      : COMMAND_CONTINUE;
 	}
 	ir = nargs == 2 ? &argv[1] : NULL;
@@ -279,7 +247,7 @@ static enum command_result cmd_capa(struct pop3_client *client, const struct pop
 		       credentials_allowed(client) ? "USER\r\nSASL PLAIN LOGIN\r\n" : "");
 	if (len < 0 || (size_t)len >= sizeof(text))
 		return COMMAND_CLOSE;
-	return send_text(client, text, (size_t)len) < 0 ? COMMAND_CLOSE : COMMAND_CONTINUE;
+	return session_send(client->session, text, (size_t)len) < 0 ? COMMAND_CLOSE : COMMAND_CONTINUE;
 }
 
 static enum command_result cmd_quit(struct pop3_client *client, const struct pop3_command *cmd)
@@ -288,7 +256,7 @@ static enum command_result cmd_quit(struct pop3_client *client, const struct pop
 		return bad_command(client, "QUIT takes no arguments.");
 	set_state(client, POP3_STATE_QUIT);
 	client->session->end_reason = "logout";
-	reply(client, "+OK Logging out.");
+	session_reply(client->session, "+OK Logging out.");
 	return COMMAND_CLOSE;
 }
 
@@ -298,7 +266,7 @@ static enum command_result cmd_stls(struct pop3_client *client, const struct pop
 
 	if (cmd->args_len != 0)
 		return bad_command(client, "STLS takes no arguments.");
-	if (reply(client, "+OK Begin TLS negotiation now.") < 0)
+	if (session_reply(client->session, "+OK Begin TLS negotiation now.") < 0)
 		return COMMAND_CLOSE;
 	/* Anything pipelined after STLS was sent in the clear: it must not count. */
 	stream_discard_input(&session->client);
@@ -396,7 +364,7 @@ static enum mg_frontend_result pop3_frontend(struct mg_session *session)
 	};
 	enum command_result result = COMMAND_CONTINUE;
 
-	if (reply(&client, "+OK mailgate ready.") < 0)
+	if (session_reply(client.session, "+OK mailgate ready.") < 0)
 		result = COMMAND_CLOSE;
 	while (result == COMMAND_CONTINUE)
 		result = next_command(&client);

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -37,6 +38,31 @@ const struct mg_protocol_ops *protocol_ops(enum mg_protocol protocol)
 		break;
 	}
 	return NULL;
+}
+
+int session_send(struct mg_session *session, const char *text, size_t len)
+{
+	if (stream_write_all(&session->client, text, len, session_write_deadline(session)) < 0) {
+		session->end_reason = "write-error";
+		return -1;
+	}
+	return 0;
+}
+
+int session_reply(struct mg_session *session, const char *fmt, ...)
+{
+	char line[5120];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (len < 0 || (size_t)len >= sizeof(line) - 2)
+		return -1;
+	line[len++] = '\r';
+	line[len++] = '\n';
+	return session_send(session, line, (size_t)len);
 }
 
 long long session_client_deadline(const struct mg_session *session)

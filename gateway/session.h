@@ -97,6 +97,15 @@ void session_read_failed(struct mg_session *session, long rc);
 /* The TLS context for the routed backend (NULL when it speaks no TLS). */
 struct mg_tls_client *session_backend_tls(const struct mg_session *session);
 
+/*
+ * Send one response line to the client (CRLF added; at most 5 kB, enough for
+ * a backend's login answer) or raw protocol text. A client that does not
+ * read within the write deadline is given up: returns -1 with end_reason set.
+ */
+int session_reply(struct mg_session *session, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int session_send(struct mg_session *session, const char *text, size_t len);
+
 /* Turn on TLS on the client stream (implicit or after STARTTLS/STLS). */
 int session_start_client_tls(struct mg_session *session);
 

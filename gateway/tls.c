@@ -233,8 +233,14 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Drive SSL_accept/SSL_connect on a non-blocking fd until done or the deadline. */
-static int handshake(SSL *ssl, int fd, bool server, int timeout_ms, char *err, size_t errlen)
+/*
+ * Drive SSL_accept/SSL_connect on a non-blocking fd until done or the
+ * deadline. blame_verify: a failed client handshake is reported as a
+ * certificate verification failure when that is what happened (a probe
+ * connects with SSL_VERIFY_NONE, where the result says nothing about why).
+ */
+static int handshake(SSL *ssl, int fd, bool server, bool blame_verify, int timeout_ms,
+		     char *err, size_t errlen)
 {
 	long long deadline = now_ms() + timeout_ms;
 
@@ -263,7 +269,7 @@ static int handshake(SSL *ssl, int fd, bool server, int timeout_ms, char *err, s
 		default: {
 			long verify = SSL_get_verify_result(ssl);
 
-			if (!server && verify != X509_V_OK) {
+			if (!server && blame_verify && verify != X509_V_OK) {
 				snprintf(err, errlen, "TLS handshake: certificate verification failed: %s",
 					 X509_verify_cert_error_string(verify));
 				ERR_clear_error();
@@ -302,7 +308,7 @@ int tls_accept(struct mg_tls_server *server, int fd, int timeout_ms, struct mg_t
 		return -1;
 	}
 	errno = 0;
-	if (handshake(ssl, fd, true, timeout_ms, err, errlen) < 0 || (*out = wrap(ssl)) == NULL) {
+	if (handshake(ssl, fd, true, false, timeout_ms, err, errlen) < 0 || (*out = wrap(ssl)) == NULL) {
 		if (*out == NULL && err[0] == '\0')
 			snprintf(err, errlen, "out of memory");
 		SSL_free(ssl);
@@ -338,7 +344,7 @@ int tls_connect(struct mg_tls_client *client, int fd, int timeout_ms, struct mg_
 	}
 	errno = 0;
 	err[0] = '\0';
-	if (handshake(ssl, fd, false, timeout_ms, err, errlen) < 0 || (*out = wrap(ssl)) == NULL) {
+	if (handshake(ssl, fd, false, true, timeout_ms, err, errlen) < 0 || (*out = wrap(ssl)) == NULL) {
 		if (*out == NULL && err[0] == '\0')
 			snprintf(err, errlen, "out of memory");
 		SSL_free(ssl);
@@ -481,49 +487,6 @@ void tls_probe_free(struct mg_tls_probe *probe)
 	free(probe);
 }
 
-/*
- * The handshake loop of a probe. Unlike handshake() above, a failure is
- * never blamed on certificate verification: with SSL_VERIFY_NONE the
- * verification result says nothing about why a handshake failed.
- */
-static int probe_handshake(SSL *ssl, int fd, int timeout_ms, char *err, size_t errlen)
-{
-	long long deadline = now_ms() + timeout_ms;
-
-	for (;;) {
-		int rc = SSL_connect(ssl);
-		struct pollfd pfd = { .fd = fd };
-		long long left;
-
-		if (rc == 1)
-			return 0;
-		switch (SSL_get_error(ssl, rc)) {
-		case SSL_ERROR_WANT_READ:
-			pfd.events = POLLIN;
-			break;
-		case SSL_ERROR_WANT_WRITE:
-			pfd.events = POLLOUT;
-			break;
-		case SSL_ERROR_SYSCALL:
-			if (ERR_peek_error() == 0) {
-				snprintf(err, errlen, "TLS handshake: connection closed%s%s",
-					 errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
-				return -1;
-			}
-			openssl_error(err, errlen, "TLS handshake");
-			return -1;
-		default:
-			openssl_error(err, errlen, "TLS handshake");
-			return -1;
-		}
-		left = deadline - now_ms();
-		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
-			snprintf(err, errlen, "TLS handshake: timed out");
-			return -1;
-		}
-	}
-}
-
 int tls_probe_connect(struct mg_tls_probe *probe, int fd, const char *sni, int timeout_ms,
 		      struct mg_tls **out, char *err, size_t errlen)
 {
@@ -549,7 +512,7 @@ int tls_probe_connect(struct mg_tls_probe *probe, int fd, const char *sni, int t
 		ERR_clear_error();
 	}
 	errno = 0;
-	if (probe_handshake(ssl, fd, timeout_ms, err, errlen) < 0 || (*out = wrap(ssl)) == NULL) {
+	if (handshake(ssl, fd, false, false, timeout_ms, err, errlen) < 0 || (*out = wrap(ssl)) == NULL) {
 		if (*out == NULL && err[0] == '\0')
 			snprintf(err, errlen, "out of memory");
 		SSL_free(ssl);

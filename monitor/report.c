@@ -19,22 +19,6 @@ void report_init(struct mon_report *r, int warn_days, int crit_days)
 	r->crit_days = crit_days;
 }
 
-/* Severity order for sorting and replacing: CRITICAL, WARNING, UNKNOWN, OK. */
-static int severity(enum mon_state state)
-{
-	switch (state) {
-	case MON_OK:
-		return 0;
-	case MON_UNKNOWN:
-		return 1;
-	case MON_WARNING:
-		return 2;
-	case MON_CRITICAL:
-		return 3;
-	}
-	return 1;
-}
-
 static struct mon_finding *slot_for(struct mon_report *r, enum mon_state state)
 {
 	struct mon_finding *least = NULL;
@@ -42,10 +26,10 @@ static struct mon_finding *slot_for(struct mon_report *r, enum mon_state state)
 	if (r->nfindings < MON_MAX_FINDINGS)
 		return &r->findings[r->nfindings++];
 	for (size_t i = 0; i < r->nfindings; i++)
-		if (least == NULL || severity(r->findings[i].state) < severity(least->state))
+		if (least == NULL || mon_state_rank(r->findings[i].state) < mon_state_rank(least->state))
 			least = &r->findings[i];
 	r->dropped++;
-	return severity(least->state) < severity(state) ? least : NULL;
+	return mon_state_rank(least->state) < mon_state_rank(state) ? least : NULL;
 }
 
 void report_add(struct mon_report *r, enum mon_state state, const char *fmt, ...)
@@ -143,7 +127,7 @@ size_t report_format(const struct mon_report *r, char *buf, size_t buflen)
 	/* Worst first; within one state, in the order they were found. */
 	for (int sev = 3; sev >= 0; sev--) {
 		for (size_t i = 0; i < r->nfindings; i++) {
-			if (severity(r->findings[i].state) != sev)
+			if (mon_state_rank(r->findings[i].state) != sev)
 				continue;
 			if (append(buf, textcap, &len, "%s%s", first ? "" : "; ",
 				   r->findings[i].text) < 0 &&

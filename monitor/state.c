@@ -18,8 +18,7 @@ const char *mon_state_name(enum mon_state state)
 	return "UNKNOWN";
 }
 
-/* Rank for mon_state_worse(): a higher rank wins. */
-static int rank(enum mon_state state)
+int mon_state_rank(enum mon_state state)
 {
 	switch (state) {
 	case MON_OK:
@@ -36,7 +35,7 @@ static int rank(enum mon_state state)
 
 enum mon_state mon_state_worse(enum mon_state a, enum mon_state b)
 {
-	return rank(a) >= rank(b) ? a : b;
+	return mon_state_rank(a) >= mon_state_rank(b) ? a : b;
 }
 
 enum mon_state mon_days_state(long days_left, int warn_days, int crit_days)

@@ -23,6 +23,9 @@ const char *mon_state_name(enum mon_state state);
  */
 enum mon_state mon_state_worse(enum mon_state a, enum mon_state b);
 
+/* Severity for ordering: OK 0, UNKNOWN 1, WARNING 2, CRITICAL 3 (higher is worse). */
+int mon_state_rank(enum mon_state state);
+
 /*
  * A certificate with days_left whole days to go: CRITICAL below crit_days,
  * WARNING below warn_days, else OK. An expired certificate (negative days)
