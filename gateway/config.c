@@ -1123,6 +1123,12 @@ static int build_config(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 	    check_name(ctx, "pam_service", c->pam_service,
 		       opt_line(ctx, cfg_getopt(root, "pam_service"))) < 0)
 		return -1;
+	/* A file name in /etc/pam.d: no hidden files, no ".." */
+	if (c->pam_service[0] == '.') {
+		ctx_error(ctx, opt_line(ctx, cfg_getopt(root, "pam_service")),
+			  "pam_service must not start with '.'");
+		return -1;
+	}
 	if (copy_str(ctx, &c->user_map, opt_str(root, "user_map")) < 0)
 		return -1;
 
@@ -1451,6 +1457,24 @@ const char *config_cleartext_name(enum mg_cleartext_policy policy)
 	return "unknown";
 }
 
+/* True when every login uses PAM, whatever its listener or client set. */
+static bool config_only_pam(const struct mg_config *cfg)
+{
+	bool global = cfg->auth == MG_AUTH_PAM;
+
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		enum mg_auth_method a = cfg->listeners[i].auth;
+
+		if (a == MG_AUTH_BACKEND || (a == MG_AUTH_DEFAULT && !global))
+			return false;
+	}
+	for (size_t i = 0; i < cfg->n_client_sets; i++) {
+		if (cfg->client_sets[i].auth == MG_AUTH_BACKEND)
+			return false;
+	}
+	return true;
+}
+
 bool config_uses_pam(const struct mg_config *cfg)
 {
 	if (cfg->auth == MG_AUTH_PAM)
@@ -1567,6 +1591,17 @@ int config_warnings(const struct mg_config *cfg,
 				     "client '%s': cleartext_auth = allow without a backend: "
 				     "cleartext logins reach the ordinary backends, not a legacy "
 				     "node", quote(q, set->name));
+			count++;
+		}
+	}
+	for (i = 0; i < cfg->n_backends; i++) {
+		const struct mg_backend_config *b = &cfg->backends[i];
+
+		if (b->login == MG_BACKEND_LOGIN_MASTER && !config_only_pam(cfg)) {
+			emit_warning(cfg, b->line, warn, arg,
+				     "backend '%s': backend_login = master, but some logins do not "
+				     "use auth = pam; those are refused when routed here",
+				     quote(q, b->name));
 			count++;
 		}
 	}

@@ -52,6 +52,9 @@ struct listen_socket {
 struct master {
 	const char *config_path;
 	struct authd authd;		/* the PAM auth process, when any login uses PAM */
+	char authd_service[AUTHD_SERVICE_MAX + 1];	/* what it was started with */
+	unsigned authd_workers;
+	unsigned authd_timeout;
 	struct runtime *rt;
 	struct listen_socket *sockets;
 	size_t n_sockets;
@@ -259,8 +262,6 @@ static int same_listeners(const struct mg_config *a, const struct mg_config *b, 
 static int same_auth_process(const struct master *m, const struct mg_config *next, char *err,
 			     size_t errlen)
 {
-	const struct mg_config *now = m->rt->cfg;
-
 	if (!config_uses_pam(next))
 		return 1;
 	if (!m->authd.running) {
@@ -268,8 +269,8 @@ static int same_auth_process(const struct master *m, const struct mg_config *nex
 			 "the daemon; that needs a restart");
 		return 0;
 	}
-	if (strcmp(now->pam_service, next->pam_service) != 0 ||
-	    now->auth_workers != next->auth_workers || now->auth_timeout != next->auth_timeout) {
+	if (strcmp(m->authd_service, next->pam_service) != 0 ||
+	    m->authd_workers != next->auth_workers || m->authd_timeout != next->auth_timeout) {
 		snprintf(err, errlen, "pam_service, auth_workers or auth_timeout changed; that "
 			 "needs a restart");
 		return 0;
@@ -605,6 +606,9 @@ int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
 		}
 		log_info("auth process started service=%s workers=%u", m.rt->cfg->pam_service,
 			 m.rt->cfg->auth_workers);
+		snprintf(m.authd_service, sizeof(m.authd_service), "%s", m.rt->cfg->pam_service);
+		m.authd_workers = m.rt->cfg->auth_workers;
+		m.authd_timeout = m.rt->cfg->auth_timeout;
 	}
 	rc = privdrop(m.rt->cfg->user, m.rt->cfg->group, err, sizeof(err));
 	if (rc < 0) {

@@ -260,6 +260,12 @@ def test_master_user_login():
         assert tagged.startswith("a NO"), tagged
 
 
+def test_master_backend_reachable_without_pam_is_warned():
+    # the imaps_plain listener (auth = backend) could route to the master backend
+    env().mg.wait_log(r"backend 'dovecot_master': backend_login = master, but some logins "
+                      r"do not use auth = pam")
+
+
 def test_master_file_mode_refused_by_config_check():
     e = env()
     loose = e.td.join("master-loose.cred")
