@@ -26,11 +26,13 @@
  *
  * libconfuse's callbacks carry no user pointer and its lexer is global, so
  * a load is not reentrant: load_ctx below points at the one load in flight.
+ *
+ * Reading the file and the scanner are in config_scan.c, the warnings about
+ * insecure choices in config_warn.c.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -38,53 +40,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <confuse.h>
-
-#include "config.h"
+#include "config_internal.h"
 #include "credfile.h"
-#include "usermap.h"
 #include "log.h"
-
-/* A configuration is a page or two; anything this big is a mistake. */
-#define CONFIG_MAX_SIZE		(1024 * 1024)
-/* Room for a value quoted in an error message. */
-#define QUOTE_MAX		64
-
-/* Where a top-level section ("listen imap {") starts, found by the scanner. */
-struct section_mark {
-	const char *name;	/* points into the file buffer, not terminated */
-	size_t name_len;
-	int line;
-};
-
-/* An option set in the file, with its line (duplicate check, messages). */
-struct opt_mark {
-	const cfg_opt_t *opt;
-	int line;
-};
-
-struct load_ctx {
-	const char *path;
-	char *err;
-	size_t errlen;
-	int failed;		/* the first error is kept; later ones are echoes */
-
-	struct section_mark *sections;
-	size_t n_sections, cap_sections;
-	struct opt_mark *opts;
-	size_t n_opts, cap_opts;
-};
+#include "usermap.h"
 
 /* The load in flight, for libconfuse's callbacks (see the file comment). */
 static struct load_ctx *load_ctx;
 
 /* ---- error messages ---------------------------------------------------- */
 
-__attribute__((format(printf, 3, 0)))
-static void ctx_verror(struct load_ctx *ctx, int line, const char *fmt, va_list ap)
+void config_verror(struct load_ctx *ctx, int line, const char *fmt, va_list ap)
 {
 	char msg[512];
 	int n;
@@ -107,13 +74,12 @@ static void ctx_verror(struct load_ctx *ctx, int line, const char *fmt, va_list 
 		memcpy(ctx->err + ctx->errlen - 4, "...", 4);
 }
 
-__attribute__((format(printf, 3, 4)))
-static void ctx_error(struct load_ctx *ctx, int line, const char *fmt, ...)
+void config_error(struct load_ctx *ctx, int line, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	ctx_verror(ctx, line, fmt, ap);
+	config_verror(ctx, line, fmt, ap);
 	va_end(ap);
 }
 
@@ -122,26 +88,25 @@ __attribute__((format(printf, 2, 0)))
 static void on_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
 {
 	if (load_ctx != NULL)
-		ctx_verror(load_ctx, cfg != NULL ? cfg->line : 0, fmt, ap);
+		config_verror(load_ctx, cfg != NULL ? cfg->line : 0, fmt, ap);
 }
 
 /* Values in messages come from the file: keep them printable and short. */
-static const char *quote(char buf[QUOTE_MAX], const char *s)
+const char *config_quote(char buf[QUOTE_MAX], const char *s)
 {
 	if (s == NULL)
 		s = "";
 	return log_sanitize(buf, QUOTE_MAX, s, strlen(s));
 }
 
-static int out_of_memory(struct load_ctx *ctx)
+int config_out_of_memory(struct load_ctx *ctx)
 {
-	ctx_error(ctx, 0, "out of memory");
+	config_error(ctx, 0, "out of memory");
 	return -1;
 }
-
 /* ---- bookkeeping for the callbacks ------------------------------------- */
 
-static int grow(void **array, size_t *cap, size_t elem)
+int config_grow(void **array, size_t *cap, size_t elem)
 {
 	size_t ncap = *cap != 0 ? *cap * 2 : 16;
 	void *p;
@@ -156,11 +121,11 @@ static int grow(void **array, size_t *cap, size_t elem)
 	return 0;
 }
 
-static int mark_section(struct load_ctx *ctx, const char *name, size_t len, int line)
+int config_mark_section(struct load_ctx *ctx, const char *name, size_t len, int line)
 {
 	if (ctx->n_sections == ctx->cap_sections &&
-	    grow((void **)&ctx->sections, &ctx->cap_sections, sizeof(*ctx->sections)) < 0)
-		return out_of_memory(ctx);
+	    config_grow((void **)&ctx->sections, &ctx->cap_sections, sizeof(*ctx->sections)) < 0)
+		return config_out_of_memory(ctx);
 	ctx->sections[ctx->n_sections++] = (struct section_mark){ name, len, line };
 	return 0;
 }
@@ -207,223 +172,9 @@ static int opt_line(const struct load_ctx *ctx, const cfg_opt_t *opt)
 static int remember_opt(struct load_ctx *ctx, const cfg_opt_t *opt, int line)
 {
 	if (ctx->n_opts == ctx->cap_opts &&
-	    grow((void **)&ctx->opts, &ctx->cap_opts, sizeof(*ctx->opts)) < 0)
-		return out_of_memory(ctx);
+	    config_grow((void **)&ctx->opts, &ctx->cap_opts, sizeof(*ctx->opts)) < 0)
+		return config_out_of_memory(ctx);
 	ctx->opts[ctx->n_opts++] = (struct opt_mark){ opt, line };
-	return 0;
-}
-
-/* ---- the scanner (see the file comment) --------------------------------- */
-
-enum top_state {
-	TOP_NAME,		/* expecting an option or section name */
-	TOP_AFTER_NAME,		/* "=", "+=", "{" or a section title */
-	TOP_AFTER_TITLE,	/* "{" */
-	TOP_VALUE,		/* a value or a list's "{" */
-	TOP_LOST		/* libconfuse will report the syntax error */
-};
-
-struct scanner {
-	struct load_ctx *ctx;
-	int depth;		/* braces open inside a top-level section or list */
-	enum top_state top;
-	const char *name;
-	size_t name_len;
-	int name_line;
-};
-
-#define TOK_STRING 0
-
-/*
- * Follow libconfuse's grammar at the top level only, to learn where each
- * section starts: NAME = VALUE | NAME = { ... } | NAME [TITLE] { ... }.
- */
-static int scan_token(struct scanner *sc, int punct, const char *text, size_t len, int line)
-{
-	if (sc->depth > 0) {
-		if (punct == '{')
-			sc->depth++;
-		else if (punct == '}')
-			sc->depth--;
-		return 0;
-	}
-	switch (sc->top) {
-	case TOP_NAME:
-		if (punct != TOK_STRING) {
-			sc->top = TOP_LOST;
-			break;
-		}
-		sc->name = text;
-		sc->name_len = len;
-		sc->name_line = line;
-		sc->top = TOP_AFTER_NAME;
-		break;
-	case TOP_AFTER_NAME:
-		if (punct == '=' || punct == '+') {
-			sc->top = TOP_VALUE;
-		} else if (punct == TOK_STRING) {
-			sc->top = TOP_AFTER_TITLE;
-		} else if (punct == '{') {
-			sc->depth = 1;
-			sc->top = TOP_NAME;
-			return mark_section(sc->ctx, sc->name, sc->name_len, sc->name_line);
-		} else {
-			sc->top = TOP_LOST;
-		}
-		break;
-	case TOP_AFTER_TITLE:
-		if (punct != '{') {
-			sc->top = TOP_LOST;
-			break;
-		}
-		sc->depth = 1;
-		sc->top = TOP_NAME;
-		return mark_section(sc->ctx, sc->name, sc->name_len, sc->name_line);
-	case TOP_VALUE:
-		if (punct == '{')
-			sc->depth = 1;		/* a list */
-		else if (punct != TOK_STRING)
-			sc->top = TOP_LOST;
-		if (sc->top != TOP_LOST)
-			sc->top = TOP_NAME;
-		break;
-	case TOP_LOST:
-		break;
-	}
-	return 0;
-}
-
-static int env_error(struct load_ctx *ctx, int line)
-{
-	ctx_error(ctx, line, "'${' is not allowed: environment variables are not "
-		  "expanded (write a literal '${' in single quotes)");
-	return -1;
-}
-
-/* Characters that end an unquoted word in libconfuse's lexer. */
-static int ends_word(char c)
-{
-	return strchr(" \t\r\n#\"'(){}*+,=", c) != NULL;
-}
-
-/*
- * Check in[0..len) and write into out (len + 1 bytes) the same text with
- * every comment replaced by spaces. Returns 0, or -1 with the error set.
- * Indexing is plain array access on in/out with i < len checked everywhere.
- */
-static int scan_config(struct load_ctx *ctx, const char *in, size_t len, char *out)
-{
-	struct scanner sc = { .ctx = ctx, .top = TOP_NAME };
-	size_t i;
-	int line = 1;
-
-	/* Control bytes have no business in a configuration file. */
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		if (c == '\n')
-			line++;
-		else if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
-			ctx_error(ctx, line, "control character 0x%02x in the file", c);
-			return -1;
-		}
-	}
-
-	memcpy(out, in, len);
-	out[len] = '\0';
-	line = 1;
-	i = 0;
-	while (i < len) {
-		char c = in[i];
-		size_t start;
-		int start_line;
-
-		if (c == '\n') {
-			line++;
-			i++;
-		} else if (c == ' ' || c == '\t' || c == '\r') {
-			i++;
-		} else if (c == '#' || (c == '/' && i + 1 < len && in[i + 1] == '/')) {
-			/* A comment to the end of the line: blank it. */
-			while (i < len && in[i] != '\n')
-				out[i++] = ' ';
-		} else if (c == '/' && i + 1 < len && in[i + 1] == '*') {
-			start_line = line;
-			out[i] = out[i + 1] = ' ';
-			i += 2;
-			for (;;) {
-				if (i >= len) {
-					ctx_error(ctx, start_line, "unterminated /* comment");
-					return -1;
-				}
-				if (in[i] == '*' && i + 1 < len && in[i + 1] == '/') {
-					out[i] = out[i + 1] = ' ';
-					i += 2;
-					break;
-				}
-				if (in[i] == '\n')
-					line++;
-				else
-					out[i] = ' ';
-				i++;
-			}
-		} else if (c == '"' || c == '\'') {
-			start = ++i;
-			start_line = line;
-			for (;;) {
-				if (i >= len) {
-					ctx_error(ctx, start_line, "unterminated string");
-					return -1;
-				}
-				if (in[i] == c)
-					break;
-				if (in[i] == '\\' && i + 1 < len) {
-					/* An escape pair never ends the string and "\$" is literal. */
-					if (in[i + 1] == '\n')
-						line++;
-					i += 2;
-					continue;
-				}
-				if (c == '"' && in[i] == '$' && i + 1 < len && in[i + 1] == '{')
-					return env_error(ctx, line);
-				/*
-				 * libconfuse lets a string run over lines, so a
-				 * missing quote would surface far away; no value
-				 * here has a newline in it.
-				 */
-				if (in[i] == '\n') {
-					ctx_error(ctx, start_line, "unterminated string "
-						  "(a string cannot span lines)");
-					return -1;
-				}
-				i++;
-			}
-			if (scan_token(&sc, TOK_STRING, in + start, i - start, start_line) < 0)
-				return -1;
-			i++;	/* the closing quote */
-		} else if (strchr("{}()=,", c) != NULL) {
-			if (scan_token(&sc, c, NULL, 0, line) < 0)
-				return -1;
-			i++;
-		} else if (c == '+' && i + 1 < len && in[i + 1] == '=') {
-			if (scan_token(&sc, '+', NULL, 0, line) < 0)
-				return -1;
-			i += 2;
-		} else if (c == '+' || c == '*') {
-			/* libconfuse would drop these without a word. */
-			ctx_error(ctx, line, "unexpected character '%c'", c);
-			return -1;
-		} else {
-			start = i;
-			while (i < len && !ends_word(in[i])) {
-				if (in[i] == '$' && i + 1 < len && in[i + 1] == '{')
-					return env_error(ctx, line);
-				i++;
-			}
-			if (scan_token(&sc, TOK_STRING, in + start, i - start, line) < 0)
-				return -1;
-		}
-	}
 	return 0;
 }
 
@@ -471,24 +222,24 @@ static int parse_number(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *res
 		if (strcmp(number_ranges[i].name, opt->name) == 0)
 			range = &number_ranges[i];
 	if (range == NULL) {
-		ctx_error(load_ctx, cfg->line, "internal error: no range for '%s'", opt->name);
+		config_error(load_ctx, cfg->line, "internal error: no range for '%s'", opt->name);
 		return -1;
 	}
 	if (value == NULL || !isdigit((unsigned char)value[0])) {
-		ctx_error(load_ctx, cfg->line, "%s: '%s' is not a decimal number",
-			  opt->name, quote(q, value));
+		config_error(load_ctx, cfg->line, "%s: '%s' is not a decimal number",
+			  opt->name, config_quote(q, value));
 		return -1;
 	}
 	errno = 0;
 	v = strtoul(value, &end, 10);
 	if (*end != '\0') {
-		ctx_error(load_ctx, cfg->line, "%s: '%s' is not a decimal number",
-			  opt->name, quote(q, value));
+		config_error(load_ctx, cfg->line, "%s: '%s' is not a decimal number",
+			  opt->name, config_quote(q, value));
 		return -1;
 	}
 	if (errno == ERANGE || v < range->min || v > range->max) {
-		ctx_error(load_ctx, cfg->line, "%s = %s is out of range (%lu..%lu)",
-			  opt->name, quote(q, value), range->min, range->max);
+		config_error(load_ctx, cfg->line, "%s = %s is out of range (%lu..%lu)",
+			  opt->name, config_quote(q, value), range->min, range->max);
 		return -1;
 	}
 	*(long *)result = (long)v;
@@ -512,8 +263,8 @@ static int parse_enum(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *resul
 			return 0;
 		}
 	}
-	ctx_error(load_ctx, cfg->line, "%s: unknown value '%s' (expected %s)",
-		  opt->name, quote(q, value), expected);
+	config_error(load_ctx, cfg->line, "%s: unknown value '%s' (expected %s)",
+		  opt->name, config_quote(q, value), expected);
 	return -1;
 }
 
@@ -621,7 +372,7 @@ static int check_scalar(cfg_t *cfg, cfg_opt_t *opt)
 	int first = opt_line(load_ctx, opt);
 
 	if (first > 0) {
-		ctx_error(load_ctx, cfg->line, "%s is set twice (first on line %d)",
+		config_error(load_ctx, cfg->line, "%s is set twice (first on line %d)",
 			  opt->name, first);
 		return -1;
 	}
@@ -629,7 +380,7 @@ static int check_scalar(cfg_t *cfg, cfg_opt_t *opt)
 		const char *s = cfg_opt_getnstr(opt, 0);
 
 		if (s == NULL || s[0] == '\0') {
-			ctx_error(load_ctx, cfg->line, "%s must not be empty", opt->name);
+			config_error(load_ctx, cfg->line, "%s must not be empty", opt->name);
 			return -1;
 		}
 	}
@@ -660,8 +411,8 @@ static int check_address(cfg_t *cfg, cfg_opt_t *opt)
 	/* Called after each element and once at "}": the newest is the last. */
 	s = cfg_opt_getnstr(opt, n - 1);
 	if (s == NULL || parse_ip(s, addr) == 0) {
-		ctx_error(load_ctx, cfg->line, "address '%s' is not an IPv4 or IPv6 address",
-			  quote(q, s));
+		config_error(load_ctx, cfg->line, "address '%s' is not an IPv4 or IPv6 address",
+			  config_quote(q, s));
 		return -1;
 	}
 	if (opt_line(load_ctx, opt) == 0)
@@ -675,7 +426,7 @@ static int check_tls_section(cfg_t *cfg, cfg_opt_t *opt)
 	if (opt_line(load_ctx, opt) > 0) {
 		int line = section_line(load_ctx, "tls", 1);
 
-		ctx_error(load_ctx, line > 0 ? line : cfg->line,
+		config_error(load_ctx, line > 0 ? line : cfg->line,
 			  "tls section given twice (first on line %d)",
 			  section_line(load_ctx, "tls", 0));
 		return -1;
@@ -713,8 +464,8 @@ static int check_name(struct load_ctx *ctx, const char *kind, const char *name, 
 	char q[QUOTE_MAX];
 
 	if (len == 0 || name[len] != '\0' || len > 64) {
-		ctx_error(ctx, line, "%s name '%s' must be 1 to 64 letters, digits, "
-			  "'_', '-' or '.'", kind, quote(q, name));
+		config_error(ctx, line, "%s name '%s' must be 1 to 64 letters, digits, "
+			  "'_', '-' or '.'", kind, config_quote(q, name));
 		return -1;
 	}
 	return 0;
@@ -727,7 +478,7 @@ static int copy_str(struct load_ctx *ctx, char **dst, const char *src)
 		return 0;
 	*dst = strdup(src);
 	if (*dst == NULL)
-		return out_of_memory(ctx);
+		return config_out_of_memory(ctx);
 	return 0;
 }
 
@@ -761,18 +512,18 @@ static int load_master_user(struct load_ctx *ctx, struct mg_backend_config *b)
 	int rc = 0;
 
 	if (b->master_user_file == NULL) {
-		ctx_error(ctx, b->line, "backend '%s': backend_login = master needs "
-			  "master_user_file", quote(q, b->name));
+		config_error(ctx, b->line, "backend '%s': backend_login = master needs "
+			  "master_user_file", config_quote(q, b->name));
 		return -1;
 	}
 	if (credfile_read(b->master_user_file, &cred, err, sizeof(err)) < 0) {
-		ctx_error(ctx, b->line, "backend '%s': master_user_file: %s", quote(q, b->name), err);
+		config_error(ctx, b->line, "backend '%s': master_user_file: %s", config_quote(q, b->name), err);
 		return -1;
 	}
 	b->master_user = strndup(cred.user, cred.user_len);
 	b->master_password = strndup(cred.password, cred.password_len);
 	if (b->master_user == NULL || b->master_password == NULL)
-		rc = out_of_memory(ctx);
+		rc = config_out_of_memory(ctx);
 	credentials_wipe(&cred);
 	return rc;
 }
@@ -783,12 +534,12 @@ static int build_backends(struct load_ctx *ctx, cfg_t *root, struct mg_config *c
 	char q[QUOTE_MAX];
 
 	if (n == 0) {
-		ctx_error(ctx, 0, "no backend section: at least one is required");
+		config_error(ctx, 0, "no backend section: at least one is required");
 		return -1;
 	}
 	c->backends = calloc(n, sizeof(*c->backends));
 	if (c->backends == NULL)
-		return out_of_memory(ctx);
+		return config_out_of_memory(ctx);
 	c->n_backends = n;
 
 	for (i = 0; i < n; i++) {
@@ -803,8 +554,8 @@ static int build_backends(struct load_ctx *ctx, cfg_t *root, struct mg_config *c
 		    copy_str(ctx, &b->verify_name, opt_str(sec, "verify_name")) < 0)
 			return -1;
 		if (b->host == NULL) {
-			ctx_error(ctx, b->line, "backend '%s': host is required",
-				  quote(q, b->name));
+			config_error(ctx, b->line, "backend '%s': host is required",
+				  config_quote(q, b->name));
 			return -1;
 		}
 		b->tls = (enum mg_backend_tls)cfg_getint(sec, "tls");
@@ -848,14 +599,14 @@ static int build_default_backend(struct load_ctx *ctx, cfg_t *root, struct mg_co
 			c->default_backend = &c->backends[0];
 			return 0;
 		}
-		ctx_error(ctx, 0, "default_backend is required when there are %zu backends",
+		config_error(ctx, 0, "default_backend is required when there are %zu backends",
 			  c->n_backends);
 		return -1;
 	}
 	c->default_backend = find_backend(c, name);
 	if (c->default_backend == NULL) {
-		ctx_error(ctx, opt_line(ctx, cfg_getopt(root, "default_backend")),
-			  "default_backend: no backend section is called '%s'", quote(q, name));
+		config_error(ctx, opt_line(ctx, cfg_getopt(root, "default_backend")),
+			  "default_backend: no backend section is called '%s'", config_quote(q, name));
 		return -1;
 	}
 	return 0;
@@ -875,15 +626,15 @@ static int build_networks(struct load_ctx *ctx, cfg_t *sec, const char *option,
 		return 0;
 	*out = calloc(n, sizeof(**out));
 	if (*out == NULL)
-		return out_of_memory(ctx);
+		return config_out_of_memory(ctx);
 	*count = n;
 	for (i = 0; i < n; i++) {
 		const char *text = cfg_getnstr(sec, option, i);
 		const char *error = NULL;
 
 		if (text == NULL || cidr_parse(text, &(*out)[i], &error) < 0) {
-			ctx_error(ctx, line, "%s '%s': %s: '%s' is not a network: %s", kind,
-				  quote(q, name), option, quote(q2, text),
+			config_error(ctx, line, "%s '%s': %s: '%s' is not a network: %s", kind,
+				  config_quote(q, name), option, config_quote(q2, text),
 				  error != NULL ? error : "empty");
 			return -1;
 		}
@@ -904,27 +655,27 @@ static int build_listener(struct load_ctx *ctx, cfg_t *sec, struct mg_config *c,
 	    copy_str(ctx, &l->name, cfg_title(sec)) < 0)
 		return -1;
 	if (cfg_size(sec, "protocol") == 0) {
-		ctx_error(ctx, l->line, "listen '%s': protocol is required (imap or pop3)",
-			  quote(q, l->name));
+		config_error(ctx, l->line, "listen '%s': protocol is required (imap or pop3)",
+			  config_quote(q, l->name));
 		return -1;
 	}
 	l->protocol = (enum mg_protocol)cfg_getint(sec, "protocol");
 	if (cfg_size(sec, "port") == 0) {
-		ctx_error(ctx, l->line, "listen '%s': port is required", quote(q, l->name));
+		config_error(ctx, l->line, "listen '%s': port is required", config_quote(q, l->name));
 		return -1;
 	}
 	l->port = (unsigned)cfg_getint(sec, "port");
 	l->tls = (enum mg_listen_tls)cfg_getint(sec, "tls");
 
 	if (n == 0 && addr_opt != NULL && (addr_opt->flags & CFGF_MODIFIED) != 0) {
-		ctx_error(ctx, l->line, "listen '%s': the address list is empty",
-			  quote(q, l->name));
+		config_error(ctx, l->line, "listen '%s': the address list is empty",
+			  config_quote(q, l->name));
 		return -1;
 	}
 	l->n_addresses = n > 0 ? n : 2;
 	l->addresses = calloc(l->n_addresses, sizeof(*l->addresses));
 	if (l->addresses == NULL)
-		return out_of_memory(ctx);
+		return config_out_of_memory(ctx);
 	for (i = 0; i < l->n_addresses; i++) {
 		const char *a = n > 0 ? cfg_getnstr(sec, "address", i) : default_addresses[i];
 
@@ -935,8 +686,8 @@ static int build_listener(struct load_ctx *ctx, cfg_t *sec, struct mg_config *c,
 	if (backend != NULL) {
 		l->backend = find_backend(c, backend);
 		if (l->backend == NULL) {
-			ctx_error(ctx, l->line, "listen '%s': no backend section is called '%s'",
-				  quote(q, l->name), quote(q2, backend));
+			config_error(ctx, l->line, "listen '%s': no backend section is called '%s'",
+				  config_quote(q, l->name), config_quote(q2, backend));
 			return -1;
 		}
 	}
@@ -955,7 +706,7 @@ static int build_client_sets(struct load_ctx *ctx, cfg_t *root, struct mg_config
 		return 0;
 	c->client_sets = calloc(n, sizeof(*c->client_sets));
 	if (c->client_sets == NULL)
-		return out_of_memory(ctx);
+		return config_out_of_memory(ctx);
 	c->n_client_sets = n;
 	for (i = 0; i < n; i++) {
 		cfg_t *sec = cfg_getnsec(root, "client", i);
@@ -969,8 +720,8 @@ static int build_client_sets(struct load_ctx *ctx, cfg_t *root, struct mg_config
 				   &set->networks, &set->n_networks) < 0)
 			return -1;
 		if (set->n_networks == 0) {
-			ctx_error(ctx, set->line, "client '%s': networks is required",
-				  quote(q, set->name));
+			config_error(ctx, set->line, "client '%s': networks is required",
+				  config_quote(q, set->name));
 			return -1;
 		}
 		set->cleartext = (enum mg_cleartext_policy)cfg_getint(sec, "cleartext_auth");
@@ -980,9 +731,9 @@ static int build_client_sets(struct load_ctx *ctx, cfg_t *root, struct mg_config
 		if (backend != NULL) {
 			set->backend = find_backend(c, backend);
 			if (set->backend == NULL) {
-				ctx_error(ctx, set->line,
+				config_error(ctx, set->line,
 					  "client '%s': no backend section is called '%s'",
-					  quote(q, set->name), quote(q2, backend));
+					  config_quote(q, set->name), config_quote(q2, backend));
 				return -1;
 			}
 		}
@@ -1012,8 +763,8 @@ static int check_listen_conflicts(struct load_ctx *ctx, const struct mg_config *
 
 			if (fa == 0) {
 				/* check_address() saw every address; this is a default. */
-				ctx_error(ctx, l->line, "listen '%s': bad address '%s'",
-					  quote(q, l->name), quote(q2, l->addresses[ai]));
+				config_error(ctx, l->line, "listen '%s': bad address '%s'",
+					  config_quote(q, l->name), config_quote(q2, l->addresses[ai]));
 				return -1;
 			}
 			for (lj = 0; lj <= li; lj++) {
@@ -1030,11 +781,11 @@ static int check_listen_conflicts(struct load_ctx *ctx, const struct mg_config *
 					if (memcmp(a, b, alen) != 0 &&
 					    memcmp(a, any, alen) != 0 && memcmp(b, any, alen) != 0)
 						continue;
-					ctx_error(ctx, l->line, "listen '%s': address %s port %u "
+					config_error(ctx, l->line, "listen '%s': address %s port %u "
 						  "conflicts with %s port %u of listen '%s' (line %d)",
-						  quote(q, l->name), quote(q2, l->addresses[ai]), l->port,
-						  quote(q3, m->addresses[aj]), m->port,
-						  quote(q4, m->name), m->line);
+						  config_quote(q, l->name), config_quote(q2, l->addresses[ai]), l->port,
+						  config_quote(q3, m->addresses[aj]), m->port,
+						  config_quote(q4, m->name), m->line);
 					return -1;
 				}
 			}
@@ -1048,12 +799,12 @@ static int build_listeners(struct load_ctx *ctx, cfg_t *root, struct mg_config *
 	unsigned i, n = cfg_size(root, "listen");
 
 	if (n == 0) {
-		ctx_error(ctx, 0, "no listen section: at least one is required");
+		config_error(ctx, 0, "no listen section: at least one is required");
 		return -1;
 	}
 	c->listeners = calloc(n, sizeof(*c->listeners));
 	if (c->listeners == NULL)
-		return out_of_memory(ctx);
+		return config_out_of_memory(ctx);
 	c->n_listeners = n;
 	for (i = 0; i < n; i++) {
 		cfg_t *sec = cfg_getnsec(root, "listen", i);
@@ -1084,9 +835,9 @@ static int build_tls(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 		const char *what = t->certificate == NULL ? "certificate" : "key";
 
 		if (t->line > 0)
-			ctx_error(ctx, t->line, "tls: %s is required", what);
+			config_error(ctx, t->line, "tls: %s is required", what);
 		else
-			ctx_error(ctx, 0, "no tls section: a certificate and a key are "
+			config_error(ctx, 0, "no tls section: a certificate and a key are "
 				  "required for the listeners");
 		return -1;
 	}
@@ -1125,7 +876,7 @@ static int build_config(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 		return -1;
 	/* A file name in /etc/pam.d: no hidden files, no ".." */
 	if (c->pam_service[0] == '.') {
-		ctx_error(ctx, opt_line(ctx, cfg_getopt(root, "pam_service")),
+		config_error(ctx, opt_line(ctx, cfg_getopt(root, "pam_service")),
 			  "pam_service must not start with '.'");
 		return -1;
 	}
@@ -1144,98 +895,12 @@ static int build_config(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 		/* The map's own errors name the map file and its line. */
 		if (usermap_load(c->user_map, c, &c->user_routes, &c->n_user_routes, err,
 				 sizeof(err)) < 0) {
-			ctx_error(ctx, opt_line(ctx, cfg_getopt(root, "user_map")), "user_map: %s",
+			config_error(ctx, opt_line(ctx, cfg_getopt(root, "user_map")), "user_map: %s",
 				  err);
 			return -1;
 		}
 	}
 	return 0;
-}
-
-/* ---- reading the file ----------------------------------------------------- */
-
-/*
- * Open once and check what was opened (fstat, not stat: no window for a
- * swap between the check and the read). Returns the bytes, or NULL.
- */
-static char *read_config_file(struct load_ctx *ctx, size_t *lenp)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0, cap;
-	int fd;
-
-	fd = open(ctx->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		ctx_error(ctx, 0, "cannot open: %s", strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0) {
-		ctx_error(ctx, 0, "cannot stat: %s", strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ctx_error(ctx, 0, "is not a regular file");
-		goto fail;
-	}
-	/* Whoever can write the file can choose the backend of every login. */
-	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-		ctx_error(ctx, 0, "is writable by group or others; refusing");
-		goto fail;
-	}
-	if (st.st_size > CONFIG_MAX_SIZE) {
-		ctx_error(ctx, 0, "is larger than %d bytes", CONFIG_MAX_SIZE);
-		goto fail;
-	}
-
-	/* st_size is a hint; the loop still bounds what it reads. */
-	cap = (size_t)st.st_size + 1;
-	buf = malloc(cap);
-	if (buf == NULL) {
-		out_of_memory(ctx);
-		goto fail;
-	}
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			char *p;
-
-			if (cap > CONFIG_MAX_SIZE) {
-				ctx_error(ctx, 0, "is larger than %d bytes", CONFIG_MAX_SIZE);
-				goto fail;
-			}
-			p = realloc(buf, cap * 2);
-			if (p == NULL) {
-				out_of_memory(ctx);
-				goto fail;
-			}
-			buf = p;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			ctx_error(ctx, 0, "cannot read: %s", strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > CONFIG_MAX_SIZE) {
-		ctx_error(ctx, 0, "is larger than %d bytes", CONFIG_MAX_SIZE);
-		goto fail;
-	}
-	close(fd);
-	*lenp = len;
-	return buf;
-
-fail:
-	free(buf);
-	close(fd);
-	return NULL;
 }
 
 /* ---- the option tables ----------------------------------------------------- */
@@ -1345,35 +1010,35 @@ int config_load(const char *path, struct mg_config **out, char *err, size_t errl
 		err[0] = '\0';
 	if (path == NULL) {
 		ctx.path = "(null)";
-		ctx_error(&ctx, 0, "no configuration file given");
+		config_error(&ctx, 0, "no configuration file given");
 		return -1;
 	}
 
-	raw = read_config_file(&ctx, &len);
+	raw = config_read_file(&ctx, &len);
 	if (raw == NULL)
 		goto done;
 	text = malloc(len + 1);
 	if (text == NULL) {
-		out_of_memory(&ctx);
+		config_out_of_memory(&ctx);
 		goto done;
 	}
-	if (scan_config(&ctx, raw, len, text) < 0)
+	if (config_scan(&ctx, raw, len, text) < 0)
 		goto done;
 
 	load_ctx = &ctx;
 	cfg = new_parser();
 	if (cfg == NULL) {
-		out_of_memory(&ctx);
+		config_out_of_memory(&ctx);
 		goto done;
 	}
 	if (cfg_parse_buf(cfg, text) != CFG_SUCCESS || ctx.failed) {
-		ctx_error(&ctx, 0, "cannot parse");	/* only if nothing said why */
+		config_error(&ctx, 0, "cannot parse");	/* only if nothing said why */
 		goto done;
 	}
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		out_of_memory(&ctx);
+		config_out_of_memory(&ctx);
 		goto done;
 	}
 	if (build_config(&ctx, cfg, c) < 0 || ctx.failed)
@@ -1457,24 +1122,6 @@ const char *config_cleartext_name(enum mg_cleartext_policy policy)
 	return "unknown";
 }
 
-/* True when every login uses PAM, whatever its listener or client set. */
-static bool config_only_pam(const struct mg_config *cfg)
-{
-	bool global = cfg->auth == MG_AUTH_PAM;
-
-	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		enum mg_auth_method a = cfg->listeners[i].auth;
-
-		if (a == MG_AUTH_BACKEND || (a == MG_AUTH_DEFAULT && !global))
-			return false;
-	}
-	for (size_t i = 0; i < cfg->n_client_sets; i++) {
-		if (cfg->client_sets[i].auth == MG_AUTH_BACKEND)
-			return false;
-	}
-	return true;
-}
-
 bool config_uses_pam(const struct mg_config *cfg)
 {
 	if (cfg->auth == MG_AUTH_PAM)
@@ -1501,122 +1148,4 @@ const char *config_protocol_name(enum mg_protocol protocol)
 		break;
 	}
 	return "unknown";
-}
-
-/* ---- warnings ------------------------------------------------------------------ */
-
-/* Loopback is the only place where a cleartext backend leg is private. */
-static int is_loopback_host(const char *host)
-{
-	unsigned char a[16];
-
-	if (strcasecmp(host, "localhost") == 0)
-		return 1;
-	switch (parse_ip(host, a)) {
-	case AF_INET:
-		return a[0] == 127;
-	case AF_INET6: {
-		static const unsigned char v4mapped[12] = {
-			0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
-		};
-
-		if (memcmp(a, &in6addr_loopback, 16) == 0)
-			return 1;
-		return memcmp(a, v4mapped, 12) == 0 && a[12] == 127;
-	}
-	default:
-		return 0;
-	}
-}
-
-__attribute__((format(printf, 5, 6)))
-static void emit_warning(const struct mg_config *cfg, int line,
-			 void (*warn)(const char *msg, void *arg), void *arg,
-			 const char *fmt, ...)
-{
-	char msg[512], full[640];
-	va_list ap;
-	int n;
-
-	if (warn == NULL)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (line > 0)
-		n = snprintf(full, sizeof(full), "%s:%d: %s", cfg->path, line, msg);
-	else
-		n = snprintf(full, sizeof(full), "%s: %s", cfg->path, msg);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(full))
-		memcpy(full + sizeof(full) - 4, "...", 4);
-	warn(full, arg);
-}
-
-int config_warnings(const struct mg_config *cfg,
-		    void (*warn)(const char *msg, void *arg), void *arg)
-{
-	char q[QUOTE_MAX], q2[QUOTE_MAX];
-	int count = 0;
-	size_t i;
-
-	for (i = 0; i < cfg->n_backends; i++) {
-		const struct mg_backend_config *b = &cfg->backends[i];
-
-		/* Without TLS there is no certificate to check: the next test covers it. */
-		if (b->tls != MG_BACKEND_TLS_NONE && !b->verify) {
-			emit_warning(cfg, b->line, warn, arg,
-				     "backend '%s': verify = false: the certificate of %s is "
-				     "not checked, anyone on the path can pose as the backend",
-				     quote(q, b->name), quote(q2, b->host));
-			count++;
-		}
-		if (b->tls == MG_BACKEND_TLS_NONE && !is_loopback_host(b->host)) {
-			emit_warning(cfg, b->line, warn, arg,
-				     "backend '%s': tls = none towards %s, which is not "
-				     "loopback: passwords cross the network in cleartext",
-				     quote(q, b->name), quote(q2, b->host));
-			count++;
-		}
-	}
-	for (i = 0; i < cfg->n_client_sets; i++) {
-		const struct mg_client_set_config *set = &cfg->client_sets[i];
-
-		/* Cleartext belongs on the legacy node, not on the main backends. */
-		if (set->cleartext == MG_CLEARTEXT_ALLOW && set->backend == NULL) {
-			emit_warning(cfg, set->line, warn, arg,
-				     "client '%s': cleartext_auth = allow without a backend: "
-				     "cleartext logins reach the ordinary backends, not a legacy "
-				     "node", quote(q, set->name));
-			count++;
-		}
-	}
-	for (i = 0; i < cfg->n_backends; i++) {
-		const struct mg_backend_config *b = &cfg->backends[i];
-
-		if (b->login == MG_BACKEND_LOGIN_MASTER && !config_only_pam(cfg)) {
-			emit_warning(cfg, b->line, warn, arg,
-				     "backend '%s': backend_login = master, but some logins do not "
-				     "use auth = pam; those are refused when routed here",
-				     quote(q, b->name));
-			count++;
-		}
-	}
-	if (cfg->cleartext_default != MG_CLEARTEXT_REFUSE) {
-		emit_warning(cfg, 0, warn, arg,
-			     "cleartext_auth = %s for every client outside the client sets: "
-			     "passwords may cross the network in cleartext",
-			     config_cleartext_name(cfg->cleartext_default));
-		count++;
-	}
-	if (!cfg->tls.require_forward_secrecy) {
-		emit_warning(cfg, cfg->tls.line, warn, arg,
-			     "tls: require_forward_secrecy = false allows RSA key exchange: "
-			     "whoever gets the key later can decrypt recorded sessions");
-		count++;
-	}
-	return count;
 }
