@@ -1,5 +1,6 @@
 /*
- * authd.c - the PAM auth process: supervisor, workers, and the session's call.
+ * authd.c - the PAM auth process: supervisor and workers (the session's
+ * side of the exchange is authd_client.c).
  *
  * Process tree (forked by the master before it drops root):
  *
@@ -44,6 +45,7 @@
 #include "auth_pam.h"
 #include "authd.h"
 #include "log.h"
+#include "stream.h"
 
 #define WORKER_EXIT_ERROR	1
 #define WORKER_EXIT_TIMEOUT	3	/* a PAM call outlived its alarm */
@@ -54,184 +56,6 @@
 #define RESTART_DELAY_MIN_MS	100
 #define RESTART_DELAY_MAX_MS	10000
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int remaining_ms(long long deadline)
-{
-	long long left = deadline - now_ms();
-
-	if (left <= 0)
-		return 0;
-	return left > INT_MAX ? INT_MAX : (int)left;
-}
-
-static void copy_reason(char *reason, size_t reasonlen, const char *text)
-{
-	if (reasonlen > 0)
-		snprintf(reason, reasonlen, "%s", text);
-}
-
-/* ======================================================================
- * Session side
- * ====================================================================== */
-
-/*
- * Send one datagram with one descriptor attached, waiting for room until the
- * deadline (the shared socket's buffer fills when every worker is busy).
- * Returns 0, -1 on a socket error, -2 on timeout.
- */
-static int send_with_fd(int fd, const void *buf, size_t len, int passfd, long long deadline)
-{
-	union {
-		struct cmsghdr align;
-		char space[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = ctl.space,
-		.msg_controllen = sizeof(ctl.space),
-	};
-	struct cmsghdr *cmsg;
-
-	memset(&ctl, 0, sizeof(ctl));
-	cmsg = CMSG_FIRSTHDR(&mh);
-	cmsg->cmsg_level = SOL_SOCKET;
-	cmsg->cmsg_type = SCM_RIGHTS;
-	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cmsg), &passfd, sizeof(int));
-
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		int rc;
-
-		/* MSG_DONTWAIT: the shared socket must stay blocking for the workers. */
-		if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
-			return -1;
-		rc = poll(&pfd, 1, remaining_ms(deadline));
-		if (rc < 0 && errno != EINTR)
-			return -1;
-		if (rc == 0)
-			return -2;
-	}
-}
-
-/* Returns bytes read (0 on EOF), -1 on error, -2 on timeout; *truncated on oversize. */
-static long recv_reply(int fd, unsigned char *buf, size_t size, long long deadline,
-		       bool *truncated)
-{
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		struct iovec iov = { .iov_base = buf, .iov_len = size };
-		/* No control buffer: any descriptor a peer attached is closed by the kernel. */
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n;
-		int rc = poll(&pfd, 1, remaining_ms(deadline));
-
-		if (rc < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (rc == 0)
-			return -2;
-		n = recvmsg(fd, &mh, MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-				continue;
-			/* ECONNRESET: the worker went away. */
-			return errno == ECONNRESET ? 0 : -1;
-		}
-		*truncated = (mh.msg_flags & MSG_TRUNC) != 0;
-		return (long)n;
-	}
-}
-
-enum auth_status authd_check(int request_fd, const struct mg_credentials *cred,
-			     const char *rhost, int timeout_ms, char *reason, size_t reasonlen)
-{
-	unsigned char frame[AUTH_REQUEST_MAX];
-	unsigned char answer[AUTH_RESPONSE_MAX + 1];
-	struct auth_response response;
-	long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-	size_t rhost_len = rhost != NULL ? strnlen(rhost, AUTH_RHOST_MAX + 1) : 0;
-	size_t len = 0;
-	bool truncated = false;
-	char err[160];
-	int pair[2];
-	int saved_errno;
-	long n;
-	int rc;
-
-	if (request_fd < 0) {
-		copy_reason(reason, reasonlen, "auth-unavailable");
-		return AUTH_STATUS_TEMP_FAILURE;
-	}
-	/* What PAM cannot represent is the client's problem, not a fault. */
-	if (cred->user_len == 0 || cred->user_len > MG_USER_MAX ||
-	    cred->password_len > MG_PASSWORD_MAX ||
-	    !auth_frame_secret_ok(cred->user, cred->user_len) ||
-	    !auth_frame_secret_ok(cred->password, cred->password_len)) {
-		copy_reason(reason, reasonlen, "unusable-credentials");
-		return AUTH_STATUS_AUTH_FAILED;
-	}
-	if (auth_request_encode(cred->user, cred->user_len, cred->password, cred->password_len,
-				rhost, rhost_len, frame, sizeof(frame), &len, err,
-				sizeof(err)) < 0) {
-		log_error("auth request not encoded: %s", err);
-		copy_reason(reason, reasonlen, "auth-bad-request");
-		return AUTH_STATUS_TEMP_FAILURE;
-	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
-		explicit_bzero(frame, sizeof(frame));
-		log_error("auth reply socket: %s", strerror(errno));
-		copy_reason(reason, reasonlen, "auth-no-socket");
-		return AUTH_STATUS_TEMP_FAILURE;
-	}
-	rc = send_with_fd(request_fd, frame, len, pair[1], deadline);
-	saved_errno = errno;
-	explicit_bzero(frame, sizeof(frame));
-	/* From here the worker holds the only other end of pair[0]. */
-	close(pair[1]);
-	if (rc < 0) {
-		close(pair[0]);
-		if (rc == -2) {
-			copy_reason(reason, reasonlen, "auth-timeout");
-		} else {
-			log_error("auth request not sent: %s", strerror(saved_errno));
-			copy_reason(reason, reasonlen, "auth-unavailable");
-		}
-		return AUTH_STATUS_TEMP_FAILURE;
-	}
-	n = recv_reply(pair[0], answer, sizeof(answer), deadline, &truncated);
-	close(pair[0]);
-	if (n == -2) {
-		copy_reason(reason, reasonlen, "auth-timeout");
-		return AUTH_STATUS_TEMP_FAILURE;
-	}
-	if (n <= 0) {
-		copy_reason(reason, reasonlen, n == 0 ? "auth-worker-died" : "auth-read-error");
-		return AUTH_STATUS_TEMP_FAILURE;
-	}
-	if (truncated || auth_response_decode(answer, (size_t)n, &response, err, sizeof(err)) < 0) {
-		log_error("auth response refused: %s", truncated ? "oversized" : err);
-		copy_reason(reason, reasonlen, "auth-bad-response");
-		return AUTH_STATUS_TEMP_FAILURE;
-	}
-	copy_reason(reason, reasonlen, response.reason);
-	return response.status;
-}
 
 /* ======================================================================
  * Shared by supervisor and workers
@@ -615,11 +439,11 @@ static void spawn_worker(struct supervisor *s, unsigned slot)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		log_error("auth worker fork slot=%u: %s", slot, strerror(errno));
-		s->slots[slot].restart_at = now_ms() + RESTART_DELAY_MAX_MS;
+		s->slots[slot].restart_at = stream_now_ms() + RESTART_DELAY_MAX_MS;
 		return;
 	}
 	s->slots[slot].pid = pid;
-	s->slots[slot].started_ms = now_ms();
+	s->slots[slot].started_ms = stream_now_ms();
 	log_debug("auth worker started slot=%u pid=%ld", slot, (long)pid);
 }
 
@@ -722,7 +546,7 @@ static void reap_workers(struct supervisor *s, bool stopping)
 		if (stopping)
 			continue;
 		/* Bounded restart rate: a slot that keeps dying young backs off. */
-		if (now_ms() - s->slots[slot].started_ms < YOUNG_DEATH_MS) {
+		if (stream_now_ms() - s->slots[slot].started_ms < YOUNG_DEATH_MS) {
 			struct worker_slot *w = &s->slots[slot];
 			unsigned shift = w->young_deaths < 7 ? w->young_deaths : 7;
 			long long delay = (long long)RESTART_DELAY_MIN_MS << shift;
@@ -730,12 +554,12 @@ static void reap_workers(struct supervisor *s, bool stopping)
 			w->young_deaths++;
 			if (delay > RESTART_DELAY_MAX_MS)
 				delay = RESTART_DELAY_MAX_MS;
-			w->restart_at = now_ms() + delay;
+			w->restart_at = stream_now_ms() + delay;
 			log_warning("auth worker restart delayed slot=%d delay=%lldms", slot,
 				    delay);
 		} else {
 			s->slots[slot].young_deaths = 0;
-			s->slots[slot].restart_at = now_ms();
+			s->slots[slot].restart_at = stream_now_ms();
 		}
 	}
 }
@@ -761,18 +585,18 @@ static void signal_workers(const struct supervisor *s, int sig)
 
 static _Noreturn void supervisor_stop(struct supervisor *s, const char *why)
 {
-	long long deadline = now_ms() + STOP_WAIT_MS;
+	long long deadline = stream_now_ms() + STOP_WAIT_MS;
 
 	log_info("auth supervisor stopping reason=%s workers=%u", why, running_workers(s));
 	close(s->worker_fd);
 	signal_workers(s, SIGTERM);
-	while (running_workers(s) > 0 && remaining_ms(deadline) > 0) {
+	while (running_workers(s) > 0 && stream_ms_left(deadline) > 0) {
 		struct pollfd pfd = { .fd = sup_pipe[0], .events = POLLIN };
 
 		reap_workers(s, true);
 		if (running_workers(s) == 0)
 			break;
-		poll(&pfd, 1, remaining_ms(deadline));
+		poll(&pfd, 1, stream_ms_left(deadline));
 		sup_drain();
 	}
 	if (running_workers(s) > 0) {
@@ -786,14 +610,14 @@ static _Noreturn void supervisor_stop(struct supervisor *s, const char *why)
 	reap_workers(s, true);
 	kill_orphans(s);
 	/* Reap the helpers just killed, briefly: init takes any straggler. */
-	deadline = now_ms() + 500;
+	deadline = stream_now_ms() + 500;
 	for (;;) {
 		struct timespec pause = { .tv_sec = 0, .tv_nsec = 5 * 1000 * 1000 };
 		pid_t rc = waitpid(-1, NULL, WNOHANG);
 
 		if (rc < 0 && errno != EINTR)
 			break;
-		if (rc == 0 && remaining_ms(deadline) == 0)
+		if (rc == 0 && stream_ms_left(deadline) == 0)
 			break;
 		if (rc == 0)
 			nanosleep(&pause, NULL);
@@ -813,7 +637,7 @@ static _Noreturn void supervisor_loop(struct supervisor *s)
 			{ .fd = s->lifeline_fd, .events = POLLIN },
 			{ .fd = sup_pipe[0], .events = POLLIN },
 		};
-		long long now = now_ms();
+		long long now = stream_now_ms();
 		int timeout = -1;
 
 		for (unsigned i = 0; i < s->n_workers; i++) {
@@ -828,7 +652,7 @@ static _Noreturn void supervisor_loop(struct supervisor *s)
 						 (long)slot->pid);
 			}
 			if (slot->pid == 0) {
-				int wait = remaining_ms(slot->restart_at);
+				int wait = stream_ms_left(slot->restart_at);
 
 				if (timeout < 0 || wait < timeout)
 					timeout = wait;
@@ -987,7 +811,7 @@ void authd_session_init(struct authd *authd)
 
 void authd_stop(struct authd *authd)
 {
-	long long deadline = now_ms() + MASTER_STOP_WAIT_MS;
+	long long deadline = stream_now_ms() + MASTER_STOP_WAIT_MS;
 	pid_t pid = authd->supervisor;
 
 	if (!authd->running)
@@ -1011,7 +835,7 @@ void authd_stop(struct authd *authd)
 		/* ECHILD: the caller's own SIGCHLD handling reaped it already. */
 		if (rc == pid || (rc < 0 && errno != EINTR))
 			return;
-		if (remaining_ms(deadline) == 0)
+		if (stream_ms_left(deadline) == 0)
 			break;
 		nanosleep(&pause, NULL);
 	}

@@ -2,6 +2,7 @@
  * stream.c - bounded, deadline-driven I/O on one socket, with or without TLS.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,15 @@ long long stream_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int stream_ms_left(long long deadline)
+{
+	long long left = deadline - stream_now_ms();
+
+	if (left <= 0)
+		return 0;
+	return left > INT_MAX ? INT_MAX : (int)left;
 }
 
 void stream_init(struct mg_stream *s, int fd, size_t max_line)

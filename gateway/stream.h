@@ -36,6 +36,8 @@ struct mg_stream {
 
 /* Milliseconds on CLOCK_MONOTONIC; deadlines are absolute values of this. */
 long long stream_now_ms(void);
+/* Milliseconds until deadline, for poll(): 0 when passed, at most INT_MAX. */
+int stream_ms_left(long long deadline);
 
 void stream_init(struct mg_stream *s, int fd, size_t max_line);
 /* Frees buffers and TLS, closes the fd. Safe on a zeroed or closed stream. */
