@@ -38,6 +38,23 @@ static void drop_buffer(struct direction *d)
 	d->off = 0;
 }
 
+/*
+ * A TLS source hands out one record per read (Dovecot writes 4 kB ones);
+ * while more is already decrypted or buffered, top the chunk up so the other
+ * side gets full 16 kB writes (and records) instead of many small ones. An
+ * EOF or error here is left for the next read to report.
+ */
+static void fill_from_pending(struct direction *d)
+{
+	while (d->len < RELAY_CHUNK && stream_has_buffered(d->src)) {
+		long n = stream_read_some(d->src, d->buf + d->len, RELAY_CHUNK - d->len);
+
+		if (n <= 0)
+			break;
+		d->len += (size_t)n;
+	}
+}
+
 /* Move as much as possible from src to dst without blocking. */
 static enum pump_result pump(struct direction *d, const char **failure)
 {
@@ -76,6 +93,7 @@ static enum pump_result pump(struct direction *d, const char **failure)
 			d->len = (size_t)n;
 			d->off = 0;
 			result = PUMP_PROGRESS;
+			fill_from_pending(d);
 			continue;
 		}
 		drop_buffer(d);

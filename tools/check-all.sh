@@ -24,4 +24,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 echo "=== fuzz the front-end parsers (libFuzzer, ${FUZZ_SECONDS:-20} s each) ==="
 (cd build-werror && make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}")
 
+echo "=== benchmark (report only) ==="
+(cd build-werror && make bench BENCH_ARGS=--quick)
+
 echo "=== all test passes succeeded ==="
