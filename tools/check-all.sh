@@ -27,4 +27,15 @@ echo "=== fuzz the front-end parsers (libFuzzer, ${FUZZ_SECONDS:-20} s each) ===
 echo "=== benchmark (report only) ==="
 (cd build-werror && make bench BENCH_ARGS=--quick)
 
+# One closing line over both passes, in the plain "N passed, N failed" form.
+passed=0
+failed=0
+for log in build-werror/test-suite.log build-asan/test-suite.log; do
+	p=$(sed -n 's/^# PASS: *//p' "$log")
+	f=$(sed -n 's/^# FAIL: *//p' "$log")
+	e=$(sed -n 's/^# ERROR: *//p' "$log")
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0} + ${e:-0}))
+done
 echo "=== all test passes succeeded ==="
+echo "tests: $passed passed, $failed failed"
