@@ -87,26 +87,37 @@ static int ensure_capacity(struct mg_stream *s, size_t need)
 	return 0;
 }
 
+/*
+ * A TLS call's result as an MG_IO_* code, noting the poll events it waits
+ * for (a TLS read may need to write, and the other way round); byte counts
+ * pass through unchanged.
+ */
+static ssize_t from_tls(struct mg_stream *s, ssize_t n, ssize_t on_eof)
+{
+	switch (n) {
+	case MG_TLS_EOF:
+		return on_eof;
+	case MG_TLS_ERROR:
+		return MG_IO_ERROR;
+	case MG_TLS_WANT_READ:
+		s->want = POLLIN;
+		return MG_IO_AGAIN;
+	case MG_TLS_WANT_WRITE:
+		s->want = POLLOUT;
+		return MG_IO_AGAIN;
+	default:
+		return n;
+	}
+}
+
 static long raw_read(struct mg_stream *s, void *buf, size_t len)
 {
 	ssize_t n;
 
 	if (s->tls != NULL) {
-		n = tls_read(s->tls, buf, len);
-		switch (n) {
-		case MG_TLS_EOF:
-			return MG_IO_EOF;
-		case MG_TLS_ERROR:
-			return MG_IO_ERROR;
-		case MG_TLS_WANT_READ:
-			s->want = POLLIN;
-			return MG_IO_AGAIN;
-		case MG_TLS_WANT_WRITE:
-			s->want = POLLOUT;
-			return MG_IO_AGAIN;
-		default:
-			break;
-		}
+		n = from_tls(s, tls_read(s->tls, buf, len), MG_IO_EOF);
+		if (n < 0)
+			return (long)n;
 	} else {
 		n = read(s->fd, buf, len);
 		if (n == 0)
@@ -128,20 +139,10 @@ long stream_write_some(struct mg_stream *s, const void *buf, size_t len)
 	ssize_t n;
 
 	if (s->tls != NULL) {
-		n = tls_write(s->tls, buf, len);
-		switch (n) {
-		case MG_TLS_EOF:
-		case MG_TLS_ERROR:
-			return MG_IO_ERROR;
-		case MG_TLS_WANT_READ:
-			s->want = POLLIN;
-			return MG_IO_AGAIN;
-		case MG_TLS_WANT_WRITE:
-			s->want = POLLOUT;
-			return MG_IO_AGAIN;
-		default:
-			break;
-		}
+		/* A peer that closed while we write is an error for the writer. */
+		n = from_tls(s, tls_write(s->tls, buf, len), MG_IO_ERROR);
+		if (n < 0)
+			return (long)n;
 	} else {
 		n = send(s->fd, buf, len, MSG_NOSIGNAL);
 		if (n < 0) {
