@@ -1308,6 +1308,32 @@ class Pop3Client(ImapClient):
         return self.command("PASS " + password)
 
 
+def send_hostile_inputs(ports, fragments, count, seed=20261122):
+    """Open count connections, alternating over ports, and send each a
+    reproducible mix of protocol fragments and random bytes, then hang up.
+    Checks only that every connection is accepted: the caller then checks
+    that the daemon still serves and logged no crash."""
+    import random
+    rng = random.Random(seed)
+    for i in range(count):
+        parts = []
+        for _ in range(rng.randint(1, 12)):
+            if rng.random() < 0.3:
+                parts.append(bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 64))))
+            else:
+                parts.append(rng.choice(fragments))
+        try:
+            s = socket.create_connection((HOST, ports[i % len(ports)]), timeout=5)
+        except OSError as ex:
+            raise AssertionError("connection %d refused: %r" % (i, ex))
+        try:
+            s.sendall(b"".join(parts))
+        except OSError:
+            pass            # the server may close first: that is allowed
+        finally:
+            s.close()
+
+
 # ---------------------------------------------------------------------------
 # real clients
 # ---------------------------------------------------------------------------

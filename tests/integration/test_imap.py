@@ -876,5 +876,27 @@ def test_backend_unknown_ca_refused():
     assert_backend_refused(mg, r"certificate verification failed")
 
 
+# ---------------------------------------------------------------------------
+# hostile input: whatever arrives, the daemon keeps serving everyone else
+# ---------------------------------------------------------------------------
+
+IMAP_FRAGMENTS = [b"a LOGIN ", b"{5}\r\n", b"{99999999}\r\n", b"{3+}\r\nabc", b"\"x\\\"y\"",
+                  b"AUTHENTICATE PLAIN ", b"=", b"*\r\n", b"STARTTLS\r\n", b"(((", b")))",
+                  b"\x00", b"\r\n", b"\n", b"ID (\"a\" \"b\")", b"\xff\xfe", b" ", b"NIL",
+                  b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n", b"x" * 9000]
+
+
+def test_hostile_input_does_not_hurt_the_daemon():
+    e = env()
+    mgtest.send_hostile_inputs([e.mg.port("imap"), e.mg.port("imaps")], IMAP_FRAGMENTS, 150)
+    # everyone else is still served, and no session process crashed
+    with secure() as c:
+        login_ok(c, "alice")
+        select_inbox(c)
+    e.mg.wait_no_children(10)
+    bad = [l for l in e.mg.log().splitlines() if "died of signal" in l or "Sanitizer" in l]
+    assert not bad, bad
+
+
 if __name__ == "__main__":
     sys.exit(mgtest.run_tests(globals()))

@@ -305,5 +305,20 @@ def test_no_password_in_log():
         assert secret not in text, "a password appears in the log"
 
 
+POP3_FRAGMENTS = [b"USER ", b"PASS ", b"AUTH PLAIN", b"AUTH LOGIN ", b"=", b"*\r\n", b"STLS\r\n",
+                  b"CAPA\r\n", b"APOP a b\r\n", b"\x00", b"\r\n", b"\n", b"\xff\xfe", b" ",
+                  b"QUIT", b"x" * 300, b"y" * 9000]
+
+
+def test_hostile_input_does_not_hurt_the_daemon():
+    e = env()
+    mgtest.send_hostile_inputs([e.mg.port("pop3"), e.mg.port("pop3s")], POP3_FRAGMENTS, 150)
+    with secure(implicit=True) as c:
+        assert c.user_pass("alice", USERS["alice"]).startswith("+OK")
+    e.mg.wait_no_children(10)
+    bad = [l for l in e.mg.log().splitlines() if "died of signal" in l or "Sanitizer" in l]
+    assert not bad, bad
+
+
 if __name__ == "__main__":
     sys.exit(mgtest.run_tests(globals()))
