@@ -889,6 +889,7 @@ IMAP_FRAGMENTS = [b"a LOGIN ", b"{5}\r\n", b"{99999999}\r\n", b"{3+}\r\nabc", b"
 def test_hostile_input_does_not_hurt_the_daemon():
     e = env()
     mgtest.send_hostile_inputs([e.mg.port("imap"), e.mg.port("imaps")], IMAP_FRAGMENTS, 150)
+    e.mg.wait_no_children(15)
     # everyone else is still served, and no session process crashed
     with secure() as c:
         login_ok(c, "alice")
