@@ -349,6 +349,24 @@ def free_port(start=None, host=HOST):
     raise RuntimeError("no free port from %d" % start)
 
 
+def accept_queue(port):
+    """Connections waiting in the accept queue of the listening TCP sockets on
+    port (the rx_queue of LISTEN sockets in /proc/net/tcp and tcp6)."""
+    waiting = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            local, state, queues = fields[1], fields[3], fields[4]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                waiting += int(queues.split(":")[1], 16)
+    return waiting
+
+
 def port_accepts(port, host=HOST, timeout=0.5):
     try:
         s = socket.create_connection((host, port), timeout=timeout)
@@ -1005,7 +1023,21 @@ class Mailgated:
                 if not process_name(pid).startswith("mailgated-auth")]
 
     def wait_no_children(self, timeout=5):
-        wait_until(lambda: not self.children(), timeout,
+        """Wait until no session is running and none is waiting to be
+        accepted: a connection still in a listener's accept queue becomes a
+        session (and counts against the limits) a moment later."""
+        ports = [l["port"] for l in self.listeners]
+
+        def idle():
+            return not self.children() and all(accept_queue(p) == 0 for p in ports)
+
+        def settled():
+            # twice, a little apart: accept() and fork() may be between the looks
+            if not idle():
+                return False
+            time.sleep(0.05)
+            return idle()
+        wait_until(settled, timeout,
                    what="mailgated's sessions to end (children: %s)" % self.children())
 
     def reload(self):
