@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "auth_frame.h"
+#include "check_run.h"
 
 #define RAW_MAX 4096
 
@@ -424,8 +425,6 @@ int main(void)
 {
 	Suite *suite = suite_create("auth_frame");
 	TCase *tc = tcase_create("core");
-	SRunner *runner;
-	int failed;
 
 	tcase_add_loop_test(tc, request_round_trip, 0, N(good_requests));
 	tcase_add_test(tc, request_at_every_maximum);
@@ -442,9 +441,5 @@ int main(void)
 	tcase_add_test(tc, status_names);
 	tcase_add_test(tc, secret_ok);
 	suite_add_tcase(suite, tc);
-	runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(suite);
 }

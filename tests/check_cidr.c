@@ -12,6 +12,7 @@
 
 #include "cidr.h"
 #include "netaddr.h"
+#include "check_run.h"
 
 /* A client address as the master would key it (IPv4 as ::ffff:a.b.c.d). */
 static struct mg_ipkey key_of(const char *text)
@@ -354,8 +355,6 @@ int main(void)
 {
 	Suite *suite = suite_create("cidr");
 	TCase *tc = tcase_create("core");
-	SRunner *runner;
-	int failed;
 
 	tcase_add_loop_test(tc, parse_good, 0, (int)(sizeof(good_cases) / sizeof(good_cases[0])));
 	tcase_add_loop_test(tc, format_round_trip, 0,
@@ -369,9 +368,5 @@ int main(void)
 	tcase_add_test(tc, parse_null);
 	tcase_add_test(tc, every_prefix_length);
 	suite_add_tcase(suite, tc);
-	runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(suite);
 }

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "route.h"
 #include "usermap.h"
+#include "check_run.h"
 
 static char tmpdir[PATH_MAX];
 static char conf_path[PATH_MAX];
@@ -1281,11 +1282,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(config_suite());
 }

@@ -10,6 +10,7 @@
 
 #include "connlimit.h"
 #include "netaddr.h"
+#include "check_run.h"
 
 static struct mg_ipkey key_of(const char *text)
 {
@@ -141,8 +142,6 @@ int main(void)
 {
 	Suite *suite = suite_create("connlimit");
 	TCase *tc = tcase_create("core");
-	SRunner *runner;
-	int failed;
 
 	tcase_add_test(tc, per_ip_limit);
 	tcase_add_test(tc, total_limit);
@@ -151,9 +150,5 @@ int main(void)
 	tcase_add_test(tc, v4_mapped_equals_v4);
 	tcase_add_test(tc, format_addresses);
 	suite_add_tcase(suite, tc);
-	runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(suite);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "imap_token.h"
+#include "check_run.h"
 
 /* A string literal with its exact length, so tables can hold NUL bytes. */
 #define BYTES(lit) lit, sizeof(lit) - 1
@@ -760,11 +761,5 @@ static Suite *imap_token_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(imap_token_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(imap_token_suite());
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "check_run.h"
 
 struct sanitize_case {
 	const char *src;
@@ -251,11 +252,5 @@ static Suite *log_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(log_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(log_suite());
 }

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "options.h"
+#include "check_run.h"
 
 #define TABLE_LEN(t) ((int)(sizeof(t) / sizeof((t)[0])))
 #define MAX_ARGS 24
@@ -296,11 +297,5 @@ static Suite *args_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(args_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(args_suite());
 }

@@ -12,6 +12,7 @@
 
 #include "caps.h"
 #include "classify.h"
+#include "check_run.h"
 
 #define TABLE_LEN(t) ((int)(sizeof(t) / sizeof((t)[0])))
 
@@ -414,11 +415,5 @@ static Suite *classify_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(classify_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(classify_suite());
 }

@@ -18,6 +18,7 @@
 #include "report.h"
 #include "state.h"
 #include "transcript.h"
+#include "check_run.h"
 
 #define TABLE_LEN(t) ((int)(sizeof(t) / sizeof((t)[0])))
 
@@ -506,11 +507,5 @@ static Suite *report_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(report_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(report_suite());
 }

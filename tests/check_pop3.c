@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "pop3_command.h"
+#include "check_run.h"
 
 #define BYTES(lit) lit, sizeof(lit) - 1
 #define TABLE_LEN(t) ((int)(sizeof(t) / sizeof((t)[0])))
@@ -659,11 +660,5 @@ static Suite *pop3_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(pop3_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(pop3_suite());
 }

@@ -18,6 +18,7 @@
 
 #include "netaddr.h"
 #include "proxy_protocol.h"
+#include "check_run.h"
 
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -705,8 +706,6 @@ int main(void)
 {
 	Suite *suite = suite_create("proxy_protocol");
 	TCase *tc = tcase_create("core");
-	SRunner *runner;
-	int failed;
 
 	tcase_add_loop_test(tc, v1_good, 0, (int)N_ELEMENTS(v1_good_cases));
 	tcase_add_loop_test(tc, v1_bad, 0, (int)N_ELEMENTS(v1_bad_cases));
@@ -723,9 +722,5 @@ int main(void)
 	tcase_add_test(tc, write_unknown);
 	tcase_add_test(tc, write_bad_version);
 	suite_add_tcase(suite, tc);
-	runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(suite);
 }

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "route.h"
 #include "usermap.h"
+#include "check_run.h"
 
 static struct mg_backend_config backends[4];
 static struct mg_listener_config listener_plain, listener_pinned;
@@ -244,8 +245,6 @@ int main(void)
 {
 	Suite *suite = suite_create("route");
 	TCase *tc = tcase_create("core");
-	SRunner *runner;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, client_set_first_match_wins);
@@ -257,9 +256,5 @@ int main(void)
 	tcase_add_test(tc, map_overlong_key);
 	tcase_add_test(tc, map_file_permissions_and_absence);
 	suite_add_tcase(suite, tc);
-	runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(suite);
 }

@@ -9,6 +9,7 @@
 
 #include "credentials.h"
 #include "sasl.h"
+#include "check_run.h"
 
 #define BYTES(lit) lit, sizeof(lit) - 1
 #define TABLE_LEN(t) ((int)(sizeof(t) / sizeof((t)[0])))
@@ -457,11 +458,5 @@ static Suite *sasl_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(sasl_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(sasl_suite());
 }
