@@ -44,6 +44,7 @@
 
 #include "auth_pam.h"
 #include "authd.h"
+#include "chan.h"
 #include "log.h"
 #include "stream.h"
 
@@ -60,54 +61,6 @@
 /* ======================================================================
  * Shared by supervisor and workers
  * ====================================================================== */
-
-static void close_range_fallback(unsigned lo, unsigned hi)
-{
-	long max;
-
-	if (close_range(lo, hi, 0) == 0)
-		return;
-	/* Kernels before 5.9: one by one, up to the descriptor limit. */
-	max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 65536)
-		max = 65536;
-	for (unsigned long fd = lo; fd <= hi && fd < (unsigned long)max; fd++)
-		close((int)fd);
-}
-
-/*
- * Close every descriptor but 0-2 and those in keep. The privileged side must
- * not hold listening sockets, the master's signal pipe or anything else the
- * master had open. Then closelog(): if a syslog socket was among them, glibc
- * would otherwise go on writing log lines to whatever later reuses its number.
- * (glibc reconnects by itself at the next syslog() call.)
- */
-static void close_all_but(const int *keep, size_t n)
-{
-	int sorted[4];
-	unsigned lo = 3;
-
-	if (n > sizeof(sorted) / sizeof(sorted[0]))
-		n = sizeof(sorted) / sizeof(sorted[0]);
-	for (size_t i = 0; i < n; i++) {
-		size_t j = i;
-
-		while (j > 0 && sorted[j - 1] > keep[i]) {
-			sorted[j] = sorted[j - 1];
-			j--;
-		}
-		sorted[j] = keep[i];
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (sorted[i] < (int)lo)
-			continue;
-		if ((unsigned)sorted[i] > lo)
-			close_range_fallback(lo, (unsigned)sorted[i] - 1);
-		lo = (unsigned)sorted[i] + 1;
-	}
-	close_range_fallback(lo, ~0U);
-	closelog();
-}
 
 static void set_handler(int sig, void (*handler)(int), int flags)
 {
@@ -710,7 +663,7 @@ static _Noreturn void supervisor_main(const char *service, unsigned workers, uns
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != master)
 		_exit(0);
-	close_all_but(keep, 2);
+	chan_close_all_but(keep, 2);
 	log_set_prefix("authd");
 	if (pipe2(sup_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
 		log_error("auth supervisor pipe: %s", strerror(errno));

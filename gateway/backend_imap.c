@@ -162,7 +162,7 @@ static enum mg_login_result starttls(struct backend_imap *b)
 		log_unexpected(b, text, (size_t)len);
 		return MG_LOGIN_UNAVAILABLE;
 	}
-	if (backend_start_tls(b->stream, session_backend_tls(b->session), b->deadline, who(b)) < 0)
+	if (backend_start_tls(b->stream, b->session->env->link, b->deadline, who(b)) < 0)
 		return MG_LOGIN_UNAVAILABLE;
 	/* Capabilities may change with TLS; only trust LITERAL+ from a fresh list. */
 	b->literal_plus = false;

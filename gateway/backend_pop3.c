@@ -154,7 +154,7 @@ static enum mg_login_result stls(struct backend_pop3 *b)
 	set_state(b, BACKEND_POP3_STLS);
 	if (stream_write_all(b->stream, "STLS\r\n", 6, b->deadline) < 0 ||
 	    await_status(b, NULL, 0) != MG_LOGIN_OK ||
-	    backend_start_tls(b->stream, session_backend_tls(b->session), b->deadline, who(b)) < 0)
+	    backend_start_tls(b->stream, b->session->env->link, b->deadline, who(b)) < 0)
 		return MG_LOGIN_UNAVAILABLE;
 	return MG_LOGIN_OK;
 }

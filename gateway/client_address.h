@@ -13,14 +13,12 @@
 #include "config.h"
 
 /*
- * Read a PROXY v1 or v2 header from the non-blocking socket fd before the
- * deadline, without reading a byte past it (what follows may be a TLS
- * handshake that OpenSSL reads from the socket itself). On success returns 0
- * and, when the header carries addresses, replaces *client (and *local). On
- * a missing or malformed header returns -1 with err.
+ * How many more bytes of a PROXY header buf[0..len) may be read without
+ * reading past its end (what follows may be a TLS handshake): the rest of a
+ * v2 header once its length is known, else one byte. Pure; the caller stops
+ * at PROXY_HEADER_MAX and asks proxy_parse() after each read.
  */
-int client_address_read_proxy(int fd, long long deadline, struct sockaddr_storage *client,
-			      struct sockaddr_storage *local, char *err, size_t errlen);
+size_t client_address_proxy_want(const unsigned char *buf, size_t len);
 
 /*
  * The bytes to send first on a backend connection for the backend's

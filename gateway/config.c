@@ -190,6 +190,7 @@ static const struct number_range number_ranges[] = {
 	{ "max_connections", 1, 1000000 },
 	{ "max_connections_per_ip", 1, 1000000 },
 	{ "shutdown_grace", 0, 3600 },
+	{ "engines", 1, 64 },
 	{ "login_timeout", 1, 3600 },
 	{ "session_timeout", 1, 86400 },
 	{ "backend_connect_timeout", 1, 300 },
@@ -244,6 +245,16 @@ static int parse_number(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *res
 	}
 	*(long *)result = (long)v;
 	return 0;
+}
+
+/* "auto" (0: one engine per CPU) or a number of engines. */
+static int parse_engines(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	if (value != NULL && strcmp(value, "auto") == 0) {
+		*(long *)result = 0;
+		return 0;
+	}
+	return parse_number(cfg, opt, value, result);
 }
 
 struct enum_word {
@@ -851,8 +862,22 @@ static int build_config(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 	if (copy_str(ctx, &c->path, ctx->path) < 0 ||
 	    copy_str(ctx, &c->user, cfg_getstr(root, "user")) < 0 ||
 	    copy_str(ctx, &c->group, opt_str(root, "group")) < 0 ||
-	    copy_str(ctx, &c->pid_file, cfg_getstr(root, "pid_file")) < 0)
+	    copy_str(ctx, &c->pid_file, cfg_getstr(root, "pid_file")) < 0 ||
+	    copy_str(ctx, &c->session_user, cfg_getstr(root, "session_user")) < 0 ||
+	    copy_str(ctx, &c->session_chroot, cfg_getstr(root, "session_chroot")) < 0)
 		return -1;
+	if (strcmp(c->session_user, c->user) == 0) {
+		config_error(ctx, opt_line(ctx, cfg_getopt(root, "session_user")),
+			     "session_user must differ from user: a session child must not be able "
+			     "to signal or trace the engines");
+		return -1;
+	}
+	if (c->session_chroot[0] != '/') {
+		config_error(ctx, opt_line(ctx, cfg_getopt(root, "session_chroot")),
+			     "session_chroot must be an absolute path");
+		return -1;
+	}
+	c->engines = (unsigned)cfg_getint(root, "engines");
 	c->log_level = level;
 	c->max_connections = (unsigned)cfg_getint(root, "max_connections");
 	c->max_connections_per_ip = (unsigned)cfg_getint(root, "max_connections_per_ip");
@@ -958,6 +983,9 @@ static cfg_t *new_parser(void)
 		CFG_STR("user", "mailgate", CFGF_NONE),
 		CFG_STR("group", NULL, CFGF_NODEFAULT),
 		CFG_STR("pid_file", "/run/mailgated.pid", CFGF_NONE),
+		CFG_STR("session_user", "mailgate-session", CFGF_NONE),
+		CFG_STR("session_chroot", "/run/mailgate/empty", CFGF_NONE),
+		CFG_INT_CB("engines", 0, CFGF_NONE, parse_engines),
 		CFG_INT_CB("log_level", MG_LOG_INFO, CFGF_NONE, parse_log_level),
 		CFG_INT_CB("max_connections", 1000, CFGF_NONE, parse_number),
 		CFG_INT_CB("max_connections_per_ip", 20, CFGF_NONE, parse_number),
@@ -1069,6 +1097,8 @@ void config_free(struct mg_config *cfg)
 	free(cfg->user);
 	free(cfg->group);
 	free(cfg->pid_file);
+	free(cfg->session_user);
+	free(cfg->session_chroot);
 	free(cfg->tls.certificate);
 	free(cfg->tls.key);
 	free(cfg->tls.ciphers);

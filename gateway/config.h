@@ -131,6 +131,9 @@ struct mg_config {
 	char *user;			/* unprivileged user, default "mailgate" */
 	char *group;			/* default: user's primary group */
 	char *pid_file;			/* default "/run/mailgated.pid" */
+	char *session_user;		/* pre-login children, default "mailgate-session" */
+	char *session_chroot;		/* their empty root, default "/run/mailgate/empty" */
+	unsigned engines;		/* TLS engine processes; 0 = one per CPU */
 	enum mg_log_level log_level;	/* default info */
 
 	unsigned max_connections;		/* default 1000 */

@@ -1,5 +1,5 @@
 /*
- * connlimit.c - counting children per client address.
+ * connlimit.c - counting sessions per client address.
  *
  * A flat array scanned linearly: max_connections is at most a few thousand,
  * so a scan per accept costs microseconds and needs no hashing to get right.
@@ -34,7 +34,8 @@ enum connlimit_verdict connlimit_check(const struct connlimit *table, const stru
 	return same >= max_per_ip ? CONNLIMIT_PER_IP : CONNLIMIT_OK;
 }
 
-int connlimit_add(struct connlimit *table, pid_t pid, const struct mg_ipkey *addr)
+int connlimit_add(struct connlimit *table, unsigned group, uint64_t id,
+		  const struct mg_ipkey *addr)
 {
 	if (table->count == table->capacity) {
 		size_t capacity = table->capacity == 0 ? 64 : table->capacity * 2;
@@ -45,16 +46,17 @@ int connlimit_add(struct connlimit *table, pid_t pid, const struct mg_ipkey *add
 		table->entries = grown;
 		table->capacity = capacity;
 	}
-	table->entries[table->count].pid = pid;
+	table->entries[table->count].group = group;
+	table->entries[table->count].id = id;
 	table->entries[table->count].addr = *addr;
 	table->count++;
 	return 0;
 }
 
-int connlimit_remove(struct connlimit *table, pid_t pid)
+int connlimit_remove(struct connlimit *table, unsigned group, uint64_t id)
 {
 	for (size_t i = 0; i < table->count; i++) {
-		if (table->entries[i].pid == pid) {
+		if (table->entries[i].group == group && table->entries[i].id == id) {
 			/* Order does not matter: move the last entry into the hole. */
 			table->entries[i] = table->entries[table->count - 1];
 			table->count--;
@@ -62,4 +64,20 @@ int connlimit_remove(struct connlimit *table, pid_t pid)
 		}
 	}
 	return -1;
+}
+
+size_t connlimit_remove_group(struct connlimit *table, unsigned group)
+{
+	size_t removed = 0;
+
+	for (size_t i = 0; i < table->count;) {
+		if (table->entries[i].group == group) {
+			table->entries[i] = table->entries[table->count - 1];
+			table->count--;
+			removed++;
+		} else {
+			i++;
+		}
+	}
+	return removed;
 }

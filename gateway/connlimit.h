@@ -1,12 +1,14 @@
 /*
- * connlimit.h - the master's table of live children and their client
- * addresses, for the global and per-address connection limits.
+ * connlimit.h - the master's table of live sessions and their client
+ * addresses, for the global and per-address connection limits. A session is
+ * known by its engine (group) and the engine's id for it; when an engine
+ * dies, its whole group goes.
  */
 #ifndef MG_CONNLIMIT_H
 #define MG_CONNLIMIT_H
 
 #include <stddef.h>
-#include <sys/types.h>
+#include <stdint.h>
 
 #include "netaddr.h"
 
@@ -17,7 +19,8 @@ enum connlimit_verdict {
 };
 
 struct connlimit_entry {
-	pid_t pid;
+	unsigned group;
+	uint64_t id;
 	struct mg_ipkey addr;
 };
 
@@ -32,9 +35,12 @@ void connlimit_free(struct connlimit *table);
 
 enum connlimit_verdict connlimit_check(const struct connlimit *table, const struct mg_ipkey *addr,
 				       unsigned max_total, unsigned max_per_ip);
-/* Record a child. Returns 0, or -1 when out of memory. */
-int connlimit_add(struct connlimit *table, pid_t pid, const struct mg_ipkey *addr);
-/* Forget a child; returns 0, or -1 when the pid was not recorded. */
-int connlimit_remove(struct connlimit *table, pid_t pid);
+/* Record a session. Returns 0, or -1 when out of memory. */
+int connlimit_add(struct connlimit *table, unsigned group, uint64_t id,
+		  const struct mg_ipkey *addr);
+/* Forget a session; returns 0, or -1 when it was not recorded. */
+int connlimit_remove(struct connlimit *table, unsigned group, uint64_t id);
+/* Forget every session of a group; returns how many there were. */
+size_t connlimit_remove_group(struct connlimit *table, unsigned group);
 
 #endif

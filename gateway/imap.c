@@ -75,7 +75,7 @@ static bool cleartext_refused(const struct imap_client *client)
 
 static const char *capabilities(const struct imap_client *client)
 {
-	if (client->session->client.tls != NULL)
+	if (client->session->client_tls)
 		return "IMAP4rev1 SASL-IR LITERAL+ ID AUTH=PLAIN AUTH=LOGIN";
 	if (cleartext_refused(client))
 		return "IMAP4rev1 SASL-IR LITERAL+ ID STARTTLS LOGINDISABLED";
@@ -425,16 +425,22 @@ static enum command_result cmd_starttls(struct imap_client *client,
 					const struct imap_command *cmd)
 {
 	struct mg_session *session = client->session;
+	char reply[1024];	/* what session_link accepts as a go-ahead line */
+	int len;
 
 	if (cmd->nargs != 0)
 		return bad_command(client, cmd->tag, cmd->tag_len, "STARTTLS takes no arguments.");
-	if (session->client.tls != NULL)
+	if (session->client_tls)
 		return bad_command(client, cmd->tag, cmd->tag_len, "TLS is already active.");
-	if (ok(client, cmd, "Begin TLS negotiation now.") == COMMAND_CLOSE)
-		return COMMAND_CLOSE;
-	/* Anything pipelined after STARTTLS was sent in the clear: it must not count. */
-	stream_discard_input(&session->client);
-	if (session_start_client_tls(session) < 0)
+	len = snprintf(reply, sizeof(reply), "%.*s OK Begin TLS negotiation now.\r\n",
+		       (int)cmd->tag_len, cmd->tag);
+	if (len < 0 || (size_t)len >= sizeof(reply))
+		return bad_command(client, cmd->tag, cmd->tag_len, "Tag too long.");
+	/*
+	 * The engine sends the OK and handshakes; anything pipelined after
+	 * STARTTLS was sent in the clear and dies with the cleartext channel.
+	 */
+	if (session_start_client_tls(session, reply, (size_t)len) < 0)
 		return COMMAND_CLOSE;
 	/* RFC 2595: the client speaks first after the handshake; we send nothing. */
 	return COMMAND_CONTINUE;

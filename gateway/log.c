@@ -74,6 +74,13 @@ void log_open(const char *ident, int to_stderr, enum mg_log_level level)
 	}
 }
 
+void log_reopen(void)
+{
+	/* After closing every descriptor: back to syslog while /dev/log is reachable. */
+	if (!log_state.to_stderr)
+		openlog(log_state.ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
 void log_set_level(enum mg_log_level level)
 {
 	log_state.level = level;

@@ -17,6 +17,8 @@ enum mg_log_level {
 };
 
 void log_open(const char *ident, int to_stderr, enum mg_log_level level);
+/* Open the syslog socket again (after closing every descriptor, before a chroot). */
+void log_reopen(void);
 void log_set_level(enum mg_log_level level);
 enum mg_log_level log_get_level(void);
 

@@ -57,7 +57,7 @@ static void set_state(struct pop3_client *client, enum pop3_state next)
 
 static bool tls_active(const struct pop3_client *client)
 {
-	return client->session->client.tls != NULL;
+	return client->session->client_tls;
 }
 
 static bool credentials_allowed(const struct pop3_client *client)
@@ -266,13 +266,13 @@ static enum command_result cmd_stls(struct pop3_client *client, const struct pop
 
 	if (cmd->args_len != 0)
 		return bad_command(client, "STLS takes no arguments.");
-	if (session_reply(client->session, "+OK Begin TLS negotiation now.") < 0)
-		return COMMAND_CLOSE;
-	/* Anything pipelined after STLS was sent in the clear: it must not count. */
-	stream_discard_input(&session->client);
-	/* Nor may a USER given in the clear (when policy allowed it) carry over. */
+	/* A USER given in the clear (when policy allowed it) must not carry over. */
 	restart_authorization(client);
-	if (session_start_client_tls(session) < 0)
+	/*
+	 * The engine sends the +OK and handshakes; anything pipelined after
+	 * STLS was sent in the clear and dies with the cleartext channel.
+	 */
+	if (session_start_client_tls(session, "+OK Begin TLS negotiation now.\r\n", 32) < 0)
 		return COMMAND_CLOSE;
 	/* RFC 2595: the client speaks first after the handshake; we send nothing. */
 	return COMMAND_CONTINUE;

@@ -1,7 +1,8 @@
 /*
- * session.c - one client connection in its own child process: TLS where the
- * listener demands it, the protocol module's pre-login dialogue, the route to
- * a backend and the login there, the relay, and the one closing log line.
+ * session.c - one client connection's pre-login phase in its own child
+ * process: the protocol module's dialogue, TLS ordered from the engine, the
+ * route to a backend and the login there, then the handoff to the engine
+ * (which relays and writes the closing log line).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,9 +21,9 @@
 #include "log.h"
 #include "netaddr.h"
 #include "proxy_protocol.h"
-#include "relay.h"
 #include "route.h"
 #include "session.h"
+#include "session_link.h"
 
 #define BACKEND_MAX_LINE 16384
 #define CLIENT_WRITE_TIMEOUT_MS 30000
@@ -75,23 +76,25 @@ long long session_write_deadline(const struct mg_session *session)
 	return stream_now_ms() + CLIENT_WRITE_TIMEOUT_MS;
 }
 
-int session_start_client_tls(struct mg_session *session)
+/* TLS is up: the engine's facts, for the debug log. */
+static void client_tls_up(struct mg_session *session, const char *version, const char *cipher)
 {
-	long long left = session->login_deadline - stream_now_ms();
-	char err[256] = "";
+	session->client_tls = true;
+	session->secure = true;
+	log_debug("tls established client=%s:%u version=%s cipher=%s", session->client_addr,
+		  session->client_port, version, cipher);
+}
 
-	if (left <= 0 || stream_start_tls_server(&session->client, session->env->tls_server,
-						 (int)left, err, sizeof(err)) < 0) {
-		log_info("tls handshake failed client=%s:%u listener=%s error=\"%s\"",
-			 session->client_addr, session->client_port, session->listener->name,
-			 left <= 0 ? "login timeout" : err);
+int session_start_client_tls(struct mg_session *session, const char *reply, size_t len)
+{
+	char version[LINK_TEXT_MAX], cipher[LINK_TEXT_MAX];
+
+	if (link_start_tls(session->env->link, reply, len, session->login_deadline,
+			   &session->client, version, cipher) < 0) {
 		session->end_reason = "tls-failed";
 		return -1;
 	}
-	session->secure = true;
-	log_debug("tls established client=%s:%u version=%s cipher=%s", session->client_addr,
-		  session->client_port, tls_version(session->client.tls),
-		  tls_cipher(session->client.tls));
+	client_tls_up(session, version, cipher);
 	return 0;
 }
 
@@ -134,11 +137,6 @@ void session_read_failed(struct mg_session *session, long rc)
 	if (text != NULL)
 		stream_printf(&session->client, session_write_deadline(session), "%s %s\r\n",
 			      session->ops->goodbye, text);
-}
-
-struct mg_tls_client *session_backend_tls(const struct mg_session *session)
-{
-	return session->env->backend_tls[session->backend_cfg - session->cfg->backends];
 }
 
 /*
@@ -214,11 +212,13 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 	}
 	preamble_len = client_address_preamble(route.backend->client_address, &session->client_sa,
 					       &session->local_sa, preamble, sizeof(preamble));
-	if (backend_connect(session->backend_cfg, session->listener->protocol,
-			    session_backend_tls(session), cfg->backend_connect_timeout,
-			    BACKEND_MAX_LINE, preamble, preamble_len, &session->backend,
-			    session->backend_addr, sizeof(session->backend_addr), err,
-			    sizeof(err)) < 0) {
+	if (link_backend_connect(session->env->link,
+				 (unsigned)(session->backend_cfg - cfg->backends),
+				 session->listener->protocol, preamble, preamble_len,
+				 stream_now_ms() + (long long)(cfg->backend_connect_timeout +
+							       cfg->backend_timeout) * 1000,
+				 &session->backend, BACKEND_MAX_LINE, session->backend_addr,
+				 sizeof(session->backend_addr), err, sizeof(err)) < 0) {
 		log_warning("backend unavailable client=%s:%u user=%s backend=%s error=\"%s\"",
 			    session->client_addr, session->client_port, session->user,
 			    session->backend_cfg->name, err);
@@ -233,7 +233,7 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 			 "backend_addr=%s", session->client_addr, session->client_port,
 			 session->listener->name, session->user, session->backend_cfg->name,
 			 session->route_reason, session->backend_addr);
-		if (session->client.tls == NULL && !session->secure) {
+		if (!session->client_tls && !session->secure) {
 			/* The operator's list of who still logs in without TLS. */
 			session->cleartext_login = true;
 			log_warning("cleartext login client=%s:%u listener=%s user=%s set=%s "
@@ -260,24 +260,13 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 	return result;
 }
 
-static void log_session_end(const struct mg_session *session)
+static void session_facts(const struct mg_session *session, struct session_facts *facts)
 {
-	const struct mg_tls *tls = session->client.tls;
-	long long duration = stream_now_ms() - session->start_ms;
-
-	log_info("session end client=%s:%u listener=%s tls=%s cipher=%s user=%s route=%s backend=%s "
-		 "bytes_in=%llu bytes_out=%llu relayed_in=%llu relayed_out=%llu "
-		 "duration=%lld.%03lld reason=%s",
-		 session->client_addr, session->client_port, session->listener->name,
-		 tls != NULL ? tls_version(tls) : "none", tls != NULL ? tls_cipher(tls) : "none",
-		 session->user[0] != '\0' ? session->user : "-",
-		 session->route_reason != NULL ? session->route_reason : "-",
-		 session->backend_cfg != NULL ? session->backend_cfg->name : "-",
-		 (unsigned long long)session->client.bytes_in,
-		 (unsigned long long)session->client.bytes_out,
-		 (unsigned long long)session->relayed_in, (unsigned long long)session->relayed_out,
-		 duration / 1000, duration % 1000,
-		 session->end_reason != NULL ? session->end_reason : "closed");
+	facts->user = session->user[0] != '\0' ? session->user : NULL;
+	facts->route = session->route_reason;
+	facts->backend = session->backend_cfg != NULL
+				 ? (int)(session->backend_cfg - session->cfg->backends) : -1;
+	facts->end_reason = session->end_reason != NULL ? session->end_reason : "closed";
 }
 
 const char *session_cleartext_warning(const struct mg_session *session)
@@ -291,35 +280,14 @@ const char *session_cleartext_warning(const struct mg_session *session)
 			 "to STARTTLS on port 143 or to TLS on port 993.";
 }
 
-/*
- * Who is connecting: the peer, or the client a trusted load balancer names in
- * a PROXY header; then the client set and its policy for that address.
- */
-static int identify_client(struct mg_session *session, int fd, const struct sockaddr_storage *peer)
+/* Who is connecting (the engine read any PROXY header): the client set and its policy. */
+static void identify_client(struct mg_session *session, const struct session_hello *hello)
 {
-	const struct mg_listener_config *l = session->listener;
-	socklen_t len = sizeof(session->local_sa);
 	enum mg_cleartext_policy policy;
 	struct mg_ipkey key;
 
-	session->client_sa = *peer;
-	if (getsockname(fd, (struct sockaddr *)&session->local_sa, &len) < 0)
-		memset(&session->local_sa, 0, sizeof(session->local_sa));
-	if (l->n_proxy_networks > 0 && netaddr_key((const struct sockaddr *)peer, &key) == 0 &&
-	    cidr_match_any(l->proxy_networks, l->n_proxy_networks, &key)) {
-		char err[128] = "";
-
-		if (client_address_read_proxy(fd, session->login_deadline, &session->client_sa,
-					      &session->local_sa, err, sizeof(err)) < 0) {
-			char from[INET6_ADDRSTRLEN + 8];
-
-			log_warning("proxy header refused from=%s listener=%s error=\"%s\"",
-				    netaddr_format((const struct sockaddr *)peer, from, sizeof(from)),
-				    l->name, err);
-			session->end_reason = "bad-proxy-header";
-			return -1;
-		}
-	}
+	session->client_sa = hello->client;
+	session->local_sa = hello->local;
 	netaddr_host_port((const struct sockaddr *)&session->client_sa, session->client_addr,
 			  sizeof(session->client_addr), &session->client_port);
 	if (netaddr_key((const struct sockaddr *)&session->client_sa, &key) == 0)
@@ -328,54 +296,61 @@ static int identify_client(struct mg_session *session, int fd, const struct sock
 	session->cleartext_allowed = policy != MG_CLEARTEXT_REFUSE;
 	session->cleartext_warn = policy == MG_CLEARTEXT_WARN;
 	session->secure = session->client_set != NULL && session->client_set->trusted;
-	return 0;
 }
 
-void session_run(const struct mg_session_env *env, int fd, const struct sockaddr_storage *peer)
+void session_run(const struct mg_session_env *env)
 {
 	struct mg_session session;
-	int one = 1;
+	struct session_hello hello;
+	struct session_facts facts;
+	char err[128];
 
 	memset(&session, 0, sizeof(session));
 	session.env = env;
 	session.cfg = env->cfg;
-	session.listener = env->listener;
-	session.ops = protocol_ops(env->listener->protocol);
 	session.start_ms = stream_now_ms();
 	session.login_deadline = session.start_ms + (long long)env->cfg->login_timeout * 1000;
-	stream_init(&session.client, fd, env->cfg->max_line_length);
+	if (link_wait_hello(env->link, session.login_deadline, &hello, err, sizeof(err)) < 0 ||
+	    hello.listener >= env->cfg->n_listeners) {
+		log_error("no session from the engine: %s", err);
+		return;
+	}
+	session.listener = &env->cfg->listeners[hello.listener];
+	session.ops = protocol_ops(session.listener->protocol);
+	stream_init(&session.client, -1, env->cfg->max_line_length);
 	stream_init(&session.backend, -1, BACKEND_MAX_LINE);
-	netaddr_host_port((const struct sockaddr *)peer, session.client_addr,
-			  sizeof(session.client_addr), &session.client_port);
-
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
-		log_error("fcntl: %s", strerror(errno));
-		stream_close(&session.client);
-		return;
+	if (hello.client_fd >= 0) {
+		fcntl(hello.client_fd, F_SETFL, fcntl(hello.client_fd, F_GETFL) | O_NONBLOCK);
+		session.client.fd = hello.client_fd;
 	}
-	if (identify_client(&session, fd, peer) < 0) {
-		log_session_end(&session);
-		stream_close(&session.client);
-		return;
-	}
+	identify_client(&session, &hello);
 	log_debug("session start client=%s:%u listener=%s set=%s", session.client_addr,
-		  session.client_port, env->listener->name,
+		  session.client_port, session.listener->name,
 		  session.client_set != NULL ? session.client_set->name : "-");
 
-	if (env->listener->tls == MG_LISTEN_STARTTLS || session_start_client_tls(&session) == 0) {
-		if (session.ops->frontend(&session) == MG_FRONTEND_RELAY) {
-			struct mg_relay_result relayed;
+	if (session.listener->tls == MG_LISTEN_IMPLICIT) {
+		char version[LINK_TEXT_MAX], cipher[LINK_TEXT_MAX];
 
-			relay_run(&session.client, &session.backend, env->cfg->session_timeout,
-				  &relayed);
-			session.relayed_in = relayed.client_to_backend;
-			session.relayed_out = relayed.backend_to_client;
-			session.end_reason = relayed.end_reason;
+		if (link_wait_tls(env->link, session.login_deadline, &session.client, version,
+				  cipher) < 0) {
+			/* The engine logged the failed handshake and ends the session. */
+			stream_close(&session.client);
+			return;
 		}
+		client_tls_up(&session, version, cipher);
+	}
+	if (session.ops->frontend(&session) == MG_FRONTEND_RELAY) {
+		session_facts(&session, &facts);
+		facts.end_reason = NULL;
+		if (link_handoff(env->link, &facts, &session.client, &session.backend,
+				 stream_now_ms() + (long long)env->cfg->backend_timeout * 1000) < 0)
+			log_warning("handoff to the engine failed client=%s:%u user=%s",
+				    session.client_addr, session.client_port, session.user);
+	} else {
+		session_facts(&session, &facts);
+		link_close(env->link, &facts, &session.client);
 	}
 	credentials_wipe(&session.cred);
-	log_session_end(&session);
 	stream_close(&session.backend);
 	stream_close(&session.client);
 }

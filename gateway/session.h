@@ -1,9 +1,10 @@
 /*
- * session.h - one client connection, from accept to the last relayed byte.
+ * session.h - one client connection's pre-login phase, in a child process.
  *
- * A session runs in its own child process. It holds the client stream, the
- * credentials while a login is in flight, the backend stream once connected,
- * and what the closing log line reports.
+ * The child speaks cleartext with its TLS engine (session_link.h): the
+ * client's bytes and, once connected, the backend's. It holds the
+ * credentials while a login is in flight and ends by handing the logged-in
+ * session to the engine, which relays it and writes the closing log line.
  */
 #ifndef MG_SESSION_H
 #define MG_SESSION_H
@@ -18,12 +19,10 @@
 #include "protocol.h"
 #include "stream.h"
 
-/* What the master hands a child: all built before the fork. */
+/* What a child has: the configuration of its engine's generation, two channels. */
 struct mg_session_env {
 	const struct mg_config *cfg;
-	const struct mg_listener_config *listener;
-	struct mg_tls_server *tls_server;		/* for the listener's protocol */
-	struct mg_tls_client **backend_tls;		/* per cfg->backends[i], NULL if tls none */
+	int link;					/* to the engine (session_link.h) */
 	int authd_fd;					/* requests to the PAM workers, or -1 */
 };
 
@@ -42,6 +41,7 @@ struct mg_session {
 	unsigned client_port;
 	const struct mg_client_set_config *client_set;	/* NULL: in no set */
 
+	bool client_tls;	/* the engine runs TLS with the client */
 	bool secure;		/* TLS is up, or a trusted network: credentials may be accepted */
 	bool cleartext_allowed;	/* policy: credentials accepted without TLS */
 	bool cleartext_warn;	/* policy warn: tell the user after a cleartext login */
@@ -59,13 +59,14 @@ struct mg_session {
 	char backend_addr[INET6_ADDRSTRLEN + 8];
 
 	long long start_ms;
-	uint64_t relayed_in;	/* client -> backend after login */
-	uint64_t relayed_out;	/* backend -> client after login */
 	const char *end_reason;
 };
 
-/* Run the whole session on the accepted socket; returns when it is over. */
-void session_run(const struct mg_session_env *env, int fd, const struct sockaddr_storage *peer);
+/*
+ * Run the pre-login phase of the connection the engine announces on
+ * env->link; returns when the session was handed over or has ended.
+ */
+void session_run(const struct mg_session_env *env);
 
 /*
  * The warning a user on a "warn" client set gets after a cleartext login
@@ -94,8 +95,6 @@ long long session_write_deadline(const struct mg_session *session);
  */
 void session_read_failed(struct mg_session *session, long rc);
 
-/* The TLS context for the routed backend (NULL when it speaks no TLS). */
-struct mg_tls_client *session_backend_tls(const struct mg_session *session);
 
 /*
  * Send one response line to the client (CRLF added; at most 5 kB, enough for
@@ -106,7 +105,11 @@ int session_reply(struct mg_session *session, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int session_send(struct mg_session *session, const char *text, size_t len);
 
-/* Turn on TLS on the client stream (implicit or after STARTTLS/STLS). */
-int session_start_client_tls(struct mg_session *session);
+/*
+ * STARTTLS/STLS: have the engine send reply (the protocol's go-ahead line,
+ * CRLF included) and run the handshake. Everything the client sent after the
+ * command is dropped. Returns 0 once TLS is up, -1 when the session ends.
+ */
+int session_start_client_tls(struct mg_session *session, const char *reply, size_t len);
 
 #endif

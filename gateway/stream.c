@@ -320,15 +320,3 @@ int stream_printf(struct mg_stream *s, long long deadline, const char *fmt, ...)
 		return MG_IO_ERROR;
 	return stream_write_all(s, line, (size_t)len, deadline);
 }
-
-int stream_start_tls_server(struct mg_stream *s, struct mg_tls_server *server, int timeout_ms,
-			    char *err, size_t errlen)
-{
-	return tls_accept(server, s->fd, timeout_ms, &s->tls, err, errlen);
-}
-
-int stream_start_tls_client(struct mg_stream *s, struct mg_tls_client *client, int timeout_ms,
-			    char *err, size_t errlen)
-{
-	return tls_connect(client, s->fd, timeout_ms, &s->tls, err, errlen);
-}

@@ -69,11 +69,6 @@ long stream_write_some(struct mg_stream *s, const void *buf, size_t len);
 /* Data that poll() will not report because TLS or our buffer holds it. */
 bool stream_has_buffered(const struct mg_stream *s);
 
-int stream_start_tls_server(struct mg_stream *s, struct mg_tls_server *server, int timeout_ms,
-			    char *err, size_t errlen);
-int stream_start_tls_client(struct mg_stream *s, struct mg_tls_client *client, int timeout_ms,
-			    char *err, size_t errlen);
-
 /* Poll events the next read (or write) on this stream waits for. */
 short stream_read_events(const struct mg_stream *s);
 

@@ -296,63 +296,6 @@ static struct mg_tls *wrap(SSL *ssl)
 	return tls;
 }
 
-int tls_accept(struct mg_tls_server *server, int fd, int timeout_ms, struct mg_tls **out,
-	       char *err, size_t errlen)
-{
-	SSL *ssl = SSL_new(server->ctx);
-
-	*out = NULL;
-	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
-		openssl_error(err, errlen, "cannot create TLS connection");
-		SSL_free(ssl);
-		return -1;
-	}
-	errno = 0;
-	if (handshake(ssl, fd, true, false, timeout_ms, err, errlen) < 0 || (*out = wrap(ssl)) == NULL) {
-		if (*out == NULL && err[0] == '\0')
-			snprintf(err, errlen, "out of memory");
-		SSL_free(ssl);
-		return -1;
-	}
-	return 0;
-}
-
-int tls_connect(struct mg_tls_client *client, int fd, int timeout_ms, struct mg_tls **out,
-		char *err, size_t errlen)
-{
-	SSL *ssl = SSL_new(client->ctx);
-
-	*out = NULL;
-	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
-		openssl_error(err, errlen, "cannot create TLS connection");
-		SSL_free(ssl);
-		return -1;
-	}
-	if (client->verify_name != NULL) {
-		/* SNI only for names: RFC 6066 forbids literal addresses there. */
-		ASN1_OCTET_STRING *ip = a2i_IPADDRESS(client->verify_name);
-
-		if (ip == NULL)
-			SSL_set_tlsext_host_name(ssl, client->verify_name);
-		ASN1_OCTET_STRING_free(ip);
-		ERR_clear_error();
-		if (SSL_set1_host(ssl, client->verify_name) != 1) {
-			openssl_error(err, errlen, "cannot set the name to verify");
-			SSL_free(ssl);
-			return -1;
-		}
-	}
-	errno = 0;
-	err[0] = '\0';
-	if (handshake(ssl, fd, false, true, timeout_ms, err, errlen) < 0 || (*out = wrap(ssl)) == NULL) {
-		if (*out == NULL && err[0] == '\0')
-			snprintf(err, errlen, "out of memory");
-		SSL_free(ssl);
-		return -1;
-	}
-	return 0;
-}
-
 static ssize_t io_result(struct mg_tls *tls, int rc)
 {
 	switch (SSL_get_error(tls->ssl, rc)) {
@@ -575,4 +518,71 @@ bool tls_peer_name_matches(const struct mg_tls *tls, const char *name)
 int tls_peer_version(const struct mg_tls *tls)
 {
 	return SSL_version(tls->ssl);
+}
+
+struct ssl_st *tls_server_ssl(struct mg_tls_server *server, char *err, size_t errlen)
+{
+	SSL *ssl = SSL_new(server->ctx);
+
+	if (ssl == NULL)
+		openssl_error(err, errlen, "cannot create TLS connection");
+	return ssl;
+}
+
+struct ssl_st *tls_client_ssl(struct mg_tls_client *client, char *err, size_t errlen)
+{
+	SSL *ssl = SSL_new(client->ctx);
+
+	if (ssl == NULL) {
+		openssl_error(err, errlen, "cannot create TLS connection");
+		return NULL;
+	}
+	if (client->verify_name != NULL) {
+		/* SNI only for names: RFC 6066 forbids literal addresses there. */
+		ASN1_OCTET_STRING *ip = a2i_IPADDRESS(client->verify_name);
+
+		if (ip == NULL)
+			SSL_set_tlsext_host_name(ssl, client->verify_name);
+		ASN1_OCTET_STRING_free(ip);
+		ERR_clear_error();
+		if (SSL_set1_host(ssl, client->verify_name) != 1) {
+			openssl_error(err, errlen, "cannot set the name to verify");
+			SSL_free(ssl);
+			return NULL;
+		}
+	}
+	return ssl;
+}
+
+void tls_ssl_free(struct ssl_st *ssl)
+{
+	SSL_free(ssl);
+}
+
+const char *tls_ssl_version(const struct ssl_st *ssl)
+{
+	return SSL_get_version(ssl);
+}
+
+const char *tls_ssl_cipher(const struct ssl_st *ssl)
+{
+	return SSL_get_cipher_name(ssl);
+}
+
+void tls_ssl_failure(const struct ssl_st *ssl, bool client, unsigned long first_error, char *err,
+		     size_t errlen)
+{
+	long verify = client && ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+	char reason[256];
+
+	if (verify != X509_V_OK) {
+		snprintf(err, errlen, "TLS handshake: certificate verification failed: %s",
+			 X509_verify_cert_error_string(verify));
+	} else if (first_error != 0) {
+		ERR_error_string_n(first_error, reason, sizeof(reason));
+		snprintf(err, errlen, "TLS handshake: %s", reason);
+	} else {
+		snprintf(err, errlen, "TLS handshake: connection closed");
+	}
+	ERR_clear_error();
 }

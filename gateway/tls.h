@@ -34,12 +34,6 @@ struct mg_tls_client *tls_client_new(const struct mg_backend_config *backend, ch
 				     size_t errlen);
 void tls_client_free(struct mg_tls_client *client);
 
-/* Handshakes on a non-blocking fd, within timeout_ms. Return 0 or -1 with err. */
-int tls_accept(struct mg_tls_server *server, int fd, int timeout_ms, struct mg_tls **out,
-	       char *err, size_t errlen);
-int tls_connect(struct mg_tls_client *client, int fd, int timeout_ms, struct mg_tls **out,
-		char *err, size_t errlen);
-
 ssize_t tls_read(struct mg_tls *tls, void *buf, size_t len);
 ssize_t tls_write(struct mg_tls *tls, const void *buf, size_t len);
 /* Decrypted bytes OpenSSL holds that poll() cannot see. */
@@ -50,6 +44,29 @@ const char *tls_cipher(const struct mg_tls *tls);
 
 /* Send close_notify (best effort, never blocks) and free. */
 void tls_close(struct mg_tls *tls);
+
+/*
+ * ---- For the TLS engines (libevent's OpenSSL bufferevents) -----------------
+ *
+ * The engine drives the handshake and the records through libevent; these
+ * hand it ready-made connection objects with the policy above applied (ALPN
+ * on the server side, the name to verify and SNI on the client side), and
+ * turn a failure into one line for the log. struct ssl_st is OpenSSL's SSL.
+ */
+struct ssl_st;
+
+struct ssl_st *tls_server_ssl(struct mg_tls_server *server, char *err, size_t errlen);
+struct ssl_st *tls_client_ssl(struct mg_tls_client *client, char *err, size_t errlen);
+void tls_ssl_free(struct ssl_st *ssl);
+const char *tls_ssl_version(const struct ssl_st *ssl);
+const char *tls_ssl_cipher(const struct ssl_st *ssl);
+/*
+ * Why a handshake or record on ssl failed: the certificate verification
+ * result on a verifying client, else OpenSSL's error (first_error, from the
+ * bufferevent's error queue, 0 for none), else "connection closed".
+ */
+void tls_ssl_failure(const struct ssl_st *ssl, bool client, unsigned long first_error, char *err,
+		     size_t errlen);
 
 /*
  * ---- Client-side probing, for the monitor (check_cleartext_login) ----------

@@ -40,11 +40,11 @@ START_TEST(per_ip_limit)
 
 	connlimit_init(&table);
 	ck_assert_int_eq(connlimit_check(&table, &a, 10, 2), CONNLIMIT_OK);
-	ck_assert_int_eq(connlimit_add(&table, 100, &a), 0);
-	ck_assert_int_eq(connlimit_add(&table, 101, &a), 0);
+	ck_assert_int_eq(connlimit_add(&table, 7, 100, &a), 0);
+	ck_assert_int_eq(connlimit_add(&table, 7, 101, &a), 0);
 	ck_assert_int_eq(connlimit_check(&table, &a, 10, 2), CONNLIMIT_PER_IP);
 	ck_assert_int_eq(connlimit_check(&table, &b, 10, 2), CONNLIMIT_OK);
-	ck_assert_int_eq(connlimit_remove(&table, 100), 0);
+	ck_assert_int_eq(connlimit_remove(&table, 7, 100), 0);
 	ck_assert_int_eq(connlimit_check(&table, &a, 10, 2), CONNLIMIT_OK);
 	connlimit_free(&table);
 }
@@ -56,8 +56,8 @@ START_TEST(total_limit)
 	struct mg_ipkey a = key_of("192.0.2.1"), b = key_of("2001:db8::1");
 
 	connlimit_init(&table);
-	ck_assert_int_eq(connlimit_add(&table, 1, &a), 0);
-	ck_assert_int_eq(connlimit_add(&table, 2, &b), 0);
+	ck_assert_int_eq(connlimit_add(&table, 7, 1, &a), 0);
+	ck_assert_int_eq(connlimit_add(&table, 7, 2, &b), 0);
 	ck_assert_int_eq(connlimit_check(&table, &b, 2, 100), CONNLIMIT_TOTAL);
 	ck_assert_int_eq(connlimit_check(&table, &b, 3, 100), CONNLIMIT_OK);
 	connlimit_free(&table);
@@ -70,10 +70,32 @@ START_TEST(remove_unknown_pid)
 	struct mg_ipkey a = key_of("192.0.2.1");
 
 	connlimit_init(&table);
-	ck_assert_int_eq(connlimit_remove(&table, 42), -1);
-	ck_assert_int_eq(connlimit_add(&table, 42, &a), 0);
-	ck_assert_int_eq(connlimit_remove(&table, 42), 0);
-	ck_assert_int_eq(connlimit_remove(&table, 42), -1);
+	ck_assert_int_eq(connlimit_remove(&table, 7, 42), -1);
+	ck_assert_int_eq(connlimit_add(&table, 7, 42, &a), 0);
+	ck_assert_int_eq(connlimit_remove(&table, 7, 42), 0);
+	ck_assert_int_eq(connlimit_remove(&table, 7, 42), -1);
+	ck_assert_uint_eq(table.count, 0);
+	connlimit_free(&table);
+}
+END_TEST
+
+/* An engine that dies takes exactly its own sessions out of the count. */
+START_TEST(remove_group_forgets_one_engine)
+{
+	struct connlimit table;
+	struct mg_ipkey a = key_of("192.0.2.1");
+
+	connlimit_init(&table);
+	ck_assert_int_eq(connlimit_add(&table, 1, 5, &a), 0);
+	ck_assert_int_eq(connlimit_add(&table, 2, 5, &a), 0);
+	ck_assert_int_eq(connlimit_add(&table, 1, 6, &a), 0);
+	ck_assert_int_eq(connlimit_add(&table, 2, 7, &a), 0);
+	ck_assert_uint_eq(connlimit_remove_group(&table, 1), 2);
+	ck_assert_uint_eq(table.count, 2);
+	ck_assert_int_eq(connlimit_remove(&table, 1, 5), -1);
+	ck_assert_int_eq(connlimit_remove(&table, 2, 5), 0);
+	ck_assert_uint_eq(connlimit_remove_group(&table, 1), 0);
+	ck_assert_uint_eq(connlimit_remove_group(&table, 2), 1);
 	ck_assert_uint_eq(table.count, 0);
 	connlimit_free(&table);
 }
@@ -86,12 +108,12 @@ START_TEST(grows_past_initial_capacity)
 
 	connlimit_init(&table);
 	for (int pid = 1; pid <= 1000; pid++)
-		ck_assert_int_eq(connlimit_add(&table, pid, &a), 0);
+		ck_assert_int_eq(connlimit_add(&table, 7, pid, &a), 0);
 	ck_assert_uint_eq(table.count, 1000);
 	ck_assert_int_eq(connlimit_check(&table, &a, 2000, 1000), CONNLIMIT_PER_IP);
 	ck_assert_int_eq(connlimit_check(&table, &a, 2000, 1001), CONNLIMIT_OK);
 	for (int pid = 1000; pid >= 1; pid--)
-		ck_assert_int_eq(connlimit_remove(&table, pid), 0);
+		ck_assert_int_eq(connlimit_remove(&table, 7, pid), 0);
 	ck_assert_uint_eq(table.count, 0);
 	connlimit_free(&table);
 }
@@ -147,6 +169,7 @@ int main(void)
 	tcase_add_test(tc, total_limit);
 	tcase_add_test(tc, remove_unknown_pid);
 	tcase_add_test(tc, grows_past_initial_capacity);
+	tcase_add_test(tc, remove_group_forgets_one_engine);
 	tcase_add_test(tc, v4_mapped_equals_v4);
 	tcase_add_test(tc, format_addresses);
 	suite_add_tcase(suite, tc);

@@ -239,6 +239,23 @@ def mail_account():
     return pw.pw_name, pw.pw_uid, gr.gr_name, gr.gr_gid
 
 
+SESSION_USER = "mailgate-session"
+
+
+def ensure_session_user(name=SESSION_USER):
+    """mailgated's session children run as their own user that owns nothing
+    (like Dovecot's dovenull); create it when missing (tests run as root)."""
+    try:
+        pwd.getpwnam(name)
+        return name
+    except KeyError:
+        pass
+    run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+         "--shell", "/usr/sbin/nologin", "--user-group", name])
+    pwd.getpwnam(name)
+    return name
+
+
 def b64(data):
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -349,10 +366,9 @@ def free_port(start=None, host=HOST):
     raise RuntimeError("no free port from %d" % start)
 
 
-def accept_queue(port):
-    """Connections waiting in the accept queue of the listening TCP sockets on
-    port (the rx_queue of LISTEN sockets in /proc/net/tcp and tcp6)."""
-    waiting = 0
+def _tcp_sockets():
+    """(local port, state, rx queue) of every TCP socket, IPv4 and IPv6,
+    from /proc/net/tcp and tcp6."""
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as f:
@@ -361,10 +377,25 @@ def accept_queue(port):
             continue
         for row in rows:
             fields = row.split()
-            local, state, queues = fields[1], fields[3], fields[4]
-            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-                waiting += int(queues.split(":")[1], 16)
-    return waiting
+            yield (int(fields[1].rsplit(":", 1)[1], 16), fields[3],
+                   int(fields[4].split(":")[1], 16))
+
+
+def accept_queue(port):
+    """Connections waiting in the accept queue of the listening TCP sockets on
+    port (the rx_queue of LISTEN sockets)."""
+    return sum(rx for local, state, rx in _tcp_sockets() if state == "0A" and local == port)
+
+
+# Server-side TCP states of a connection the gateway has not closed yet.
+_OPEN_STATES = ("01", "08")     # ESTABLISHED, CLOSE_WAIT
+
+
+def open_connections(ports, states=_OPEN_STATES):
+    """Accepted connections on these local ports that the server side has not
+    closed yet (by default ESTABLISHED or CLOSE_WAIT)."""
+    ports = set(ports)
+    return sum(1 for local, state, rx in _tcp_sockets() if state in states and local in ports)
 
 
 def port_accepts(port, host=HOST, timeout=0.5):
@@ -913,6 +944,8 @@ class Mailgated:
         self.log_path = os.path.join(self.dir, "mailgated.log")
         user, _, group, _ = mail_account()
         self.settings = {"user": user, "group": group,
+                         "session_user": ensure_session_user(),
+                         "session_chroot": td.mkdir(name, "empty"),
                          "pid_file": os.path.join(self.dir, "mailgated.pid")}
         self.settings.update(self.DEFAULTS)
         self.settings.update(settings)
@@ -1013,14 +1046,30 @@ class Mailgated:
         return self.proc is not None and self.proc.poll() is None
 
     def children(self, zombies=True):
-        """PIDs of the master's child processes (the sessions). Exited
-        children count until the master has reaped them, as they do for its
-        connection limits; zombies=False leaves them out."""
+        """PIDs of the master's child processes: the TLS engines and the
+        session children (pre-login). Exited children count until the master
+        has reaped them; zombies=False leaves them out."""
         if not self.proc:
             return []
         # The PAM auth supervisor is a child too, but lives as long as the master.
         return [pid for pid in children_of(self.proc.pid, zombies)
                 if not process_name(pid).startswith("mailgated-auth")]
+
+    def engines(self):
+        return [pid for pid in self.children(zombies=False)
+                if process_name(pid) == "mailgated-tls"]
+
+    def session_children(self, zombies=True):
+        """Session children (one per connection before login), by name."""
+        return [pid for pid in self.children(zombies)
+                if process_name(pid) != "mailgated-tls"]
+
+    def sessions(self):
+        """Sessions the gateway still holds: client connections it has not
+        closed (a logged-in session lives in an engine, not in a process of
+        its own), and session children not yet reaped."""
+        ports = [l["port"] for l in self.listeners]
+        return max(open_connections(ports), len(self.session_children()))
 
     def wait_no_children(self, timeout=5):
         """Wait until no session is running and none is waiting to be
@@ -1029,7 +1078,8 @@ class Mailgated:
         ports = [l["port"] for l in self.listeners]
 
         def idle():
-            return not self.children() and all(accept_queue(p) == 0 for p in ports)
+            return (not self.session_children() and open_connections(ports) == 0
+                    and all(accept_queue(p) == 0 for p in ports))
 
         def settled():
             # twice, a little apart: accept() and fork() may be between the looks
@@ -1038,7 +1088,9 @@ class Mailgated:
             time.sleep(0.05)
             return idle()
         wait_until(settled, timeout,
-                   what="mailgated's sessions to end (children: %s)" % self.children())
+                   what="mailgated's sessions to end (session children: %s, open "
+                        "connections: %d)" % (self.session_children(),
+                                              open_connections(ports)))
 
     def reload(self):
         """SIGHUP: re-read configuration and certificates."""

@@ -655,7 +655,7 @@ def test_per_ip_connection_limit():
             assert_tagged(tagged, "n%d" % i, "OK")
         # a freed slot is reusable once the session has ended
         c1.close()
-        mgtest.wait_until(lambda: len(mg.children()) <= 1, 5, what="session 1 to end")
+        mgtest.wait_until(lambda: mg.sessions() <= 1, 5, what="session 1 to end")
         with plain(port) as c4:
             assert c4.greeting.startswith("* OK"), c4.greeting
     finally:
@@ -763,7 +763,7 @@ def test_sigterm_ends_sessions():
     login_ok(active, "alice")
     select_inbox(active)
     idle = plain(mg.port("imap"))
-    mgtest.wait_until(lambda: len(mg.children()) >= 2, 5, what="two session processes")
+    mgtest.wait_until(lambda: mg.sessions() >= 2, 5, what="two sessions")
     kids = mg.children()
     elapsed = mg.stop(timeout=grace + 10)
     assert elapsed <= grace + 3, "master took %.1f s to exit (shutdown_grace = %d)" % (elapsed, grace)

@@ -1,0 +1,336 @@
+/*
+ * engine.c - the TLS engine process: start-up (certificates and backend
+ * addresses while root, then the privilege drop), the accept loop on the
+ * inherited listening sockets, and the channel to the master. Connections
+ * themselves are engine_conn.c's.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "chan.h"
+#include "engine.h"
+#include "engine_conn.h"
+#include "log.h"
+#include "privdrop.h"
+#include "tls.h"
+
+#define ACCEPT_BURST 32
+
+struct engine;
+
+struct accept_slot {
+	struct engine *engine;
+	const struct engine_listen *listen;
+	struct event *ev;
+};
+
+struct engine {
+	struct engine_ctx ctx;		/* first: on_idle gets it back */
+	const struct engine_params *params;
+	struct accept_slot *slots;
+	struct event *master_ev;
+	struct event *stop_ev;		/* the grace period of a shutdown */
+	bool accepting;
+	bool retiring;			/* exit once the last session has ended */
+};
+
+static _Noreturn void engine_exit(struct engine *e, int status)
+{
+	log_debug("engine generation=%u index=%u exits", e->params->generation, e->params->index);
+	_exit(status);
+}
+
+static void stop_accepting(struct engine *e)
+{
+	if (!e->accepting)
+		return;
+	e->accepting = false;
+	for (size_t i = 0; i < e->params->n_listen; i++) {
+		if (e->slots[i].ev != NULL)
+			event_free(e->slots[i].ev);
+		e->slots[i].ev = NULL;
+		/* Our copy only: the port closes once no process holds it. */
+		close(e->params->listen[i].fd);
+	}
+}
+
+static void on_idle(struct engine_ctx *ctx)
+{
+	struct engine *e = (struct engine *)ctx;
+
+	if (e->retiring)
+		engine_exit(e, 0);
+}
+
+static void on_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct accept_slot *slot = arg;
+
+	for (int i = 0; i < ACCEPT_BURST && slot->engine->accepting; i++) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		int cfd = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (cfd < 0) {
+			/* EAGAIN: another engine took it. */
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_error("accept: %s", strerror(errno));
+			return;
+		}
+		if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6) {
+			close(cfd);
+			continue;
+		}
+		conn_accept(&slot->engine->ctx, cfd, slot->listen->listener, &peer);
+	}
+}
+
+static void on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+
+	conn_end_all(&e->ctx, "shutdown");
+	engine_exit(e, 0);
+}
+
+static void send_master(struct engine *e, enum chan_type type, const char *text)
+{
+	struct chan_msg m;
+
+	chan_msg_init(&m, type);
+	if (text != NULL)
+		chan_put_str(&m, text);
+	if (chan_send(e->ctx.master_fd, &m, NULL, 0) < 0)
+		log_error("master channel: %s", strerror(errno));
+}
+
+static void retire(struct engine *e)
+{
+	stop_accepting(e);
+	send_master(e, CHAN_ENGINE_RETIRED, NULL);
+	e->retiring = true;
+	if (e->ctx.n_conns == 0)
+		engine_exit(e, 0);
+}
+
+static void stop(struct engine *e, unsigned grace_s)
+{
+	struct timeval tv = { .tv_sec = grace_s };
+
+	stop_accepting(e);
+	e->retiring = true;
+	if (e->ctx.n_conns == 0)
+		engine_exit(e, 0);
+	e->stop_ev = evtimer_new(e->ctx.base, on_grace_over, e);
+	if (e->stop_ev == NULL || evtimer_add(e->stop_ev, &tv) < 0)
+		on_grace_over(-1, 0, e);
+}
+
+static void on_master(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+	unsigned char buf[CHAN_MSG_MAX];
+	int fds[CHAN_MAX_FDS];
+	size_t nfds = 0;
+	struct chan_reader r;
+	long n = chan_recv(fd, buf, fds, &nfds);
+	uint64_t id;
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		/* Nobody grants sessions any more, and the ports must be freed. */
+		log_error("the master is gone; ending %zu sessions", e->ctx.n_conns);
+		conn_end_all(&e->ctx, "master-gone");
+		engine_exit(e, 1);
+	}
+	chan_close_fds(fds, nfds);
+	chan_reader_init(&r, buf + 1, (size_t)n - 1);
+	switch ((enum chan_type)buf[0]) {
+	case CHAN_SESSION_GRANT:
+		id = chan_get_u64(&r);
+		if (chan_reader_done(&r))
+			conn_granted(&e->ctx, id);
+		return;
+	case CHAN_SESSION_REFUSE: {
+		unsigned verdict;
+
+		id = chan_get_u64(&r);
+		verdict = chan_get_u8(&r);
+		if (chan_reader_done(&r))
+			conn_refused(&e->ctx, id, verdict);
+		return;
+	}
+	case CHAN_ENGINE_RETIRE:
+		retire(e);
+		return;
+	case CHAN_ENGINE_STOP: {
+		unsigned grace = chan_get_u32(&r);
+
+		if (chan_reader_done(&r))
+			stop(e, grace);
+		return;
+	}
+	default:
+		log_error("unexpected message %u from the master", buf[0]);
+		return;
+	}
+}
+
+/* Resolve every backend's ports now: a login never waits for DNS. */
+static int resolve_backends(struct engine *e, char *err, size_t errlen)
+{
+	const struct mg_config *cfg = e->ctx.cfg;
+
+	for (size_t i = 0; i < cfg->n_backends; i++) {
+		const struct mg_backend_config *b = &cfg->backends[i];
+		struct engine_backend *eb = &e->ctx.backends[i];
+
+		for (int p = 0; p < MG_PROTO_COUNT; p++) {
+			struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+						  .ai_flags = AI_ADDRCONFIG };
+			struct addrinfo *list = NULL;
+			char service[8];
+			int rc;
+
+			snprintf(service, sizeof(service), "%u",
+				 p == MG_PROTO_POP3 ? b->pop3_port : b->imap_port);
+			rc = getaddrinfo(b->host, service, &hints, &list);
+			if (rc != 0) {
+				snprintf(err, errlen, "backend %s: cannot resolve %s: %s", b->name,
+					 b->host, gai_strerror(rc));
+				return -1;
+			}
+			for (struct addrinfo *ai = list; ai != NULL && eb->n_addr[p] < 4;
+			     ai = ai->ai_next) {
+				if (ai->ai_addrlen > sizeof(eb->addr[p][0]))
+					continue;
+				memcpy(&eb->addr[p][eb->n_addr[p]], ai->ai_addr, ai->ai_addrlen);
+				eb->addrlen[p][eb->n_addr[p]] = ai->ai_addrlen;
+				eb->n_addr[p]++;
+			}
+			freeaddrinfo(list);
+		}
+	}
+	return 0;
+}
+
+/* Everything that needs root or may fail: certificates, keys, backend addresses. */
+static int engine_prepare(struct engine *e, char *err, size_t errlen)
+{
+	const struct mg_config *cfg = e->ctx.cfg;
+
+	e->ctx.backends = calloc(cfg->n_backends, sizeof(*e->ctx.backends));
+	if (e->ctx.backends == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		enum mg_protocol protocol = cfg->listeners[i].protocol;
+
+		if (e->ctx.tls_server[protocol] != NULL)
+			continue;
+		e->ctx.tls_server[protocol] = tls_server_new(&cfg->tls, protocol, err, errlen);
+		if (e->ctx.tls_server[protocol] == NULL)
+			return -1;
+	}
+	for (size_t i = 0; i < cfg->n_backends; i++) {
+		char detail[256];
+
+		if (cfg->backends[i].tls == MG_BACKEND_TLS_NONE)
+			continue;
+		e->ctx.backends[i].tls = tls_client_new(&cfg->backends[i], detail, sizeof(detail));
+		if (e->ctx.backends[i].tls == NULL) {
+			snprintf(err, errlen, "backend %s: %s", cfg->backends[i].name, detail);
+			return -1;
+		}
+	}
+	return resolve_backends(e, err, errlen);
+}
+
+static int engine_listen(struct engine *e)
+{
+	const struct engine_params *p = e->params;
+
+	e->slots = calloc(p->n_listen, sizeof(*e->slots));
+	if (e->slots == NULL)
+		return -1;
+	for (size_t i = 0; i < p->n_listen; i++) {
+		struct accept_slot *slot = &e->slots[i];
+
+		slot->engine = e;
+		slot->listen = &p->listen[i];
+		slot->ev = event_new(e->ctx.base, p->listen[i].fd, EV_READ | EV_PERSIST, on_accept,
+				     slot);
+		if (slot->ev == NULL || event_add(slot->ev, NULL) < 0)
+			return -1;
+	}
+	e->accepting = true;
+	return 0;
+}
+
+_Noreturn void engine_main(const struct engine_params *params)
+{
+	static struct engine engine;
+	struct engine *e = &engine;
+	int keep[CHAN_KEEP_MAX];
+	size_t nkeep = 0;
+	char err[512];
+	int rc;
+
+	e->params = params;
+	e->ctx.cfg = params->cfg;
+	e->ctx.master_fd = params->master_fd;
+	e->ctx.on_idle = on_idle;
+	prctl(PR_SET_NAME, "mailgated-tls");
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	log_set_prefix("engine");
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+
+	/* Nothing of the master's but our channel and the listening sockets. */
+	keep[nkeep++] = params->master_fd;
+	for (size_t i = 0; i < params->n_listen && nkeep < CHAN_KEEP_MAX; i++)
+		keep[nkeep++] = params->listen[i].fd;
+	chan_close_all_but(keep, nkeep);
+	log_reopen();
+
+	if (engine_prepare(e, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		send_master(e, CHAN_ENGINE_FAILED, err);
+		_exit(2);
+	}
+	rc = privdrop(params->cfg->user, params->cfg->group, err, sizeof(err));
+	if (rc < 0) {
+		log_error("privilege drop failed: %s", err);
+		send_master(e, CHAN_ENGINE_FAILED, err);
+		_exit(2);
+	}
+	e->ctx.base = event_base_new();
+	if (e->ctx.base == NULL || engine_listen(e) < 0 ||
+	    (e->master_ev = event_new(e->ctx.base, params->master_fd, EV_READ | EV_PERSIST,
+				      on_master, e)) == NULL ||
+	    event_add(e->master_ev, NULL) < 0) {
+		log_error("cannot set up the event loop");
+		send_master(e, CHAN_ENGINE_FAILED, "cannot set up the event loop");
+		_exit(2);
+	}
+	send_master(e, CHAN_ENGINE_READY, NULL);
+	log_debug("engine generation=%u index=%u ready (libevent %s, %s)", params->generation,
+		  params->index, event_get_version(), event_base_get_method(e->ctx.base));
+	event_base_dispatch(e->ctx.base);
+	engine_exit(e, 0);
+}

@@ -1,0 +1,56 @@
+/*
+ * engine_conn.h - one connection inside a TLS engine, from accept to the
+ * closing log line. The engine (engine.c) owns the process, the listening
+ * sockets and the master channel; engine_conn.c owns each connection's
+ * phases (an explicit state machine) and its sockets.
+ */
+#ifndef MG_ENGINE_CONN_H
+#define MG_ENGINE_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "netaddr.h"
+
+struct event_base;
+struct mg_tls_server;
+struct mg_tls_client;
+struct engine_conn;
+
+/* A backend's addresses, resolved when the engine starts (never per login). */
+struct engine_backend {
+	struct sockaddr_storage addr[MG_PROTO_COUNT][4];
+	socklen_t addrlen[MG_PROTO_COUNT][4];
+	size_t n_addr[MG_PROTO_COUNT];
+	struct mg_tls_client *tls;	/* NULL for tls = none */
+};
+
+/* What every connection of an engine shares. */
+struct engine_ctx {
+	struct event_base *base;
+	const struct mg_config *cfg;
+	struct mg_tls_server *tls_server[MG_PROTO_COUNT];
+	struct engine_backend *backends;	/* per cfg->backends[i] */
+	int master_fd;
+	uint64_t next_id;
+	struct engine_conn *conns;	/* every live connection */
+	size_t n_conns;
+	/* Called when the last connection ended (a retiring engine exits then). */
+	void (*on_idle)(struct engine_ctx *ctx);
+};
+
+/* Take over an accepted socket. */
+void conn_accept(struct engine_ctx *ctx, int fd, size_t listener,
+		 const struct sockaddr_storage *peer);
+
+/* The master's verdict on a session request. */
+void conn_granted(struct engine_ctx *ctx, uint64_t id);
+void conn_refused(struct engine_ctx *ctx, uint64_t id, unsigned verdict);
+
+/* End every connection (shutdown after the grace period). */
+void conn_end_all(struct engine_ctx *ctx, const char *reason);
+
+#endif

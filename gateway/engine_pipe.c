@@ -1,0 +1,168 @@
+/*
+ * engine_pipe.c - bytes both ways between two bufferevents, bounded.
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+
+#include "engine_pipe.h"
+#include "stream.h"
+
+size_t pipe_pending(const struct pipe_end *end)
+{
+	return end->bev != NULL ? evbuffer_get_length(bufferevent_get_output(end->bev)) : 0;
+}
+
+/* Read from end only while its bytes have somewhere to go. */
+static void update_reading(struct pipe_end *end)
+{
+	bool read = end->bev != NULL && !end->eof && !end->hold && end->peer->bev != NULL &&
+		    pipe_pending(end->peer) < PIPE_HIGH;
+
+	if (end->bev == NULL)
+		return;
+	if (read)
+		bufferevent_enable(end->bev, EV_READ);
+	else
+		bufferevent_disable(end->bev, EV_READ);
+}
+
+void pipe_pump(struct pipe_end *end)
+{
+	struct evbuffer *in;
+	size_t n;
+
+	if (end->bev == NULL || end->peer->bev == NULL || end->hold)
+		return;
+	in = bufferevent_get_input(end->bev);
+	n = evbuffer_get_length(in);
+	if (end->peer->write_failed) {
+		evbuffer_drain(in, n);
+		n = 0;
+	}
+	if (n > 0) {
+		/* Whole chains change hands; nothing is copied. */
+		evbuffer_add_buffer(bufferevent_get_output(end->peer->bev), in);
+		end->bytes_in += n;
+	}
+	update_reading(end);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct pipe_end *end = arg;
+
+	if (end->pipe->activity != NULL)
+		*end->pipe->activity = stream_now_ms();
+	pipe_pump(end);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct pipe_end *end = arg;
+
+	/* Room again: the other side may read, and pass on what it holds. */
+	if (end->peer->bev != NULL && !end->peer->hold)
+		pipe_pump(end->peer);
+	if (end->watch_drain && pipe_pending(end) == 0) {
+		end->watch_drain = false;
+		end->pipe->on_event(end->pipe, end, PIPE_DRAINED, end->pipe->arg);
+	}
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct pipe_end *end = arg;
+	struct engine_pipe *pipe = end->pipe;
+
+	end->what = what;
+	if (what & BEV_EVENT_CONNECTED) {
+		pipe->on_event(pipe, end, PIPE_CONNECTED, pipe->arg);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+		pipe_pump(end);
+		end->eof = true;
+		bufferevent_disable(bev, EV_READ);
+		pipe->on_event(pipe, end, PIPE_EOF, pipe->arg);
+		return;
+	}
+	end->error = bufferevent_get_openssl_error(bev);
+	if ((what & BEV_EVENT_WRITING) && !(what & BEV_EVENT_TIMEOUT) && !end->write_failed) {
+		/* The reader went away; what it had not read yet may still be read from it. */
+		struct evbuffer *out = bufferevent_get_output(bev);
+
+		end->write_failed = true;
+		evbuffer_drain(out, evbuffer_get_length(out));
+		bufferevent_disable(bev, EV_WRITE);
+		pipe->on_event(pipe, end, PIPE_WRITE_FAILED, pipe->arg);
+		return;
+	}
+	end->eof = true;
+	pipe->on_event(pipe, end, PIPE_ERROR, pipe->arg);
+}
+
+void pipe_set(struct engine_pipe *pipe, struct pipe_end *end, struct bufferevent *bev)
+{
+	end->bev = bev;
+	end->eof = false;
+	end->hold = false;
+	end->write_failed = false;
+	end->watch_drain = false;
+	end->error = 0;
+	if (bev == NULL)
+		return;
+	bufferevent_setcb(bev, on_read, on_write, on_event, end);
+	/* Called whenever a write leaves at most PIPE_LOW queued. */
+	bufferevent_setwatermark(bev, EV_WRITE, PIPE_LOW, 0);
+	bufferevent_enable(bev, EV_WRITE);
+	update_reading(end);
+	update_reading(end->peer);
+}
+
+void pipe_init(struct engine_pipe *pipe, struct bufferevent *a, struct bufferevent *b,
+	       pipe_event_fn *on_event_fn, void *arg, long long *activity)
+{
+	pipe->a = (struct pipe_end){ .pipe = pipe, .peer = &pipe->b };
+	pipe->b = (struct pipe_end){ .pipe = pipe, .peer = &pipe->a };
+	pipe->on_event = on_event_fn;
+	pipe->arg = arg;
+	pipe->activity = activity;
+	pipe_set(pipe, &pipe->a, a);
+	pipe_set(pipe, &pipe->b, b);
+	pipe_pump(&pipe->a);
+	pipe_pump(&pipe->b);
+}
+
+void pipe_hold(struct pipe_end *end, bool hold)
+{
+	end->hold = hold;
+	if (hold)
+		update_reading(end);
+	else
+		pipe_pump(end);
+}
+
+void pipe_watch_drain(struct pipe_end *end)
+{
+	if (pipe_pending(end) == 0) {
+		end->pipe->on_event(end->pipe, end, PIPE_DRAINED, end->pipe->arg);
+		return;
+	}
+	end->watch_drain = true;
+}
+
+struct bufferevent *pipe_take(struct pipe_end *end)
+{
+	struct bufferevent *bev = end->bev;
+
+	if (bev != NULL) {
+		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+		bufferevent_disable(bev, EV_READ | EV_WRITE);
+	}
+	end->bev = NULL;
+	end->watch_drain = false;
+	update_reading(end->peer);
+	return bev;
+}
