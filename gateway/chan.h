@@ -31,6 +31,7 @@ enum chan_type {
 	CHAN_SESSION_REQUEST,		/* id, listener, client address; fd: child's channel */
 	CHAN_SESSION_END,		/* id: no longer counted */
 	/* master -> engine */
+	CHAN_TICKET_KEYS,		/* first message: the session ticket keys */
 	CHAN_SESSION_GRANT,		/* id: a child runs the session */
 	CHAN_SESSION_REFUSE,		/* id, verdict: over a limit */
 	CHAN_ENGINE_RETIRE,		/* stop accepting, end when the last session ends */

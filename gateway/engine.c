@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,25 +226,65 @@ static int resolve_backends(struct engine *e, char *err, size_t errlen)
 	return 0;
 }
 
+/* The master's first message: the ticket keys every engine shares. */
+static int receive_ticket_keys(struct engine *e, unsigned char *keys, char *err, size_t errlen)
+{
+	unsigned char buf[CHAN_MSG_MAX];
+	struct pollfd pfd = { .fd = e->ctx.master_fd, .events = POLLIN };
+	int fds[CHAN_MAX_FDS];
+	size_t nfds = 0, len = 0;
+	const unsigned char *p = NULL;
+	struct chan_reader r;
+	long n = -1;
+
+	if (poll(&pfd, 1, 10000) == 1)
+		n = chan_recv(e->ctx.master_fd, buf, fds, &nfds);
+	if (n > 0 && nfds == 0 && buf[0] == CHAN_TICKET_KEYS) {
+		chan_reader_init(&r, buf + 1, (size_t)n - 1);
+		chan_get_bytes(&r, &p, &len, TLS_TICKET_KEYS_LEN);
+		if (chan_reader_done(&r) && len == TLS_TICKET_KEYS_LEN)
+			memcpy(keys, p, len);
+	}
+	chan_close_fds(fds, nfds);
+	explicit_bzero(buf, sizeof(buf));
+	if (len != TLS_TICKET_KEYS_LEN) {
+		snprintf(err, errlen, "no session ticket keys from the master");
+		return -1;
+	}
+	return 0;
+}
+
 /* Everything that needs root or may fail: certificates, keys, backend addresses. */
 static int engine_prepare(struct engine *e, char *err, size_t errlen)
 {
 	const struct mg_config *cfg = e->ctx.cfg;
+	unsigned char keys[TLS_TICKET_KEYS_LEN];
+	int rc = 0;
 
 	e->ctx.backends = calloc(cfg->n_backends, sizeof(*e->ctx.backends));
 	if (e->ctx.backends == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (receive_ticket_keys(e, keys, err, errlen) < 0)
+		return -1;
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		enum mg_protocol protocol = cfg->listeners[i].protocol;
 
 		if (e->ctx.tls_server[protocol] != NULL)
 			continue;
 		e->ctx.tls_server[protocol] = tls_server_new(&cfg->tls, protocol, err, errlen);
-		if (e->ctx.tls_server[protocol] == NULL)
-			return -1;
+		if (e->ctx.tls_server[protocol] == NULL ||
+		    tls_server_set_ticket_keys(e->ctx.tls_server[protocol], keys, sizeof(keys)) < 0) {
+			if (e->ctx.tls_server[protocol] != NULL)
+				snprintf(err, errlen, "cannot set the session ticket keys");
+			rc = -1;
+			break;
+		}
 	}
+	explicit_bzero(keys, sizeof(keys));
+	if (rc < 0)
+		return -1;
 	for (size_t i = 0; i < cfg->n_backends; i++) {
 		char detail[256];
 
@@ -331,6 +372,8 @@ _Noreturn void engine_main(const struct engine_params *params)
 	send_master(e, CHAN_ENGINE_READY, NULL);
 	log_debug("engine generation=%u index=%u ready (libevent %s, %s)", params->generation,
 		  params->index, event_get_version(), event_base_get_method(e->ctx.base));
+	if (params->index == 0)
+		log_info("tls records built in %s", tls_kernel_offload());
 	event_base_dispatch(e->ctx.base);
 	engine_exit(e, 0);
 }

@@ -26,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -133,6 +135,12 @@ struct master {
 	struct request *requests;
 	size_t n_requests, cap_requests;
 	bool stopping;
+	/*
+	 * Session ticket keys for every engine, in a page the kernel zeroes in
+	 * every child: engines get them over their channel, session children
+	 * and the auth process never have them.
+	 */
+	unsigned char *ticket_keys;
 };
 
 static int signal_pipe[2] = { -1, -1 };
@@ -401,6 +409,15 @@ static int spawn_engine(struct master *m, struct generation *g, unsigned index)
 		log_error("engine fork: %s", strerror(errno));
 		close(sp[0]);
 		return -1;
+	}
+	{
+		struct chan_msg keys;
+
+		chan_msg_init(&keys, CHAN_TICKET_KEYS);
+		chan_put_bytes(&keys, m->ticket_keys, TLS_TICKET_KEYS_LEN);
+		if (chan_send(sp[0], &keys, NULL, 0) < 0)
+			log_error("engine channel: %s", strerror(errno));
+		explicit_bzero(keys.data, keys.len);
 	}
 	fcntl(sp[0], F_SETFL, fcntl(sp[0], F_GETFL) | O_NONBLOCK);
 	*e = (struct engine_proc){
@@ -1252,6 +1269,31 @@ static int wait_first_generation(struct master *m, char *err, size_t errlen)
 	return 0;
 }
 
+static int make_ticket_keys(struct master *m, char *err, size_t errlen)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+
+	if (p == MAP_FAILED) {
+		snprintf(err, errlen, "mmap: %s", strerror(errno));
+		return -1;
+	}
+	if (madvise(p, (size_t)page, MADV_WIPEONFORK) < 0 || madvise(p, (size_t)page,
+								       MADV_DONTDUMP) < 0) {
+		snprintf(err, errlen, "madvise: %s", strerror(errno));
+		munmap(p, (size_t)page);
+		return -1;
+	}
+	if (getrandom(p, TLS_TICKET_KEYS_LEN, 0) != TLS_TICKET_KEYS_LEN) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		munmap(p, (size_t)page);
+		return -1;
+	}
+	m->ticket_keys = p;
+	return 0;
+}
+
 static void master_free(struct master *m)
 {
 	while (m->gens != NULL) {
@@ -1267,6 +1309,10 @@ static void master_free(struct master *m)
 	free(m->children);
 	free(m->requests);
 	connlimit_free(&m->sessions);
+	if (m->ticket_keys != NULL) {
+		explicit_bzero(m->ticket_keys, TLS_TICKET_KEYS_LEN);
+		munmap(m->ticket_keys, (size_t)sysconf(_SC_PAGESIZE));
+	}
 }
 
 int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
@@ -1277,7 +1323,8 @@ int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
 	connlimit_init(&m.sessions);
 	config_warnings(cfg, log_warning_cb, NULL);
 	m.current = generation_new(&m, cfg, err, sizeof(err));
-	if (m.current == NULL || install_signals(err, sizeof(err)) < 0) {
+	if (m.current == NULL || install_signals(err, sizeof(err)) < 0 ||
+	    make_ticket_keys(&m, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto fail;
 	}

@@ -69,6 +69,10 @@ static void common_options(SSL_CTX *ctx)
 	 */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 				      SSL_OP_IGNORE_UNEXPECTED_EOF);
+#ifdef SSL_OP_ENABLE_KTLS
+	/* The kernel builds the records where it can (see tls_kernel_offload()). */
+	SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+#endif
 	/* Idle IMAP sessions (IDLE) must not pin 2 x 16 kB of record buffers. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -152,9 +156,9 @@ struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg, enum mg_pr
 	}
 
 	/*
-	 * Every connection lives in its own child, so a server-side session cache
-	 * would never be hit; stateless tickets, whose keys this context made
-	 * before the fork, resume across children instead.
+	 * Several engines serve one listener, so a server-side session cache
+	 * would miss half the time; stateless tickets resume across engines
+	 * once they share the ticket keys (tls_server_set_ticket_keys()).
 	 */
 	SSL_CTX_set_session_cache_mode(server->ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_session_id_context(server->ctx, session_context, sizeof(session_context) - 1);
@@ -585,4 +589,45 @@ void tls_ssl_failure(const struct ssl_st *ssl, bool client, unsigned long first_
 		snprintf(err, errlen, "TLS handshake: connection closed");
 	}
 	ERR_clear_error();
+}
+
+int tls_server_set_ticket_keys(struct mg_tls_server *server, const unsigned char *keys,
+			       size_t len)
+{
+	if (len != TLS_TICKET_KEYS_LEN)
+		return -1;
+	/* OpenSSL copies them: name (16), HMAC secret (32), AES key (32). */
+	return SSL_CTX_set_tlsext_ticket_keys(server->ctx, (void *)keys, (long)len) == 1 ? 0 : -1;
+}
+
+/* Is word one of the space-separated words of list? */
+static bool has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)) != NULL; p += n) {
+		bool starts = p == list || p[-1] == ' ';
+		bool ends = p[n] == '\0' || p[n] == ' ' || p[n] == '\n';
+
+		if (starts && ends)
+			return true;
+	}
+	return false;
+}
+
+const char *tls_kernel_offload(void)
+{
+#if defined(SSL_OP_ENABLE_KTLS) && !defined(OPENSSL_NO_KTLS)
+	char ulp[256] = "";
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
+
+	if (f != NULL) {
+		if (fgets(ulp, sizeof(ulp), f) == NULL)
+			ulp[0] = '\0';
+		fclose(f);
+	}
+	return has_word(ulp, "tls") ? "kernel" : "user space (this kernel offers no TLS)";
+#else
+	return "user space (OpenSSL was built without kernel TLS)";
+#endif
 }

@@ -28,6 +28,14 @@ struct mg_tls;		/* one TLS connection */
 
 struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg, enum mg_protocol protocol,
 				     char *err, size_t errlen);
+
+/*
+ * Session ticket keys shared by every engine, so a client resumes whichever
+ * engine accepts it: exactly TLS_TICKET_KEYS_LEN random bytes. Returns 0 or -1.
+ */
+#define TLS_TICKET_KEYS_LEN 80
+int tls_server_set_ticket_keys(struct mg_tls_server *server, const unsigned char *keys,
+			       size_t len);
 void tls_server_free(struct mg_tls_server *server);
 
 struct mg_tls_client *tls_client_new(const struct mg_backend_config *backend, char *err,
@@ -58,6 +66,8 @@ struct ssl_st;
 struct ssl_st *tls_server_ssl(struct mg_tls_server *server, char *err, size_t errlen);
 struct ssl_st *tls_client_ssl(struct mg_tls_client *client, char *err, size_t errlen);
 void tls_ssl_free(struct ssl_st *ssl);
+/* Where TLS records are built: "kernel" (kTLS) or why in user space. */
+const char *tls_kernel_offload(void);
 const char *tls_ssl_version(const struct ssl_st *ssl);
 const char *tls_ssl_cipher(const struct ssl_st *ssl);
 /*

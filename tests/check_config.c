@@ -313,6 +313,9 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(c->user, "mailgate");
 	ck_assert_ptr_null(c->group);
 	ck_assert_str_eq(c->pid_file, "/run/mailgated.pid");
+	ck_assert_str_eq(c->session_user, "mailgate-session");
+	ck_assert_str_eq(c->session_chroot, "/run/mailgate/empty");
+	ck_assert_uint_eq(c->engines, 0);	/* auto: one per CPU */
 	ck_assert_int_eq(c->log_level, MG_LOG_INFO);
 	ck_assert_uint_eq(c->max_connections, 1000);
 	ck_assert_uint_eq(c->max_connections_per_ip, 20);
@@ -362,6 +365,22 @@ START_TEST(test_defaults)
 	ck_assert_ptr_null(c->user_map);
 	ck_assert_uint_eq(c->n_user_routes, 0);
 	ck_assert_ptr_null(c->user_routes);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_engines_number)
+{
+	struct mg_config *c;
+
+	c = load_ok("engines = 3\nsession_user = \"nobody\"\n"
+		    "session_chroot = \"/var/empty\"\n" MINIMAL);
+	ck_assert_uint_eq(c->engines, 3);
+	ck_assert_str_eq(c->session_user, "nobody");
+	ck_assert_str_eq(c->session_chroot, "/var/empty");
+	config_free(c);
+	c = load_ok("engines = auto\n" MINIMAL);
+	ck_assert_uint_eq(c->engines, 0);
 	config_free(c);
 }
 END_TEST
@@ -844,6 +863,16 @@ static const struct error_case error_cases[] = {
 	  11, "no such option 'client_address'" },
 	{ "user_map = \"\"\n" MINIMAL, 1, "user_map must not be empty" },
 
+	/* the process model */
+	{ "engines = 0\n" MINIMAL, 1, "engines = 0 is out of range (1..64)" },
+	{ "engines = 65\n" MINIMAL, 1, "engines = 65 is out of range (1..64)" },
+	{ "engines = many\n" MINIMAL, 1, "engines: 'many' is not a decimal number" },
+	{ "engines = AUTO\n" MINIMAL, 1, "engines: 'AUTO' is not a decimal number" },
+	{ "user = \"mg\"\nsession_user = \"mg\"\n" MINIMAL, 2,
+	  "session_user must differ from user" },
+	{ "session_chroot = \"var/empty\"\n" MINIMAL, 1,
+	  "session_chroot must be an absolute path" },
+
 	/* plain syntax errors still carry the right line */
 	{ "# comment\n# comment\nuser = \n" MINIMAL, 4, "" },
 	{ "}\n" MINIMAL, 1, "unexpected closing brace" },
@@ -1232,6 +1261,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_full_file);
 	tcase_add_test(tc, test_struct_is_self_contained);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_engines_number);
 	tcase_add_test(tc, test_boundaries_accepted);
 	tcase_add_test(tc, test_listeners_may_share_port_on_other_addresses);
 	tcase_add_test(tc, test_env_single_quotes_are_literal);

@@ -9,6 +9,7 @@ mailgated. Run: python3 tests/integration/test_imap.py
 
 import os
 import re
+import socket
 import ssl
 import sys
 import time
@@ -590,6 +591,41 @@ def test_alpn_with_python_client():
     with ImapClient(e.mg.port("imap"), ca=e.certs.ca, alpn=["imap"]) as c:
         c.starttls()
         assert c.sock.selected_alpn_protocol() == "imap", c.sock.selected_alpn_protocol()
+
+
+def test_tls_sessions_resume_on_every_engine():
+    """Every engine shares the ticket keys, so a TLS session resumes whichever
+    engine accepts the reconnection."""
+    e = env()
+    mg = gateway("mg-resume", engines=2)
+    ctx = ssl.create_default_context(cafile=e.certs.ca)
+    ctx.check_hostname = False
+
+    def connect(session=None):
+        raw = socket.create_connection((mgtest.HOST, mg.port("imaps")), timeout=5)
+        s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+        greeting = s.recv(4096)          # also takes in the tickets sent after the handshake
+        assert greeting.startswith(b"* OK"), greeting
+        reused, sess, port = s.session_reused, s.session, s.getsockname()[1]
+        s.close()
+        return reused, sess, port
+
+    _, session, _ = connect()
+    ports = []
+    for _ in range(40):
+        reused, _, port = connect(session)
+        assert reused, "a TLS session was not resumed (connection %d)" % (len(ports) + 1)
+        ports.append(port)
+        # done once both engines have resumed one: their pids are in the session lines
+        pids = set()
+        for line in mg.log().splitlines():
+            m = re.search(r"mailgated\[(\d+)\].*session end client=127\.0\.0\.1:(\d+) ", line)
+            if m and int(m.group(2)) in ports:
+                pids.add(m.group(1))
+        if len(pids) >= 2:
+            break
+    assert len(pids) >= 2, "every resumed session went to one engine: %s" % pids
+    mg.stop()
 
 
 def test_config_check():
