@@ -234,6 +234,89 @@ static void log_end(const struct engine_conn *conn)
 		 conn->end_reason[0] != '\0' ? conn->end_reason : "closed");
 }
 
+static void flush_master(evutil_socket_t fd, short what, void *arg);
+
+/*
+ * Send to the master without ever blocking the loop: what its channel cannot
+ * take now waits, in order, for the channel to become writable. The master
+ * reads every engine's channel before it judges requests, so a queue here
+ * drains within a round. fd (or -1) is passed along and closed once sent.
+ */
+static int send_master(struct engine_ctx *ctx, const struct chan_msg *m, int fd)
+{
+	struct engine_out *o;
+
+	if (ctx->n_out == 0 && chan_send(ctx->master_fd, m, fd >= 0 ? &fd : NULL,
+					 fd >= 0 ? 1 : 0) == 0) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	if (ctx->n_out == 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		log_error("master channel: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (m->len > sizeof(o->data)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (ctx->n_out == ctx->cap_out) {
+		size_t cap = ctx->cap_out == 0 ? 16 : ctx->cap_out * 2;
+		struct engine_out *grown = realloc(ctx->out, cap * sizeof(*grown));
+
+		if (grown == NULL) {
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		ctx->out = grown;
+		ctx->cap_out = cap;
+	}
+	if (ctx->out_ev == NULL)
+		ctx->out_ev = event_new(ctx->base, ctx->master_fd, EV_WRITE | EV_PERSIST,
+					flush_master, ctx);
+	if (ctx->out_ev == NULL || event_add(ctx->out_ev, NULL) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	o = &ctx->out[ctx->n_out++];
+	memcpy(o->data, m->data, m->len);
+	o->len = m->len;
+	o->fd = fd;
+	return 0;
+}
+
+static void flush_master(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine_ctx *ctx = arg;
+	size_t done = 0;
+
+	while (done < ctx->n_out) {
+		struct engine_out *o = &ctx->out[done];
+		struct chan_msg m;
+
+		memcpy(m.data, o->data, o->len);
+		m.len = o->len;
+		m.overflow = false;
+		if (chan_send(fd, &m, o->fd >= 0 ? &o->fd : NULL, o->fd >= 0 ? 1 : 0) < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			log_error("master channel: %s", strerror(errno));
+		}
+		if (o->fd >= 0)
+			close(o->fd);
+		done++;
+	}
+	memmove(ctx->out, ctx->out + done, (ctx->n_out - done) * sizeof(*ctx->out));
+	ctx->n_out -= done;
+	if (ctx->n_out == 0)
+		event_del(ctx->out_ev);
+}
+
 static void tell_master_end(struct engine_conn *conn)
 {
 	struct chan_msg m;
@@ -243,14 +326,7 @@ static void tell_master_end(struct engine_conn *conn)
 	conn->counted = false;
 	chan_msg_init(&m, CHAN_SESSION_END);
 	chan_put_u64(&m, conn->id);
-	/* The master never blocks us for long: it reads its channels first in each round. */
-	while (chan_send(conn->ctx->master_fd, &m, NULL, 0) < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			log_error("master channel: %s", strerror(errno));
-			return;
-		}
-		usleep(1000);
-	}
+	send_master(conn->ctx, &m, -1);
 }
 
 /* Bytes of the pre-login pipe, before it is taken apart. */
@@ -1195,16 +1271,9 @@ static void request_session(struct engine_conn *conn)
 	chan_put_u16(&m, (uint16_t)conn->listener_index);
 	put_sockaddr(&m, &conn->client_sa);
 	set_phase(conn, PHASE_GRANT);
-	while (chan_send(conn->ctx->master_fd, &m, &sp[1], 1) < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			log_error("master channel: %s", strerror(errno));
-			close(sp[1]);
-			conn_end(conn, "master-gone");
-			return;
-		}
-		usleep(1000);
-	}
-	close(sp[1]);
+	/* The child's end of the link travels with the request (and is closed here once sent). */
+	if (send_master(conn->ctx, &m, sp[1]) < 0)
+		conn_end(conn, "master-gone");
 }
 
 static struct engine_conn *find_conn(struct engine_ctx *ctx, uint64_t id)

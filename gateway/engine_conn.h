@@ -28,6 +28,13 @@ struct engine_backend {
 	struct mg_tls_client *tls;	/* NULL for tls = none */
 };
 
+/* A message for the master that its channel could not take yet. */
+struct engine_out {
+	unsigned char data[64];
+	size_t len;
+	int fd;				/* passed along, closed once sent; -1 for none */
+};
+
 /* What every connection of an engine shares. */
 struct engine_ctx {
 	struct event_base *base;
@@ -35,6 +42,9 @@ struct engine_ctx {
 	struct mg_tls_server *tls_server[MG_PROTO_COUNT];
 	struct engine_backend *backends;	/* per cfg->backends[i] */
 	int master_fd;
+	struct engine_out *out;		/* in order; never blocks the loop */
+	size_t n_out, cap_out;
+	struct event *out_ev;		/* armed while out holds anything */
 	uint64_t next_id;
 	struct engine_conn *conns;	/* every live connection */
 	size_t n_conns;

@@ -1087,10 +1087,14 @@ class Mailgated:
                 return False
             time.sleep(0.05)
             return idle()
-        wait_until(settled, timeout,
-                   what="mailgated's sessions to end (session children: %s, open "
-                        "connections: %d)" % (self.session_children(),
-                                              open_connections(ports)))
+        try:
+            wait_until(settled, timeout, what="mailgated's sessions to end")
+        except AssertionError as ex:
+            # the state at the end of the wait, not at its start
+            raise AssertionError("%s (still: session children %s, open connections %d, "
+                                 "accept queues %s)"
+                                 % (ex, self.session_children(), open_connections(ports),
+                                    [accept_queue(p) for p in ports])) from None
 
     def reload(self):
         """SIGHUP: re-read configuration and certificates."""
