@@ -101,8 +101,10 @@ int chan_send(int sock, const struct chan_msg *m, const int *fds, size_t nfds);
  * Receive one message into buf (CHAN_MSG_MAX bytes). Descriptors arrive in
  * fds (close-on-exec), *nfds says how many; extra or truncated ones are
  * closed and make the message invalid. Returns the length (>= 1, the type
- * is buf[0]), 0 at EOF, or -1 with errno (EAGAIN when nothing is waiting,
- * EBADMSG for a truncated or empty message).
+ * is buf[0]), 0 at EOF (an empty datagram looks the same: our peers never
+ * send one, so it ends the channel too), or -1 with errno (EAGAIN when
+ * nothing is waiting, EBADMSG for a truncated message or descriptors without
+ * a message).
  */
 long chan_recv(int sock, unsigned char *buf, int *fds, size_t *nfds);
 

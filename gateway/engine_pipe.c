@@ -11,7 +11,12 @@
 
 size_t pipe_pending(const struct pipe_end *end)
 {
-	return end->bev != NULL ? evbuffer_get_length(bufferevent_get_output(end->bev)) : 0;
+	/*
+	 * What a failed end could not take counts as dropped: a socket
+	 * bufferevent's output cannot be drained from outside its callbacks.
+	 */
+	return end->bev != NULL && !end->write_failed
+		       ? evbuffer_get_length(bufferevent_get_output(end->bev)) : 0;
 }
 
 /* Read from end only while its bytes have somewhere to go. */
@@ -96,6 +101,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		end->write_failed = true;
 		evbuffer_drain(out, evbuffer_get_length(out));
 		bufferevent_disable(bev, EV_WRITE);
+		/* Its source may have been paused for it: read (and drop) again. */
+		update_reading(end->peer);
 		pipe->on_event(pipe, end, PIPE_WRITE_FAILED, pipe->arg);
 		return;
 	}
