@@ -6,6 +6,8 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include <sys/uio.h>
+
 #include "engine_pipe.h"
 #include "stream.h"
 
@@ -33,6 +35,56 @@ static void update_reading(struct pipe_end *end)
 		bufferevent_disable(end->bev, EV_READ);
 }
 
+/* From a cleartext socket to TLS? */
+static bool towards_tls(const struct pipe_end *end)
+{
+	return bufferevent_openssl_get_ssl(end->peer->bev) != NULL &&
+	       bufferevent_openssl_get_ssl(end->bev) == NULL;
+}
+
+/*
+ * libevent reads a cleartext socket 4 kB at a time, and an OpenSSL
+ * bufferevent makes each chunk it is given a TLS record (and a write) of its
+ * own. So towards TLS, read on until a full record's worth is there and hand
+ * it over in one piece. The reading goes into a buffer of our own (libevent
+ * keeps the end of a bufferevent's input frozen); an EOF seen here is seen
+ * again by libevent's next read. Returns the bytes handed over.
+ */
+static size_t gather_record(struct pipe_end *end, struct evbuffer *in, struct evbuffer *out)
+{
+	static struct evbuffer *scratch;	/* an engine is one thread */
+	evutil_socket_t fd = bufferevent_getfd(end->bev);
+	size_t n;
+
+	if (scratch == NULL && (scratch = evbuffer_new()) == NULL) {
+		n = evbuffer_get_length(in);
+		evbuffer_add_buffer(out, in);
+		return n;
+	}
+	evbuffer_add_buffer(scratch, in);
+	if (evbuffer_get_length(scratch) < PIPE_RECORD) {
+		/* One read of the rest (libevent's own stop at 4 kB). */
+		struct evbuffer_iovec vec[2];
+		int nvec = evbuffer_reserve_space(scratch, (ev_ssize_t)(PIPE_RECORD -
+								 evbuffer_get_length(scratch)), vec, 2);
+		/* evbuffer_iovec has struct iovec's layout (libevent promises it). */
+		ssize_t got = nvec > 0 ? readv(fd, (struct iovec *)vec, nvec) : -1;
+		size_t left = got > 0 ? (size_t)got : 0;
+
+		for (int i = 0; i < nvec; i++) {
+			if (vec[i].iov_len > left)
+				vec[i].iov_len = left;
+			left -= vec[i].iov_len;
+		}
+		/* EOF or EAGAIN: nothing is committed, libevent's next read sees it. */
+		evbuffer_commit_space(scratch, vec, got > 0 ? nvec : 0);
+	}
+	n = evbuffer_get_length(scratch);
+	evbuffer_pullup(scratch, (ev_ssize_t)(n < PIPE_RECORD ? n : PIPE_RECORD));
+	evbuffer_add_buffer(out, scratch);
+	return n;
+}
+
 void pipe_pump(struct pipe_end *end)
 {
 	struct evbuffer *in;
@@ -46,7 +98,10 @@ void pipe_pump(struct pipe_end *end)
 		evbuffer_drain(in, n);
 		n = 0;
 	}
-	if (n > 0) {
+	if (n > 0 && towards_tls(end)) {
+		n = gather_record(end, in, bufferevent_get_output(end->peer->bev));
+		end->bytes_in += n;
+	} else if (n > 0) {
 		/* Whole chains change hands; nothing is copied. */
 		evbuffer_add_buffer(bufferevent_get_output(end->peer->bev), in);
 		end->bytes_in += n;

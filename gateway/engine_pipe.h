@@ -22,6 +22,7 @@ struct engine_pipe;
 
 #define PIPE_HIGH 32768		/* two TLS records */
 #define PIPE_LOW 16384
+#define PIPE_RECORD 16384	/* the largest TLS record's payload */
 
 enum pipe_event {
 	PIPE_EOF,		/* the end's peer closed (its input is all delivered) */
