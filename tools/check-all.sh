@@ -6,6 +6,11 @@
 set -e
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+# The demo command configures in the source tree; out-of-tree builds need it clean.
+if [ -f config.status ]; then
+	echo "=== the source tree was configured in place (make demo): make distclean ==="
+	make distclean >/dev/null
+fi
 ./autogen.sh
 
 rm -rf build-werror build-asan
