@@ -780,6 +780,9 @@ static void backend_tls_up(struct engine_conn *conn)
 {
 	struct chan_msg m;
 
+	log_debug("conn=%llu backend tls up version=%s resumed=%s", (unsigned long long)conn->id,
+		  tls_ssl_version(bufferevent_openssl_get_ssl(conn->back.a.bev)),
+		  tls_ssl_resumed(bufferevent_openssl_get_ssl(conn->back.a.bev)) ? "yes" : "no");
 	if (conn->leg == LEG_TLS && conn->backend_tls_ordered) {
 		conn->backend_tls_ordered = false;
 		set_leg(conn, LEG_UP);

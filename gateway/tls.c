@@ -28,7 +28,30 @@ struct mg_tls_server {
 struct mg_tls_client {
 	SSL_CTX *ctx;
 	char *verify_name;	/* NULL when verification is off */
+	SSL_SESSION *resume;	/* a copy of the newest session the backend gave us */
 };
+
+/* Where the new-session callback finds its client (an engine is one thread). */
+static int client_index = -1;
+
+/*
+ * Keep the backend's newest session (a TLS 1.3 ticket) so that the next
+ * login's backend handshake resumes instead of checking the certificate
+ * chain again: the backend leg of every login is a new connection. A copy:
+ * OpenSSL marks the connection's own session unusable when the connection
+ * is freed without a close_notify, which is how relays end.
+ */
+static int remember_session(SSL *ssl, SSL_SESSION *session)
+{
+	struct mg_tls_client *client = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), client_index);
+	SSL_SESSION *copy = client != NULL ? SSL_SESSION_dup(session) : NULL;
+
+	if (copy != NULL) {
+		SSL_SESSION_free(client->resume);
+		client->resume = copy;
+	}
+	return 0;	/* OpenSSL keeps its own reference */
+}
 
 struct mg_tls {
 	SSL *ssl;
@@ -192,6 +215,12 @@ struct mg_tls_client *tls_client_new(const struct mg_backend_config *backend, ch
 		goto fail;
 	}
 	common_options(client->ctx);
+	if (client_index < 0)
+		client_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	SSL_CTX_set_ex_data(client->ctx, client_index, client);
+	SSL_CTX_set_session_cache_mode(client->ctx, SSL_SESS_CACHE_CLIENT |
+						    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(client->ctx, remember_session);
 	SSL_CTX_set_min_proto_version(client->ctx, TLS1_2_VERSION);
 	if (backend->verify) {
 		const char *name = backend->verify_name != NULL ? backend->verify_name : backend->host;
@@ -224,6 +253,7 @@ void tls_client_free(struct mg_tls_client *client)
 {
 	if (client == NULL)
 		return;
+	SSL_SESSION_free(client->resume);
 	SSL_CTX_free(client->ctx);
 	free(client->verify_name);
 	free(client);
@@ -541,6 +571,9 @@ struct ssl_st *tls_client_ssl(struct mg_tls_client *client, char *err, size_t er
 		openssl_error(err, errlen, "cannot create TLS connection");
 		return NULL;
 	}
+	/* A session the backend no longer takes costs nothing: a full handshake follows. */
+	if (client->resume != NULL && SSL_SESSION_is_resumable(client->resume))
+		SSL_set_session(ssl, client->resume);
 	if (client->verify_name != NULL) {
 		/* SNI only for names: RFC 6066 forbids literal addresses there. */
 		ASN1_OCTET_STRING *ip = a2i_IPADDRESS(client->verify_name);
@@ -561,6 +594,11 @@ struct ssl_st *tls_client_ssl(struct mg_tls_client *client, char *err, size_t er
 void tls_ssl_free(struct ssl_st *ssl)
 {
 	SSL_free(ssl);
+}
+
+bool tls_ssl_resumed(const struct ssl_st *ssl)
+{
+	return SSL_session_reused((SSL *)ssl) == 1;
 }
 
 const char *tls_ssl_version(const struct ssl_st *ssl)

@@ -69,6 +69,8 @@ void tls_ssl_free(struct ssl_st *ssl);
 /* Where TLS records are built: "kernel" (kTLS) or why in user space. */
 const char *tls_kernel_offload(void);
 const char *tls_ssl_version(const struct ssl_st *ssl);
+/* Did the handshake resume an earlier session? */
+bool tls_ssl_resumed(const struct ssl_st *ssl);
 const char *tls_ssl_cipher(const struct ssl_st *ssl);
 /*
  * Why a handshake or record on ssl failed: the certificate verification

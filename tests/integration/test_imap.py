@@ -891,6 +891,22 @@ def test_backend_implicit_tls_verified():
     mg.stop()
 
 
+def test_backend_tls_sessions_resume():
+    """Every login opens a new backend connection: its TLS handshake resumes
+    the engine's last session with that backend instead of starting over."""
+    e = env()
+    mg = gateway("mg-backend-resume", engines=1,
+                 backends=[mgtest.backend_for(e.dovecot, "dovecot", tls="implicit")])
+    for i in range(3):
+        with secure(mg.port("imaps"), implicit=True) as c:
+            login_ok(c, "carol")
+            logout(c)
+    lines = re.findall(r"backend tls up version=\S+ resumed=(yes|no)", mg.log())
+    assert len(lines) == 3, "expected three backend handshakes, got %r" % lines
+    assert lines[0] == "no" and lines[1:] == ["yes", "yes"], lines
+    mg.stop()
+
+
 def assert_backend_refused(mg, pattern):
     with secure(mg.port("imaps"), implicit=True) as c:
         untagged, tagged = c.login("alice", USERS["alice"], tag="a")
