@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "authd.h"
+#include "log.h"
 #include "stream.h"
 
 static void copy_reason(char *reason, size_t reasonlen, const char *text)

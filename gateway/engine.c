@@ -22,7 +22,7 @@
 #include "engine_conn.h"
 #include "log.h"
 #include "privdrop.h"
-#include "tls.h"
+#include "tls_context.h"
 
 #define ACCEPT_BURST 32
 

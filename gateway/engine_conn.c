@@ -44,7 +44,7 @@
 #include "protocol.h"
 #include "proxy_protocol.h"
 #include "stream.h"
-#include "tls.h"
+#include "tls_context.h"
 
 #define CLOSING_FLUSH_MS 30000
 #define LINK_REPLY_MAX 1024

@@ -46,7 +46,7 @@
 #include "protocol.h"
 #include "session_sandbox.h"
 #include "stream.h"
-#include "tls.h"
+#include "tls_context.h"
 
 static int signal_pipe[2] = { -1, -1 };
 static volatile sig_atomic_t got_hup, got_term, got_chld;

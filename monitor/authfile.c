@@ -1,6 +1,6 @@
 /*
  * authfile.c - the dummy user the plugin logs in with when no credentials
- * file is given (the file itself is read by gateway/credfile.c).
+ * file is given (the file itself is read by lib/credfile.c).
  */
 #include <string.h>
 #include <sys/random.h>

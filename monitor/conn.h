@@ -1,7 +1,7 @@
 /*
  * conn.h - one connection of the plugin to the server under test: resolve
  * and connect (-4/-6) within the overall deadline, then line-oriented
- * exchanges on a gateway stream (gateway/stream.h: bounded lines, a
+ * exchanges on a gateway stream (lib/stream.h: bounded lines, a
  * deadline on every wait, optional TLS), each recorded in the transcript.
  */
 #ifndef MON_CONN_H

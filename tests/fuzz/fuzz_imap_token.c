@@ -6,8 +6,8 @@
  * a failure leaves nothing but (maybe) the tag, and every value the parser
  * returns comes back unchanged after imap_quote() and a second parse.
  *
- * Build: clang -fsanitize=fuzzer,address,undefined -Igateway \
- *        tests/fuzz/fuzz_imap_token.c gateway/imap_token.c
+ * Build: clang -fsanitize=fuzzer,address,undefined -Ilib -Igateway \
+ *        tests/fuzz/fuzz_imap_token.c lib/imap_token.c
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
  * command is ever allowed to run on a connection that may not carry
  * credentials.
  *
- * Build: clang -fsanitize=fuzzer,address,undefined -Igateway \
+ * Build: clang -fsanitize=fuzzer,address,undefined -Ilib -Igateway \
  *        tests/fuzz/fuzz_pop3_command.c gateway/pop3_command.c
  */
 #include <stdbool.h>

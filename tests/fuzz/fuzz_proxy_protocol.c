@@ -12,8 +12,8 @@
  * endpoints.
  *
  * Build: clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *        -Igateway tests/fuzz/fuzz_proxy_protocol.c gateway/proxy_protocol.c \
- *        gateway/netaddr.c
+ *        -Ilib -Igateway tests/fuzz/fuzz_proxy_protocol.c gateway/proxy_protocol.c \
+ *        lib/netaddr.c
  */
 #include <netinet/in.h>
 #include <stdbool.h>

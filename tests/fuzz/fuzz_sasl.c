@@ -6,7 +6,7 @@
  * accepted PLAIN message is exactly "[user] NUL user NUL password", and every
  * refusal leaves the output wiped.
  *
- * Build: clang -fsanitize=fuzzer,address,undefined -Igateway \
+ * Build: clang -fsanitize=fuzzer,address,undefined -Ilib -Igateway \
  *        tests/fuzz/fuzz_sasl.c gateway/sasl.c
  */
 #include <stdbool.h>

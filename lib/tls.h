@@ -1,11 +1,9 @@
 /*
- * tls.h - the only door to OpenSSL.
+ * tls.h - TLS connections for both programs (lib/tls.c and, for the
+ * gateway's contexts, gateway/tls_context.h are the only doors to OpenSSL).
  *
- * Contexts are built once in the master (certificates and keys read before
- * any fork), so a child never re-reads key material and stateless session
- * tickets work across children. A connection is a struct mg_tls on a
- * non-blocking socket; reads and writes report what they wait for so the
- * caller can poll.
+ * A connection is a struct mg_tls on a non-blocking socket; reads and writes
+ * report what they wait for so the caller can poll.
  */
 #ifndef MG_TLS_H
 #define MG_TLS_H
@@ -14,10 +12,6 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "config.h"
-
-struct mg_tls_server;	/* what a listener offers: certificate, versions, ALPN */
-struct mg_tls_client;	/* how we talk to one backend: CA, verification */
 struct mg_tls;		/* one TLS connection */
 
 /* Results of tls_read/tls_write besides a byte count. */
@@ -25,22 +19,6 @@ struct mg_tls;		/* one TLS connection */
 #define MG_TLS_ERROR	  (-1)
 #define MG_TLS_WANT_READ  (-2)
 #define MG_TLS_WANT_WRITE (-3)
-
-struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg, enum mg_protocol protocol,
-				     char *err, size_t errlen);
-
-/*
- * Session ticket keys shared by every engine, so a client resumes whichever
- * engine accepts it: exactly TLS_TICKET_KEYS_LEN random bytes. Returns 0 or -1.
- */
-#define TLS_TICKET_KEYS_LEN 80
-int tls_server_set_ticket_keys(struct mg_tls_server *server, const unsigned char *keys,
-			       size_t len);
-void tls_server_free(struct mg_tls_server *server);
-
-struct mg_tls_client *tls_client_new(const struct mg_backend_config *backend, char *err,
-				     size_t errlen);
-void tls_client_free(struct mg_tls_client *client);
 
 ssize_t tls_read(struct mg_tls *tls, void *buf, size_t len);
 ssize_t tls_write(struct mg_tls *tls, const void *buf, size_t len);
@@ -52,33 +30,6 @@ const char *tls_cipher(const struct mg_tls *tls);
 
 /* Send close_notify (best effort, never blocks) and free. */
 void tls_close(struct mg_tls *tls);
-
-/*
- * ---- For the TLS engines (libevent's OpenSSL bufferevents) -----------------
- *
- * The engine drives the handshake and the records through libevent; these
- * hand it ready-made connection objects with the policy above applied (ALPN
- * on the server side, the name to verify and SNI on the client side), and
- * turn a failure into one line for the log. struct ssl_st is OpenSSL's SSL.
- */
-struct ssl_st;
-
-struct ssl_st *tls_server_ssl(struct mg_tls_server *server, char *err, size_t errlen);
-struct ssl_st *tls_client_ssl(struct mg_tls_client *client, char *err, size_t errlen);
-void tls_ssl_free(struct ssl_st *ssl);
-/* Where TLS records are built: "kernel" (kTLS) or why in user space. */
-const char *tls_kernel_offload(void);
-const char *tls_ssl_version(const struct ssl_st *ssl);
-/* Did the handshake resume an earlier session? */
-bool tls_ssl_resumed(const struct ssl_st *ssl);
-const char *tls_ssl_cipher(const struct ssl_st *ssl);
-/*
- * Why a handshake or record on ssl failed: the certificate verification
- * result on a verifying client, else OpenSSL's error (first_error, from the
- * bufferevent's error queue, 0 for none), else "connection closed".
- */
-void tls_ssl_failure(const struct ssl_st *ssl, bool client, unsigned long first_error, char *err,
-		     size_t errlen);
 
 /*
  * ---- Client-side probing, for the monitor (check_cleartext_login) ----------
