@@ -22,6 +22,7 @@
 #define CHAN_MSG_MAX	(16384 + 512)
 #define CHAN_CHUNK_MAX	16384
 #define CHAN_MAX_FDS	2
+#define CHAN_REPLY_MAX	1024	/* a go-ahead line the engine writes for STARTTLS */
 
 enum chan_type {
 	/* engine -> master */

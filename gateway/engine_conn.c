@@ -47,7 +47,6 @@
 #include "tls_context.h"
 
 #define CLOSING_FLUSH_MS 30000
-#define LINK_REPLY_MAX 1024
 
 enum conn_phase {
 	PHASE_NEW,
@@ -98,6 +97,8 @@ _Static_assert(sizeof(leg_names) / sizeof(leg_names[0]) == LEG_COUNT,
 struct engine_conn {
 	struct engine_ctx *ctx;
 	struct engine_conn *next, *prev;
+	struct engine_conn *wait_next, *wait_prev;	/* in ctx->waiting while waiting */
+	bool waiting;
 	uint64_t id;
 	enum conn_phase phase;
 	enum backend_leg leg;
@@ -342,11 +343,42 @@ static void count_front(struct engine_conn *conn)
 	conn->front.b.bytes_in = 0;
 }
 
+/*
+ * Connections awaiting the master's verdict have a list of their own, so a
+ * verdict never scans the thousands of relayed (idle) sessions.
+ */
+static void wait_for_verdict(struct engine_conn *conn)
+{
+	struct engine_ctx *ctx = conn->ctx;
+
+	conn->waiting = true;
+	conn->wait_prev = NULL;
+	conn->wait_next = ctx->waiting;
+	if (ctx->waiting != NULL)
+		ctx->waiting->wait_prev = conn;
+	ctx->waiting = conn;
+}
+
+static void verdict_arrived(struct engine_conn *conn)
+{
+	if (!conn->waiting)
+		return;
+	conn->waiting = false;
+	if (conn->wait_prev != NULL)
+		conn->wait_prev->wait_next = conn->wait_next;
+	else
+		conn->ctx->waiting = conn->wait_next;
+	if (conn->wait_next != NULL)
+		conn->wait_next->wait_prev = conn->wait_prev;
+	conn->wait_next = conn->wait_prev = NULL;
+}
+
 /* Release everything the connection holds, quietly. */
 static void conn_free(struct engine_conn *conn)
 {
 	struct engine_ctx *ctx = conn->ctx;
 
+	verdict_arrived(conn);
 	free_bev(&conn->front.a);
 	free_bev(&conn->front.b);
 	free_bev(&conn->back.a);
@@ -1065,7 +1097,7 @@ static void child_start_tls(struct engine_conn *conn, struct chan_reader *r)
 	const unsigned char *reply;
 	size_t len;
 
-	chan_get_bytes(r, &reply, &len, LINK_REPLY_MAX);
+	chan_get_bytes(r, &reply, &len, CHAN_REPLY_MAX);
 	if (!chan_reader_done(r) || conn->phase != PHASE_PRELOGIN || conn->tls_version[0] != '\0' ||
 	    conn->listener->tls != MG_LISTEN_STARTTLS || conn->front.b.bev == NULL) {
 		conn_end(conn, "session-protocol-error");
@@ -1274,22 +1306,27 @@ static void request_session(struct engine_conn *conn)
 	chan_put_u16(&m, (uint16_t)conn->listener_index);
 	put_sockaddr(&m, &conn->client_sa);
 	set_phase(conn, PHASE_GRANT);
+	wait_for_verdict(conn);
 	/* The child's end of the link travels with the request (and is closed here once sent). */
 	if (send_master(conn->ctx, &m, sp[1]) < 0)
 		conn_end(conn, "master-gone");
 }
 
-static struct engine_conn *find_conn(struct engine_ctx *ctx, uint64_t id)
+/* The connection awaiting this verdict, now off the waiting list. */
+static struct engine_conn *take_waiting(struct engine_ctx *ctx, uint64_t id)
 {
-	for (struct engine_conn *c = ctx->conns; c != NULL; c = c->next)
-		if (c->id == id)
+	for (struct engine_conn *c = ctx->waiting; c != NULL; c = c->wait_next) {
+		if (c->id == id) {
+			verdict_arrived(c);
 			return c;
+		}
+	}
 	return NULL;
 }
 
 void conn_granted(struct engine_ctx *ctx, uint64_t id)
 {
-	struct engine_conn *conn = find_conn(ctx, id);
+	struct engine_conn *conn = take_waiting(ctx, id);
 	struct chan_msg m;
 	bool implicit;
 
@@ -1333,7 +1370,7 @@ void conn_granted(struct engine_ctx *ctx, uint64_t id)
 
 void conn_refused(struct engine_ctx *ctx, uint64_t id, unsigned verdict)
 {
-	struct engine_conn *conn = find_conn(ctx, id);
+	struct engine_conn *conn = take_waiting(ctx, id);
 	const struct mg_protocol_ops *ops;
 	const char *text;
 

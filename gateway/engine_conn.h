@@ -47,6 +47,7 @@ struct engine_ctx {
 	struct event *out_ev;		/* armed while out holds anything */
 	uint64_t next_id;
 	struct engine_conn *conns;	/* every live connection */
+	struct engine_conn *waiting;	/* those awaiting the master's verdict */
 	size_t n_conns;
 	/* Called when the last connection ended (a retiring engine exits then). */
 	void (*on_idle)(struct engine_ctx *ctx);

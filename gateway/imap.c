@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan.h"
 #include "imap_token.h"
 #include "log.h"
 #include "sasl_exchange.h"
@@ -425,7 +426,7 @@ static enum command_result cmd_starttls(struct imap_client *client,
 					const struct imap_command *cmd)
 {
 	struct mg_session *session = client->session;
-	char reply[1024];	/* what session_link accepts as a go-ahead line */
+	char reply[CHAN_REPLY_MAX];	/* the longest go-ahead line the engine takes */
 	int len;
 
 	if (cmd->nargs != 0)

@@ -15,7 +15,6 @@
 #include "proxy_protocol.h"
 #include "session_link.h"
 
-#define LINK_REPLY_MAX 1024
 
 /*
  * Wait for the next message. Returns its length with the type in buf[0], or
@@ -156,7 +155,7 @@ int link_start_tls(int link, const char *reply, size_t len, long long deadline,
 {
 	struct chan_msg m;
 
-	if (len > LINK_REPLY_MAX)
+	if (len > CHAN_REPLY_MAX)
 		return -1;
 	finish_writing(client);
 	chan_msg_init(&m, CHAN_START_TLS);

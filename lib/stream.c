@@ -157,16 +157,6 @@ long stream_write_some(struct mg_stream *s, const void *buf, size_t len)
 	return (long)n;
 }
 
-bool stream_has_buffered(const struct mg_stream *s)
-{
-	return s->in_len > 0 || (s->tls != NULL && tls_pending(s->tls));
-}
-
-short stream_read_events(const struct mg_stream *s)
-{
-	return s->tls != NULL && s->want != 0 ? (short)s->want : POLLIN;
-}
-
 /* Wait for the fd to become ready for what the last call wanted. */
 static int wait_ready(struct mg_stream *s, short events, long long deadline)
 {

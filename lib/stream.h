@@ -66,10 +66,6 @@ int stream_printf(struct mg_stream *s, long long deadline, const char *fmt, ...)
 /* One non-blocking read or write: bytes, MG_IO_AGAIN, MG_IO_EOF or MG_IO_ERROR. */
 long stream_read_some(struct mg_stream *s, void *buf, size_t len);
 long stream_write_some(struct mg_stream *s, const void *buf, size_t len);
-/* Data that poll() will not report because TLS or our buffer holds it. */
-bool stream_has_buffered(const struct mg_stream *s);
 
-/* Poll events the next read (or write) on this stream waits for. */
-short stream_read_events(const struct mg_stream *s);
 
 #endif

@@ -65,18 +65,16 @@ static long long now_ms(void)
 }
 
 /*
- * Drive SSL_accept/SSL_connect on a non-blocking fd until done or the
- * deadline. blame_verify: a failed client handshake is reported as a
- * certificate verification failure when that is what happened (a probe
- * connects with SSL_VERIFY_NONE, where the result says nothing about why).
+ * Drive SSL_connect on a non-blocking fd until done or the deadline (the
+ * probe's handshake: it connects with SSL_VERIFY_NONE and reports the
+ * verification result afterwards; the gateway's handshakes run in libevent).
  */
-static int handshake(SSL *ssl, int fd, bool server, bool blame_verify, int timeout_ms,
-		     char *err, size_t errlen)
+static int handshake(SSL *ssl, int fd, int timeout_ms, char *err, size_t errlen)
 {
 	long long deadline = now_ms() + timeout_ms;
 
 	for (;;) {
-		int rc = server ? SSL_accept(ssl) : SSL_connect(ssl);
+		int rc = SSL_connect(ssl);
 		struct pollfd pfd = { .fd = fd };
 		long long left;
 
@@ -97,18 +95,9 @@ static int handshake(SSL *ssl, int fd, bool server, bool blame_verify, int timeo
 			}
 			tls_openssl_error(err, errlen, "TLS handshake");
 			return -1;
-		default: {
-			long verify = SSL_get_verify_result(ssl);
-
-			if (!server && blame_verify && verify != X509_V_OK) {
-				snprintf(err, errlen, "TLS handshake: certificate verification failed: %s",
-					 X509_verify_cert_error_string(verify));
-				ERR_clear_error();
-				return -1;
-			}
+		default:
 			tls_openssl_error(err, errlen, "TLS handshake");
 			return -1;
-		}
 		}
 		left = deadline - now_ms();
 		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
@@ -168,11 +157,6 @@ ssize_t tls_write(struct mg_tls *tls, const void *buf, size_t len)
 	if (rc == 1)
 		return (ssize_t)put;
 	return io_result(tls, rc);
-}
-
-bool tls_pending(struct mg_tls *tls)
-{
-	return SSL_pending(tls->ssl) > 0;
 }
 
 const char *tls_version(const struct mg_tls *tls)
@@ -286,7 +270,7 @@ int tls_probe_connect(struct mg_tls_probe *probe, int fd, const char *sni, int t
 		ERR_clear_error();
 	}
 	errno = 0;
-	if (handshake(ssl, fd, false, false, timeout_ms, err, errlen) < 0 || (*out = wrap(ssl)) == NULL) {
+	if (handshake(ssl, fd, timeout_ms, err, errlen) < 0 || (*out = wrap(ssl)) == NULL) {
 		if (*out == NULL && err[0] == '\0')
 			snprintf(err, errlen, "out of memory");
 		SSL_free(ssl);

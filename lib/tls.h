@@ -22,8 +22,6 @@ struct mg_tls;		/* one TLS connection */
 
 ssize_t tls_read(struct mg_tls *tls, void *buf, size_t len);
 ssize_t tls_write(struct mg_tls *tls, const void *buf, size_t len);
-/* Decrypted bytes OpenSSL holds that poll() cannot see. */
-bool tls_pending(struct mg_tls *tls);
 
 const char *tls_version(const struct mg_tls *tls);
 const char *tls_cipher(const struct mg_tls *tls);
