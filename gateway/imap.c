@@ -19,25 +19,11 @@
 #include <string.h>
 
 #include "chan.h"
+#include "imap_command.h"
 #include "imap_token.h"
 #include "log.h"
 #include "sasl_exchange.h"
 #include "session.h"
-
-enum imap_state {
-	IMAP_STATE_NOT_AUTHENTICATED,
-	IMAP_STATE_AUTHENTICATED,	/* logged in at the backend: the relay takes over */
-	IMAP_STATE_LOGOUT,
-	IMAP_STATE_COUNT
-};
-
-static const char *const state_names[] = {
-	[IMAP_STATE_NOT_AUTHENTICATED] = "not-authenticated",
-	[IMAP_STATE_AUTHENTICATED] = "authenticated",
-	[IMAP_STATE_LOGOUT] = "logout",
-};
-_Static_assert(sizeof(state_names) / sizeof(state_names[0]) == IMAP_STATE_COUNT,
-	       "every IMAP state has a name");
 
 struct imap_client {
 	struct mg_session *session;
@@ -56,16 +42,12 @@ enum command_result {
 
 typedef enum command_result command_fn(struct imap_client *client, const struct imap_command *cmd);
 
-struct command_def {
-	const char *name;
-	command_fn *run;
-	bool takes_credentials;	/* refused before TLS unless policy allows cleartext */
-};
-
+/* Every state change goes through here, so a debug log traces the dialogue. */
 static void set_state(struct imap_client *client, enum imap_state next)
 {
-	log_debug("imap state=%s->%s client=%s:%u", state_names[client->state], state_names[next],
-		  client->session->client_addr, client->session->client_port);
+	log_debug("imap state=%s->%s client=%s:%u", imap_state_name(client->state),
+		  imap_state_name(next), client->session->client_addr,
+		  client->session->client_port);
 	client->state = next;
 }
 
@@ -166,10 +148,12 @@ static void peek_tag_name(const char *cmd, size_t len, const char **tag, size_t 
 	*namelen = (size_t)((name_end != NULL ? name_end : cmd + len) - *name);
 }
 
-static bool is_credential_command(const char *name, size_t namelen)
+/* The decision from the command name alone, before its arguments are parsed. */
+static enum imap_action decide_by_name(const struct imap_client *client, const char *name,
+				       size_t namelen)
 {
-	return imap_word_equals(name, namelen, "LOGIN") ||
-	       imap_word_equals(name, namelen, "AUTHENTICATE");
+	return imap_decide(client->state, client->session->client_tls,
+			   !cleartext_refused(client), imap_command_lookup(name, namelen));
 }
 
 enum read_result { READ_COMMAND, READ_ANSWERED, READ_CLOSE };
@@ -236,7 +220,7 @@ static enum read_result read_command(struct imap_client *client)
 		}
 		if (kind == IMAP_LITERAL_SYNC) {
 			/* Never ask for the bytes of a login we are going to refuse. */
-			if (cleartext_refused(client) && is_credential_command(name, namelen))
+			if (decide_by_name(client, name, namelen) == IMAP_ACTION_REFUSE_CLEARTEXT)
 				return refuse_cleartext(client, tag, taglen) == COMMAND_CLOSE
 					       ? READ_CLOSE
 					       : READ_ANSWERED;
@@ -283,7 +267,6 @@ static enum command_result try_login(struct imap_client *client, const char *tag
 			return COMMAND_CLOSE;
 		if (session_reply(client->session, "%.*s %s", (int)taglen, tag, answer) < 0)
 			return COMMAND_CLOSE;
-		set_state(client, IMAP_STATE_AUTHENTICATED);
 		return COMMAND_RELAY;
 	case MG_LOGIN_UNAVAILABLE:
 		if (session_reply(client->session, "%.*s NO [UNAVAILABLE] Backend server unavailable, "
@@ -431,8 +414,6 @@ static enum command_result cmd_starttls(struct imap_client *client,
 
 	if (cmd->nargs != 0)
 		return bad_command(client, cmd->tag, cmd->tag_len, "STARTTLS takes no arguments.");
-	if (session->client_tls)
-		return bad_command(client, cmd->tag, cmd->tag_len, "TLS is already active.");
 	len = snprintf(reply, sizeof(reply), "%.*s OK Begin TLS negotiation now.\r\n",
 		       (int)cmd->tag_len, cmd->tag);
 	if (len < 0 || (size_t)len >= sizeof(reply))
@@ -447,15 +428,38 @@ static enum command_result cmd_starttls(struct imap_client *client,
 	return COMMAND_CONTINUE;
 }
 
-static const struct command_def commands[] = {
-	{ "CAPABILITY", cmd_capability, false },
-	{ "NOOP", cmd_noop, false },
-	{ "LOGOUT", cmd_logout, false },
-	{ "ID", cmd_id, false },
-	{ "STARTTLS", cmd_starttls, false },
-	{ "LOGIN", cmd_login, true },
-	{ "AUTHENTICATE", cmd_authenticate, true },
+/* What runs each command allowed before login; the others have no entry. */
+static command_fn *const runners[IMAP_CMD_COUNT] = {
+	[IMAP_CMD_CAPABILITY] = cmd_capability,
+	[IMAP_CMD_NOOP] = cmd_noop,
+	[IMAP_CMD_LOGOUT] = cmd_logout,
+	[IMAP_CMD_ID] = cmd_id,
+	[IMAP_CMD_STARTTLS] = cmd_starttls,
+	[IMAP_CMD_LOGIN] = cmd_login,
+	[IMAP_CMD_AUTHENTICATE] = cmd_authenticate,
 };
+
+static enum command_result run(struct imap_client *client, const struct imap_command *cmd)
+{
+	enum imap_command_id id = imap_command_lookup(cmd->name, cmd->name_len);
+
+	switch (imap_decide(client->state, client->session->client_tls, !cleartext_refused(client),
+			    id)) {
+	case IMAP_ACTION_RUN:
+		if (runners[id] != NULL)
+			return runners[id](client, cmd);
+		break;
+	case IMAP_ACTION_REFUSE_CLEARTEXT:
+		return refuse_cleartext(client, cmd->tag, cmd->tag_len);
+	case IMAP_ACTION_ALREADY_TLS:
+		return bad_command(client, cmd->tag, cmd->tag_len, "TLS is already active.");
+	case IMAP_ACTION_NOT_IN_STATE:
+	case IMAP_ACTION_UNKNOWN:
+	case IMAP_ACTION_COUNT:
+		break;
+	}
+	return bad_command(client, cmd->tag, cmd->tag_len, "Unknown command or not allowed before login.");
+}
 
 static enum command_result dispatch(struct imap_client *client)
 {
@@ -472,8 +476,8 @@ static enum command_result dispatch(struct imap_client *client)
 	 * from its name alone, so its arguments are never looked at.
 	 */
 	peek_tag_name(client->command, client->command_len, &tag, &taglen, &name, &namelen);
-	if (cleartext_refused(client) && taglen > 0 && tag[0] != '*' &&
-	    is_credential_command(name, namelen))
+	if (taglen > 0 && tag[0] != '*' &&
+	    decide_by_name(client, name, namelen) == IMAP_ACTION_REFUSE_CLEARTEXT)
 		return refuse_cleartext(client, tag, taglen);
 
 	if (imap_command_parse(client->command, client->command_len, &cmd, &error) < 0) {
@@ -481,14 +485,35 @@ static enum command_result dispatch(struct imap_client *client)
 			return bad_command(client, "*", 1, "Invalid tag.");
 		return bad_command(client, cmd.tag, cmd.tag_len, error);
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (!imap_word_equals(cmd.name, cmd.name_len, commands[i].name))
-			continue;
-		if (commands[i].takes_credentials && cleartext_refused(client))
-			return refuse_cleartext(client, cmd.tag, cmd.tag_len);
-		return commands[i].run(client, &cmd);
+	return run(client, &cmd);
+}
+
+/* Read and answer one command; the result moves the dialogue on. */
+static void step(struct imap_client *client)
+{
+	enum command_result result = COMMAND_CONTINUE;
+
+	switch (read_command(client)) {
+	case READ_CLOSE:
+		result = COMMAND_CLOSE;
+		break;
+	case READ_ANSWERED:
+		break;
+	case READ_COMMAND:
+		result = dispatch(client);
+		break;
 	}
-	return bad_command(client, cmd.tag, cmd.tag_len, "Unknown command or not allowed before login.");
+	switch (result) {
+	case COMMAND_CONTINUE:
+		break;
+	case COMMAND_RELAY:
+		set_state(client, IMAP_STATE_AUTHENTICATED);
+		break;
+	case COMMAND_CLOSE:
+		if (client->state != IMAP_STATE_LOGOUT)
+			set_state(client, IMAP_STATE_LOGOUT);
+		break;
+	}
 }
 
 static enum mg_frontend_result imap_frontend(struct mg_session *session)
@@ -498,7 +523,8 @@ static enum mg_frontend_result imap_frontend(struct mg_session *session)
 		.session = session,
 		.state = IMAP_STATE_NOT_AUTHENTICATED,
 	};
-	enum command_result result = COMMAND_CONTINUE;
+	enum mg_frontend_result result = MG_FRONTEND_CLOSE;
+	bool done = false;
 
 	/* Room for the longest line plus every literal the limits allow. */
 	client.command_cap = cfg->max_line_length + cfg->max_literal_size + 2 * IMAP_MAX_ARGS;
@@ -507,23 +533,28 @@ static enum mg_frontend_result imap_frontend(struct mg_session *session)
 		session->end_reason = "out-of-memory";
 		return MG_FRONTEND_CLOSE;
 	}
-	if (session_reply(client.session, "* OK [CAPABILITY %s] mailgate ready.", capabilities(&client)) < 0)
-		result = COMMAND_CLOSE;
-	while (result == COMMAND_CONTINUE) {
-		switch (read_command(&client)) {
-		case READ_CLOSE:
-			result = COMMAND_CLOSE;
+	if (session_reply(client.session, "* OK [CAPABILITY %s] mailgate ready.",
+			  capabilities(&client)) < 0)
+		set_state(&client, IMAP_STATE_LOGOUT);
+	while (!done) {
+		switch (client.state) {
+		case IMAP_STATE_NOT_AUTHENTICATED:
+			step(&client);
 			break;
-		case READ_ANSWERED:
+		case IMAP_STATE_AUTHENTICATED:
+			result = MG_FRONTEND_RELAY;
+			done = true;
 			break;
-		case READ_COMMAND:
-			result = dispatch(&client);
+		case IMAP_STATE_LOGOUT:
+		case IMAP_STATE_COUNT:
+			result = MG_FRONTEND_CLOSE;
+			done = true;
 			break;
 		}
 	}
 	command_reset(&client);
 	free(client.command);
-	return result == COMMAND_RELAY ? MG_FRONTEND_RELAY : MG_FRONTEND_CLOSE;
+	return result;
 }
 
 const struct mg_protocol_ops imap_protocol = {
