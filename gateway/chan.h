@@ -37,6 +37,8 @@ enum chan_type {
 	CHAN_SESSION_REFUSE,		/* id, verdict: over a limit */
 	CHAN_ENGINE_RETIRE,		/* stop accepting, end when the last session ends */
 	CHAN_ENGINE_STOP,		/* stop accepting, end sessions after grace seconds */
+	/* master -> spare session child */
+	CHAN_SPARE_SESSION,		/* fd: the engine's channel of the session to run */
 	/* engine -> session child */
 	CHAN_HELLO,			/* listener, addresses; fd: cleartext client channel */
 	CHAN_TLS_UP,			/* version, cipher; fd: client channel inside TLS */

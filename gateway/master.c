@@ -81,7 +81,7 @@ void log_warning_cb(const char *msg, void *arg)
 
 /* ---- sessions ----------------------------------------------------------------- */
 
-static void remember_child(struct master *m, pid_t pid)
+void remember_child(struct master *m, pid_t pid)
 {
 	if (m->n_children == m->cap_children) {
 		size_t cap = m->cap_children == 0 ? 64 : m->cap_children * 2;
@@ -139,18 +139,22 @@ static void judge(struct master *m, struct request *r)
 		answer(r->engine, CHAN_SESSION_REFUSE, r->id, verdict);
 		return;
 	}
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0)
-		session_child_main(&g->sandbox, g->cfg, r->link,
-				   m->authd.running ? m->authd.request_fd : -1);
+	pid = spares_take(m, g, r->link);
+	if (pid == 0) {
+		fflush(NULL);
+		pid = fork();
+		if (pid == 0)
+			session_child_main(&g->sandbox, g->cfg, r->link,
+					   m->authd.running ? m->authd.request_fd : -1);
+		if (pid > 0)
+			remember_child(m, pid);
+	}
 	close(r->link);
 	if (pid < 0) {
 		log_error("fork: %s", strerror(errno));
 		answer(r->engine, CHAN_SESSION_REFUSE, r->id, CONNLIMIT_TOTAL);
 		return;
 	}
-	remember_child(m, pid);
 	if (connlimit_add(&m->sessions, r->engine->group, r->id, &key) < 0)
 		log_error("out of memory counting sessions");
 	answer(r->engine, CHAN_SESSION_GRANT, r->id, 0);
@@ -238,6 +242,7 @@ static void reap(struct master *m)
 			continue;
 		}
 		if (forget_child(m, pid)) {
+			spares_forget(m, pid);
 			if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM &&
 			    WTERMSIG(status) != SIGKILL)
 				log_error("session process %ld died of signal %d", (long)pid,
@@ -374,6 +379,7 @@ static void loop(struct master *m)
 			reap(m);
 		}
 		timers(m);
+		spares_fill(m);
 		if (m->reload_retiring && !old_engines_accepting(m))
 			reload_finish(m);
 		if (got_hup) {
@@ -422,6 +428,7 @@ static void shutdown_all(struct master *m)
 	unsigned grace = m->current->cfg->shutdown_grace;
 
 	m->stopping = true;
+	spares_drop(m);
 	close_all_sockets(m);
 	log_info("shutting down sessions=%zu grace=%us", m->sessions.count, grace);
 	for (size_t i = 0; i < m->n_engines; i++) {

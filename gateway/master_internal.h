@@ -70,6 +70,18 @@ struct engine_proc {
 	size_t n_out, cap_out;
 };
 
+/*
+ * Session children forked ahead (master_spares.c): the pool is refilled up to
+ * SPARES_MAX whenever fewer than SPARES_LOW are left, so forks come in batches.
+ */
+#define SPARES_MAX 8
+#define SPARES_LOW 3
+
+struct spare {
+	pid_t pid;
+	int fd;			/* control socket: the session's channel arrives here */
+};
+
 /* A session request read from an engine, judged after every END of the round. */
 struct request {
 	struct engine_proc *engine;
@@ -105,8 +117,12 @@ struct master {
 	bool reload_retiring;		/* reload: waiting for old engines to stop accepting */
 
 	struct connlimit sessions;
-	pid_t *children;		/* session children, for reaping */
+	pid_t *children;		/* session children (spares too), for reaping */
 	size_t n_children, cap_children;
+	struct spare spares[SPARES_MAX];
+	size_t n_spares;
+	unsigned spares_generation;	/* whose configuration and sandbox they run */
+	long long spares_authd;		/* the auth process they hold (its start time) */
 
 	struct request *requests;
 	size_t n_requests, cap_requests;
@@ -120,8 +136,16 @@ struct master {
 };
 
 /* master.c */
+void remember_child(struct master *m, pid_t pid);
 void queue_request(struct master *m, struct engine_proc *e, struct chan_reader *rd, int link);
 void log_warning_cb(const char *msg, void *arg);
+
+/* master_spares.c */
+void spares_fill(struct master *m);
+/* A spare of generation g takes the session on link: its pid, or 0 if none is left. */
+pid_t spares_take(struct master *m, const struct generation *g, int link);
+bool spares_forget(struct master *m, pid_t pid);
+void spares_drop(struct master *m);
 
 /* master_engines.c */
 unsigned engine_count(const struct mg_config *cfg);

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -109,20 +110,22 @@ static int shut_in(const struct session_sandbox *sandbox, char *err, size_t errl
 	return 0;
 }
 
-_Noreturn void session_child_main(const struct session_sandbox *sandbox,
-				  const struct mg_config *cfg, int link, int authd_fd)
+/*
+ * Everything a child does before it may hold a session: keep only the
+ * descriptors in keep, take the name ps(1) shows, then the sandbox.
+ */
+static void shut_in_child(const struct session_sandbox *sandbox, const char *name,
+			  const int *keep, size_t nkeep)
 {
-	struct mg_session_env env = { .cfg = cfg, .link = link, .authd_fd = authd_fd };
-	int keep[2] = { link, authd_fd };
 	char err[256];
 
-	prctl(PR_SET_NAME, "mailgated-login");
+	prctl(PR_SET_NAME, name);
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
-	chan_close_all_but(keep, authd_fd >= 0 ? 2 : 1);
+	chan_close_all_but(keep, nkeep);
 	log_reopen();
 	log_set_prefix("session");
 	if (shut_in(sandbox, err, sizeof(err)) < 0) {
@@ -132,6 +135,48 @@ _Noreturn void session_child_main(const struct session_sandbox *sandbox,
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	/* Changing credentials resets "dumpable": no core file may hold a password. */
 	prctl(PR_SET_DUMPABLE, 0);
+}
+
+_Noreturn void session_child_main(const struct session_sandbox *sandbox,
+				  const struct mg_config *cfg, int link, int authd_fd)
+{
+	struct mg_session_env env = { .cfg = cfg, .link = link, .authd_fd = authd_fd };
+	int keep[2] = { link, authd_fd };
+
+	shut_in_child(sandbox, "mailgated-login", keep, authd_fd >= 0 ? 2 : 1);
+	session_run(&env);
+	_exit(0);
+}
+
+_Noreturn void session_spare_main(const struct session_sandbox *sandbox,
+				  const struct mg_config *cfg, int control, int authd_fd)
+{
+	struct mg_session_env env = { .cfg = cfg, .authd_fd = authd_fd };
+	int keep[2] = { control, authd_fd };
+	unsigned char buf[CHAN_MSG_MAX];
+	int fds[CHAN_MAX_FDS];
+	size_t nfds = 0;
+	long len;
+
+	shut_in_child(sandbox, "mailgated-spare", keep, authd_fd >= 0 ? 2 : 1);
+	/* Waits until the master hands over a session, or lets go (EOF): then exit. */
+	for (;;) {
+		struct pollfd pfd = { .fd = control, .events = POLLIN };
+
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			_exit(1);
+		len = chan_recv(control, buf, fds, &nfds);
+		if (len >= 0 || (errno != EAGAIN && errno != EINTR))
+			break;
+	}
+	close(control);
+	if (len <= 0 || buf[0] != CHAN_SPARE_SESSION || len != 1 || nfds != 1) {
+		if (len > 0)
+			chan_close_fds(fds, nfds);
+		_exit(0);
+	}
+	env.link = fds[0];
+	prctl(PR_SET_NAME, "mailgated-login");
 	session_run(&env);
 	_exit(0);
 }

@@ -40,4 +40,13 @@ int session_sandbox_prepare(const struct mg_config *cfg, struct session_sandbox 
 _Noreturn void session_child_main(const struct session_sandbox *sandbox,
 				  const struct mg_config *cfg, int link, int authd_fd);
 
+/*
+ * In a freshly forked spare: shut the child in, then wait on control for the
+ * master's CHAN_SPARE_SESSION, which brings the engine's channel of the
+ * session to run (ps(1) shows "mailgated-spare" until then,
+ * "mailgated-login" after). EOF on control: exit quietly. Never returns.
+ */
+_Noreturn void session_spare_main(const struct session_sandbox *sandbox,
+				  const struct mg_config *cfg, int control, int authd_fd);
+
 #endif

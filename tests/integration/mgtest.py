@@ -1060,9 +1060,15 @@ class Mailgated:
                 if process_name(pid) == "mailgated-tls"]
 
     def session_children(self, zombies=True):
-        """Session children (one per connection before login), by name."""
+        """Session children (one per connection before login), by name:
+        neither engines nor the spares the master forks ahead."""
         return [pid for pid in self.children(zombies)
-                if process_name(pid) != "mailgated-tls"]
+                if process_name(pid) not in ("mailgated-tls", "mailgated-spare")]
+
+    def spares(self, zombies=False):
+        """Session children forked ahead, still waiting for a session."""
+        return [pid for pid in self.children(zombies)
+                if process_name(pid) == "mailgated-spare"]
 
     def sessions(self):
         """Sessions the gateway still holds: client connections it has not

@@ -405,6 +405,73 @@ def test_session_child_is_sandboxed():
 
 
 # ---------------------------------------------------------------------------
+# 2b. spare session children: forked ahead, sandboxed, one session each
+# ---------------------------------------------------------------------------
+
+def spare_is_sandboxed(mg, pid):
+    """A spare runs as session_user, chrooted, unable to fork, like a session child."""
+    session_pw = pwd.getpwnam(mg.settings["session_user"])
+    assert uids(pid) == (session_pw.pw_uid,) * 4, "spare %d uids %r" % (pid, uids(pid))
+    root = os.readlink("/proc/%d/root" % pid)
+    assert root == os.path.realpath(mg.settings["session_chroot"]), "spare %d root %r" % (pid, root)
+    assert mgtest.proc_status(pid)["NoNewPrivs"] == "1"
+    with open("/proc/%d/limits" % pid) as f:
+        m = re.search(r"^Max processes\s+(\S+)\s+(\S+)", f.read(), re.M)
+    assert m and m.groups() == ("0", "0"), "spare %d RLIMIT_NPROC %r" % (pid, m and m.groups())
+
+
+def test_spare_session_children():
+    e = env()
+    mg = gateway("mg-spares", engines=1, listeners=[mgtest.listener("imap", "starttls")])
+    port = mg.port("imap")
+    spares = mgtest.wait_until(lambda: (lambda s: len(s) >= 3 and s)(mg.spares()), 5,
+                               what="spare session children")
+    for pid in spares:
+        assert pid in mgtest.children_of(mg.pid), "spare %d is not the master's child" % pid
+        spare_is_sandboxed(mg, pid)
+    assert not mg.session_children(zombies=False), "a session child with no connection"
+
+    # a connection is served by one of the spares, which then shows as a session child
+    before = set(mg.spares())
+    with ImapClient(port, ca=e.certs.ca) as c:
+        assert c.greeting.startswith("* OK"), c.greeting
+        kids = mgtest.wait_until(lambda: mg.session_children(zombies=False), 5,
+                                 what="the session child")
+        assert len(kids) == 1 and kids[0] in before, \
+            "the session child %r was not one of the spares %r" % (kids, sorted(before))
+        assert mgtest.process_name(kids[0]) == "mailgated-login"
+        assert kids[0] not in mg.spares()
+    imap_session(port, "bob")
+
+    # a spare that dies unasked costs nothing: the next logins work, the pool refills
+    victim = mg.spares()[0]
+    os.kill(victim, signal.SIGKILL)
+    assert not mgtest.wait_pids_gone([victim], 5), "the killed spare was not reaped"
+    for _ in range(SPARES_MAX_IN_TEST):
+        imap_session(port, "carol")
+    mgtest.wait_until(lambda: len(mg.spares()) >= 3, 5, what="the pool to refill")
+
+    # a reload lets the old spares go: they run the old configuration
+    old = set(mg.spares())
+    mark = len(mg.log())
+    mg.reload()
+    mg.wait_log(r"reload done config=.* generation=2\b", 10, start=mark)
+    assert not mgtest.wait_pids_gone(list(old), 5), "spares of the old generation live on"
+    fresh = mgtest.wait_until(lambda: (lambda s: len(s) >= 3 and s)(mg.spares()), 5,
+                              what="spares of the new generation")
+    assert not old & set(fresh), "old spares %r still in the pool %r" % (old, fresh)
+    imap_session(port, "dave")
+
+    # they end with the daemon
+    everyone = set(mg.spares())
+    mg.stop()
+    assert not mgtest.wait_pids_gone(list(everyone), 5), "spares outlived the daemon"
+
+
+SPARES_MAX_IN_TEST = 10     # more sessions than the pool holds (SPARES_MAX is 8)
+
+
+# ---------------------------------------------------------------------------
 # 3. the PAM auth process is restarted when it dies
 # ---------------------------------------------------------------------------
 
