@@ -70,12 +70,8 @@ struct engine_proc {
 	size_t n_out, cap_out;
 };
 
-/*
- * Session children forked ahead (master_spares.c): the pool is refilled up to
- * SPARES_MAX whenever fewer than SPARES_LOW are left, so forks come in batches.
- */
+/* Session children forked ahead (master_spares.c), kept at this many. */
 #define SPARES_MAX 8
-#define SPARES_LOW 3
 
 struct spare {
 	pid_t pid;

@@ -6,10 +6,10 @@
  * their sandbox (chroot, session_user, no fork, not dumpable), each waiting
  * on a private control socket for the one channel it will serve. Granting a
  * session then costs one small message instead of a fork on the client's
- * path, and the pool is refilled in batches once it runs low: after a fork
- * every page the master writes is copied on its next write, so forking
- * several children back to back pays that copying once per batch instead
- * of once per connection.
+ * path; the pool is topped up after the master has answered the engines,
+ * so a burst of connections is granted first and forked for after. It is
+ * kept full, so an idle gateway always has the same processes (what the
+ * benchmark's memory figures rely on).
  *
  * The pool belongs to one generation (its configuration and sandbox): when
  * a reload makes another generation current, the old spares are let go (they
@@ -86,8 +86,6 @@ void spares_fill(struct master *m)
 		m->spares_generation = g->number;
 		m->spares_authd = m->authd_started_ms;
 	}
-	if (m->n_spares >= SPARES_LOW)
-		return;
 	while (m->n_spares < SPARES_MAX && fork_spare(m, g) == 0)
 		;
 }

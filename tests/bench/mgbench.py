@@ -291,6 +291,35 @@ def tree_stat(root):
     return total
 
 
+def role_of(root, pid):
+    """Which part of mailgated's process tree pid is."""
+    if pid == root:
+        return "master"
+    name = mgtest.process_name(pid) or ""
+    if name == "mailgated-tls":
+        return "engines"
+    if name.startswith("mailgated-auth"):
+        return "auth"
+    return "session children"
+
+
+def role_stat(root):
+    """CPU ticks of mailgated's tree by part: each process's own utime+stime
+    under its role, and what a process has reaped (cutime+cstime) under the
+    role of its children: the master reaps session children (spares too),
+    the auth supervisor its workers."""
+    roles = {"master": 0, "engines": 0, "session children": 0, "auth": 0}
+    for pid in process_tree(root):
+        fields = _stat_fields(pid)
+        if fields is None:
+            continue
+        role = role_of(root, pid)
+        roles[role] += int(fields[11]) + int(fields[12])
+        reaped = int(fields[13]) + int(fields[14])
+        roles["session children" if role == "master" else role] += reaped
+    return roles
+
+
 def cpu_delta(st0, st1):
     """(user ms, sys ms, minor faults) of a tree between two tree_stat()s."""
     user = (st1["utime"] + st1["cutime"] - st0["utime"] - st0["cutime"]) * TICK_MS
@@ -829,6 +858,7 @@ class Bench:
         results = {}
         for label, port, who in self.session_paths():
             run_sessions(port, self.certs.ca, a.warmup, a.threads, a.phase_timeout)
+            roles0 = role_stat(self.mg.pid) if who == "gateway" else None
             (wall, lat), user, system, faults = self.tree_cpu(
                 who, lambda: run_sessions(port, self.certs.ca, a.sessions, a.threads,
                                           a.phase_timeout))
@@ -841,6 +871,12 @@ class Bench:
                 "minor_faults_per_session": faults / a.sessions,
                 "login_ms_under_load_median": median_ms(lat),
             }
+            if roles0 is not None:
+                roles1 = role_stat(self.mg.pid)
+                by_role = {r: (roles1[r] - roles0[r]) * TICK_MS / a.sessions for r in roles1}
+                results[label]["cpu_ms_per_session_by_process"] = by_role
+                log("CPU per session (%s backend leg) by process: %s" % (label, ", ".join(
+                    "%s %.2f ms" % (r, v) for r, v in by_role.items())))
             log("sessions via %s: %.1f/s, %.3f ms CPU/session (tree %.0f+%.0f ms user+sys; "
                 "%.0f page faults/session)"
                 % ("nginx" if who == "nginx" else "gateway (%s backend leg)" % label,
@@ -869,6 +905,10 @@ class Bench:
                 verdict = "within" if n and v / n <= BUDGET_CPU_VS_NGINX else "OVER"
             self.add("CPU per STARTTLS session, %s backend leg" % name, "ms", v, n, None,
                      budget, verdict, key="cpu_ms_per_session_" + label)
+        # where the plaintext-leg CPU goes: nginx does all of it in one worker
+        for role, v in results["plain"].get("cpu_ms_per_session_by_process", {}).items():
+            self.add("  of which %s (plaintext leg)" % role, "ms", v, None, None,
+                     key="cpu_ms_per_session_plain_" + role.replace(" ", "_"))
 
     def sessions_burst(self):
         """Sessions per second with many client threads: what this machine
