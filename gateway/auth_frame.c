@@ -50,7 +50,7 @@ bool auth_frame_secret_ok(const char *s, size_t len)
 	return true;
 }
 
-/* rhost and reason end up in logs verbatim: printable ASCII only. */
+/* rhost, reason and the master backend name end up in logs verbatim: printable ASCII only. */
 static bool printable_ok(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
@@ -96,6 +96,7 @@ static void put_field(struct writer *w, const char *data, size_t len)
 
 int auth_request_encode(const char *user, size_t user_len, const char *password,
 			size_t password_len, const char *rhost, size_t rhost_len,
+			const char *master_backend, size_t master_backend_len,
 			unsigned char *buf, size_t bufsize, size_t *outlen, char *err,
 			size_t errlen)
 {
@@ -113,6 +114,12 @@ int auth_request_encode(const char *user, size_t user_len, const char *password,
 		snprintf(err, errlen, "rhost length %zu over %d", rhost_len, AUTH_RHOST_MAX);
 		return -1;
 	}
+	if ((master_backend == NULL && master_backend_len > 0) ||
+	    master_backend_len > AUTH_BACKEND_MAX) {
+		snprintf(err, errlen, "master backend name length %zu over %d", master_backend_len,
+			 AUTH_BACKEND_MAX);
+		return -1;
+	}
 	if (!auth_frame_secret_ok(user, user_len) ||
 	    !auth_frame_secret_ok(password, password_len)) {
 		snprintf(err, errlen, "user name or password holds NUL, CR or LF");
@@ -122,10 +129,15 @@ int auth_request_encode(const char *user, size_t user_len, const char *password,
 		snprintf(err, errlen, "rhost is not printable ASCII");
 		return -1;
 	}
+	if (!printable_ok(master_backend, master_backend_len)) {
+		snprintf(err, errlen, "master backend name is not printable ASCII");
+		return -1;
+	}
 	put_u8(&w, AUTH_FRAME_VERSION);
 	put_field(&w, user, user_len);
 	put_field(&w, password, password_len);
 	put_field(&w, rhost, rhost_len);
+	put_field(&w, master_backend, master_backend_len);
 	if (w.overflow) {
 		/* A part of the password may already sit in buf. */
 		explicit_bzero(buf, bufsize);
@@ -137,6 +149,7 @@ int auth_request_encode(const char *user, size_t user_len, const char *password,
 }
 
 int auth_response_encode(enum auth_status status, const char *reason, size_t reason_len,
+			 const char *master_password, size_t master_password_len,
 			 unsigned char *buf, size_t bufsize, size_t *outlen, char *err,
 			 size_t errlen)
 {
@@ -154,10 +167,27 @@ int auth_response_encode(enum auth_status status, const char *reason, size_t rea
 		snprintf(err, errlen, "reason is not printable ASCII");
 		return -1;
 	}
+	if ((master_password == NULL && master_password_len > 0) ||
+	    master_password_len > MG_PASSWORD_MAX) {
+		snprintf(err, errlen, "master password length %zu over %d", master_password_len,
+			 MG_PASSWORD_MAX);
+		return -1;
+	}
+	if (master_password_len > 0 && status != AUTH_STATUS_OK) {
+		/* Only a user PAM accepted may have it. */
+		snprintf(err, errlen, "master password with status %s", auth_status_name(status));
+		return -1;
+	}
+	if (!auth_frame_secret_ok(master_password, master_password_len)) {
+		snprintf(err, errlen, "master password holds NUL, CR or LF");
+		return -1;
+	}
 	put_u8(&w, AUTH_FRAME_VERSION);
 	put_u8(&w, (unsigned)status);
 	put_field(&w, reason, reason_len);
+	put_field(&w, master_password, master_password_len);
 	if (w.overflow) {
+		explicit_bzero(buf, bufsize);
 		snprintf(err, errlen, "response buffer of %zu bytes too small", bufsize);
 		return -1;
 	}
@@ -218,9 +248,19 @@ void auth_request_wipe(struct auth_request *req)
 	explicit_bzero(req->user, sizeof(req->user));
 	explicit_bzero(req->password, sizeof(req->password));
 	explicit_bzero(req->rhost, sizeof(req->rhost));
+	explicit_bzero(req->master_backend, sizeof(req->master_backend));
 	req->user_len = 0;
 	req->password_len = 0;
 	req->rhost_len = 0;
+	req->master_backend_len = 0;
+}
+
+void auth_response_wipe(struct auth_response *resp)
+{
+	auth_secret_wipe(&resp->master_password);
+	explicit_bzero(resp->reason, sizeof(resp->reason));
+	resp->reason_len = 0;
+	resp->status = (enum auth_status)0;
 }
 
 int auth_request_decode(const unsigned char *buf, size_t len, struct auth_request *out,
@@ -248,7 +288,9 @@ int auth_request_decode(const unsigned char *buf, size_t len, struct auth_reques
 	    get_field(&r, "password", MG_PASSWORD_MAX, out->password, sizeof(out->password),
 		      &out->password_len, err, errlen) < 0 ||
 	    get_field(&r, "rhost", AUTH_RHOST_MAX, out->rhost, sizeof(out->rhost), &out->rhost_len,
-		      err, errlen) < 0)
+		      err, errlen) < 0 ||
+	    get_field(&r, "master backend", AUTH_BACKEND_MAX, out->master_backend,
+		      sizeof(out->master_backend), &out->master_backend_len, err, errlen) < 0)
 		goto fail;
 	if (r.left != 0) {
 		snprintf(err, errlen, "%zu trailing bytes after the request", r.left);
@@ -270,6 +312,10 @@ int auth_request_decode(const unsigned char *buf, size_t len, struct auth_reques
 		snprintf(err, errlen, "rhost is not printable ASCII");
 		goto fail;
 	}
+	if (!printable_ok(out->master_backend, out->master_backend_len)) {
+		snprintf(err, errlen, "master backend name is not printable ASCII");
+		goto fail;
+	}
 	return 0;
 fail:
 	auth_request_wipe(out);
@@ -282,7 +328,7 @@ int auth_response_decode(const unsigned char *buf, size_t len, struct auth_respo
 	struct reader r = { .p = buf, .left = len };
 	unsigned version, status;
 
-	memset(out, 0, sizeof(*out));
+	auth_response_wipe(out);
 	if (len > AUTH_RESPONSE_MAX) {
 		snprintf(err, errlen, "response of %zu bytes over %d", len, AUTH_RESPONSE_MAX);
 		return -1;
@@ -305,7 +351,10 @@ int auth_response_decode(const unsigned char *buf, size_t len, struct auth_respo
 		return -1;
 	}
 	if (get_field(&r, "reason", AUTH_REASON_MAX, out->reason, sizeof(out->reason),
-		      &out->reason_len, err, errlen) < 0)
+		      &out->reason_len, err, errlen) < 0 ||
+	    get_field(&r, "master password", MG_PASSWORD_MAX, out->master_password.value,
+		      sizeof(out->master_password.value), &out->master_password.len, err,
+		      errlen) < 0)
 		goto fail;
 	if (r.left != 0) {
 		snprintf(err, errlen, "%zu trailing bytes after the response", r.left);
@@ -315,9 +364,18 @@ int auth_response_decode(const unsigned char *buf, size_t len, struct auth_respo
 		snprintf(err, errlen, "reason is not printable ASCII");
 		goto fail;
 	}
+	if (out->master_password.len > 0 && status != AUTH_STATUS_OK) {
+		snprintf(err, errlen, "master password with status %s",
+			 auth_status_name((enum auth_status)status));
+		goto fail;
+	}
+	if (!auth_frame_secret_ok(out->master_password.value, out->master_password.len)) {
+		snprintf(err, errlen, "master password holds NUL, CR or LF");
+		goto fail;
+	}
 	out->status = (enum auth_status)status;
 	return 0;
 fail:
-	memset(out, 0, sizeof(*out));
+	auth_response_wipe(out);
 	return -1;
 }

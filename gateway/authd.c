@@ -18,6 +18,17 @@
  *    The worker's copy is then the only one: if the worker dies, the session
  *    reads EOF immediately.
  *  - a lifeline pipe from the master; EOF on it stops the supervisor.
+ *  - SO_PASSCRED on the workers' end: the kernel attaches the sending
+ *    process's pid to every request, which the session cannot choose. It
+ *    keys the per-process request count (auth_quota.c), which lives in
+ *    shared memory the supervisor maps before it forks the workers.
+ *
+ * Master-user logins: the supervisor keeps its own copy of the backend ->
+ * master_user_file table it was started with. A request may name such a
+ * backend; only when PAM has accepted the user does the worker read that
+ * file (every time, so a rotated password is picked up at the next login)
+ * and put the password in the OK answer. Every copy it made (the request,
+ * the file's contents, the answer frame) is wiped before the next request.
  *
  * Workers bound every PAM call with alarm(); the handler ends the process
  * (a module stuck in a call cannot be unwound) and the supervisor kills the
@@ -43,8 +54,11 @@
 #include <unistd.h>
 
 #include "auth_pam.h"
+#include "auth_quota.h"
 #include "authd.h"
 #include "chan.h"
+#include "config.h"
+#include "credfile.h"
 #include "log.h"
 #include "stream.h"
 
@@ -71,6 +85,55 @@ static void set_handler(int sig, void (*handler)(int), int flags)
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = flags;
 	sigaction(sig, &sa, NULL);
+}
+
+_Static_assert(MG_MASTER_BACKENDS_MAX <= AUTHD_MASTER_LOGINS_MAX,
+	       "config.c allows no more master-login backends than authd takes");
+_Static_assert(MG_MASTER_BACKENDS_MAX * (AUTH_BACKEND_MAX + 1 + MG_MASTER_USER_FILE_MAX + 1) <=
+	       AUTHD_LOGIN_TABLE_MAX, "every master-login table config.c allows fits");
+
+struct worker_slot {
+	pid_t pid;		/* 0: not running */
+	long long started_ms;
+	long long restart_at;	/* when pid is 0: the earliest time to start it again */
+	unsigned young_deaths;	/* consecutive deaths before YOUNG_DEATH_MS */
+};
+
+/* The supervisor's state; its workers inherit it (read-only to them). */
+struct supervisor {
+	char service[AUTHD_SERVICE_MAX + 1];
+	unsigned timeout_s;
+	unsigned n_workers;
+	unsigned max_requests;
+	int worker_fd;
+	int lifeline_fd;
+	pid_t self;
+	struct auth_quota *quota;	/* shared with every worker */
+	size_t login_table_len;
+	char login_table[AUTHD_LOGIN_TABLE_MAX];	/* "backend\0file\0"... */
+	struct worker_slot slots[AUTHD_WORKERS_MAX];
+};
+
+/*
+ * The master_user_file of backend (len bytes), in a "backend\0file\0"
+ * table, or NULL. The table was built by authd_start(), so every entry is
+ * two NUL-terminated strings inside it.
+ */
+static const char *login_table_file(const char *table, size_t table_len, const char *backend,
+				    size_t len)
+{
+	size_t pos = 0;
+
+	while (pos < table_len) {
+		const char *name = table + pos;
+		size_t name_len = strlen(name);
+		const char *file = name + name_len + 1;
+
+		if (name_len == len && memcmp(name, backend, len) == 0)
+			return file;
+		pos += name_len + 1 + strlen(file) + 1;
+	}
+	return NULL;
 }
 
 /* ======================================================================
@@ -133,17 +196,19 @@ static bool reply_fd_ok(int fd)
 }
 
 /*
- * Receive one request and exactly one descriptor. Returns the datagram
- * length, 0 for a datagram to drop, -1 when the session side is gone for
- * good (every holder closed it), -2 when interrupted by a signal. *reply_fd
- * is the attached descriptor or -1; any extra descriptors are closed.
+ * Receive one request, exactly one descriptor and the sender's credentials
+ * (the kernel's, SO_PASSCRED). Returns the datagram length, 0 for a datagram
+ * to drop, -1 when the session side is gone for good (every holder closed
+ * it), -2 when interrupted by a signal. *reply_fd is the attached descriptor
+ * or -1; any extra descriptors are closed. *sender is the sending process's
+ * pid (0 when the kernel could not name it in our pid namespace).
  */
 static long receive_request(int fd, unsigned char *buf, size_t size, int *reply_fd,
-			    bool *truncated)
+			    pid_t *sender, bool *truncated)
 {
 	union {
 		struct cmsghdr align;
-		char space[CMSG_SPACE(sizeof(int) * 4)];
+		char space[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(struct ucred))];
 	} ctl;
 	struct iovec iov = { .iov_base = buf, .iov_len = size };
 	struct msghdr mh = {
@@ -152,11 +217,12 @@ static long receive_request(int fd, unsigned char *buf, size_t size, int *reply_
 		.msg_control = ctl.space,
 		.msg_controllen = sizeof(ctl.space),
 	};
-	unsigned nfds = 0;
+	unsigned nfds = 0, ncreds = 0;
 	bool bad_control = false;
 	ssize_t n;
 
 	*reply_fd = -1;
+	*sender = 0;
 	*truncated = false;
 	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 	if (n < 0) {
@@ -168,6 +234,16 @@ static long receive_request(int fd, unsigned char *buf, size_t size, int *reply_
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
 		size_t count;
 
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred cred;
+
+			/* memcpy: CMSG_DATA is not necessarily aligned for the struct. */
+			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+			if (ncreds++ == 0)
+				*sender = cred.pid;
+			continue;
+		}
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
 			bad_control = true;
 			continue;
@@ -184,7 +260,7 @@ static long receive_request(int fd, unsigned char *buf, size_t size, int *reply_
 				close(passed);
 		}
 	}
-	if (nfds != 1 || bad_control || (mh.msg_flags & MSG_CTRUNC) != 0 ||
+	if (nfds != 1 || ncreds != 1 || bad_control || (mh.msg_flags & MSG_CTRUNC) != 0 ||
 	    !reply_fd_ok(*reply_fd)) {
 		if (*reply_fd >= 0)
 			close(*reply_fd);
@@ -199,8 +275,9 @@ static long receive_request(int fd, unsigned char *buf, size_t size, int *reply_
 			if (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLHUP) != 0)
 				return -1;
 		}
-		log_warning("auth request dropped: descriptors=%u%s, expected one unnamed "
-			    "AF_UNIX SOCK_SEQPACKET socket", nfds,
+		log_warning("auth request dropped pid=%ld: descriptors=%u credentials=%u%s, "
+			    "expected one unnamed AF_UNIX SOCK_SEQPACKET socket and the "
+			    "sender's credentials", (long)*sender, nfds, ncreds,
 			    bad_control ? " and foreign control data" : "");
 		explicit_bzero(buf, size);
 		return 0;
@@ -209,7 +286,12 @@ static long receive_request(int fd, unsigned char *buf, size_t size, int *reply_
 	return (long)n;
 }
 
-static void send_response(int reply_fd, enum auth_status status, const char *reason)
+/*
+ * Answer on the request's own reply socket. master_password (NULL or empty
+ * but with OK) goes into the frame, which is wiped after sending.
+ */
+static void send_response(int reply_fd, enum auth_status status, const char *reason,
+			  const struct mg_credentials *master)
 {
 	unsigned char frame[AUTH_RESPONSE_MAX];
 	char clean[AUTH_REASON_MAX + 1];
@@ -218,14 +300,18 @@ static void send_response(int reply_fd, enum auth_status status, const char *rea
 
 	/* PAM texts may be localised: keep the frame printable whatever they hold. */
 	log_sanitize(clean, sizeof(clean), reason, strlen(reason));
-	if (auth_response_encode(status, clean, strlen(clean), frame, sizeof(frame), &len, err,
-				 sizeof(err)) < 0) {
+	if (auth_response_encode(status, clean, strlen(clean),
+				 master != NULL ? master->password : NULL,
+				 master != NULL ? master->password_len : 0, frame, sizeof(frame),
+				 &len, err, sizeof(err)) < 0) {
+		explicit_bzero(frame, sizeof(frame));
 		log_error("auth response not encoded: %s", err);
 		return;		/* closing the reply socket gives the session EOF */
 	}
 	if (send(reply_fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)len &&
 	    errno != EPIPE && errno != ECONNRESET)
 		log_warning("auth response not sent: %s", strerror(errno));
+	explicit_bzero(frame, sizeof(frame));
 }
 
 /* Whether the session that sent this request has already given up on it. */
@@ -236,41 +322,111 @@ static bool session_gone(int reply_fd)
 	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR)) != 0;
 }
 
-static void handle_request(const char *service, unsigned timeout_s, unsigned char *buf,
-			   size_t bufsize, long n, bool truncated, int reply_fd)
+/*
+ * Count the request against its sender's allowance. Returns true when it may
+ * go on; otherwise answers (or drops) it.
+ */
+static bool within_quota(const struct supervisor *s, pid_t sender, const char *user,
+			 int reply_fd)
+{
+	unsigned count = 0;
+	enum auth_quota_result result = auth_quota_take(s->quota, sender, &count);
+
+	switch (result) {
+	case AUTH_QUOTA_OK:
+		return true;
+	case AUTH_QUOTA_OVER:
+		log_warning("auth request refused pid=%ld user=%s reason=request-limit limit=%u",
+			    (long)sender, user, s->max_requests);
+		send_response(reply_fd, AUTH_STATUS_TEMP_FAILURE, "request-limit", NULL);
+		return false;
+	case AUTH_QUOTA_FULL:
+		log_warning("auth request refused pid=%ld user=%s reason=request-table-full "
+			    "slots=%d", (long)sender, user, AUTHD_QUOTA_SLOTS);
+		send_response(reply_fd, AUTH_STATUS_TEMP_FAILURE, "request-table-full", NULL);
+		return false;
+	case AUTH_QUOTA_GONE:
+		/* Ended before we got to it, or from outside our pid namespace. */
+		log_warning("auth request refused pid=%ld user=%s reason=sender-unknown",
+			    (long)sender, user);
+		send_response(reply_fd, AUTH_STATUS_TEMP_FAILURE, "sender-unknown", NULL);
+		return false;
+	case AUTH_QUOTA_ERROR:
+	case AUTH_QUOTA_RESULT_COUNT:
+		break;
+	}
+	send_response(reply_fd, AUTH_STATUS_TEMP_FAILURE, "request-table-error", NULL);
+	return false;
+}
+
+static void handle_request(const struct supervisor *s, unsigned char *buf, size_t bufsize,
+			   long n, bool truncated, int reply_fd, pid_t sender)
 {
 	struct auth_request req;
-	char user[96];
+	struct mg_credentials master;
+	const char *master_file = NULL;
+	char user[96], backend[AUTH_BACKEND_MAX + 1];
 	char reason[AUTH_REASON_MAX + 1];
-	char err[160];
+	char err[512];
 	enum auth_status status;
 
 	if (truncated || auth_request_decode(buf, (size_t)n, &req, err, sizeof(err)) < 0) {
 		explicit_bzero(buf, bufsize);
-		log_warning("auth request refused: %s", truncated ? "oversized" : err);
-		send_response(reply_fd, AUTH_STATUS_TEMP_FAILURE, "malformed-request");
+		log_warning("auth request refused pid=%ld: %s", (long)sender,
+			    truncated ? "oversized" : err);
+		send_response(reply_fd, AUTH_STATUS_TEMP_FAILURE, "malformed-request", NULL);
 		return;
 	}
 	explicit_bzero(buf, bufsize);
 	log_sanitize(user, sizeof(user), req.user, req.user_len);
+	/* Printable already (auth_frame.c); sanitized all the same, like every name we log. */
+	log_sanitize(backend, sizeof(backend), req.master_backend, req.master_backend_len);
+	if (!within_quota(s, sender, user, reply_fd)) {
+		auth_request_wipe(&req);
+		return;
+	}
+	if (req.master_backend_len > 0) {
+		master_file = login_table_file(s->login_table, s->login_table_len,
+					       req.master_backend, req.master_backend_len);
+		if (master_file == NULL) {
+			log_warning("auth request refused pid=%ld user=%s master_backend=%s "
+				    "reason=unknown-master-backend", (long)sender, user, backend);
+			auth_request_wipe(&req);
+			send_response(reply_fd, AUTH_STATUS_TEMP_FAILURE, "unknown-master-backend",
+				      NULL);
+			return;
+		}
+	}
 	if (session_gone(reply_fd)) {
 		/* Timed out while queued: asking PAM now would only count a failure. */
 		auth_request_wipe(&req);
-		log_info("auth request dropped user=%s reason=session-gone", user);
+		log_info("auth request dropped pid=%ld user=%s reason=session-gone", (long)sender,
+			 user);
 		return;
 	}
 	worker_busy = 1;
-	status = auth_pam_check(service, req.user, req.user_len, req.password, req.password_len,
-				req.rhost, timeout_s, reason, sizeof(reason));
+	status = auth_pam_check(s->service, req.user, req.user_len, req.password,
+				req.password_len, req.rhost, s->timeout_s, reason, sizeof(reason));
 	worker_busy = 0;
-	log_info("auth check user=%s rhost=%s service=%s result=%s reason=%s", user,
-		 req.rhost_len > 0 ? req.rhost : "-", service, auth_status_name(status), reason);
+	credentials_wipe(&master);
+	if (status == AUTH_STATUS_OK && master_file != NULL &&
+	    credfile_read(master_file, &master, err, sizeof(err)) < 0) {
+		/* err names the file and what is wrong with it, never the password. */
+		log_error("master user file unreadable backend=%s: %s", backend, err);
+		status = AUTH_STATUS_TEMP_FAILURE;
+		snprintf(reason, sizeof(reason), "master-user-file");
+	}
+	log_info("auth check pid=%ld user=%s rhost=%s service=%s%s%s result=%s reason=%s",
+		 (long)sender, user, req.rhost_len > 0 ? req.rhost : "-", s->service,
+		 master_file != NULL ? " master_backend=" : "", master_file != NULL ? backend : "",
+		 auth_status_name(status), reason);
 	auth_request_wipe(&req);
-	send_response(reply_fd, status, reason);
+	send_response(reply_fd, status, reason,
+		      status == AUTH_STATUS_OK && master_file != NULL ? &master : NULL);
+	credentials_wipe(&master);
 }
 
-static _Noreturn void worker_main(const char *service, unsigned timeout_s, int fd,
-				  pid_t supervisor)
+static _Noreturn void worker_main(const struct supervisor *s)
 {
 	/* One byte more than the largest request, so oversize shows as MSG_TRUNC. */
 	static unsigned char buf[AUTH_REQUEST_MAX + 1];
@@ -294,7 +450,7 @@ static _Noreturn void worker_main(const char *service, unsigned timeout_s, int f
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* So ps(1) and the operator tell the root auth processes from sessions. */
 	prctl(PR_SET_NAME, "mailgated-authw");
-	if (getppid() != supervisor)
+	if (getppid() != s->self)
 		_exit(WORKER_EXIT_ERROR);	/* the supervisor died before the line above */
 	log_set_prefix("authd-worker");
 	sigemptyset(&none);
@@ -302,8 +458,10 @@ static _Noreturn void worker_main(const char *service, unsigned timeout_s, int f
 
 	while (!worker_stop) {
 		int reply_fd;
+		pid_t sender;
 		bool truncated;
-		long n = receive_request(fd, buf, sizeof(buf), &reply_fd, &truncated);
+		long n = receive_request(s->worker_fd, buf, sizeof(buf), &reply_fd, &sender,
+					 &truncated);
 
 		if (n == -2)
 			continue;
@@ -313,7 +471,7 @@ static _Noreturn void worker_main(const char *service, unsigned timeout_s, int f
 		}
 		if (reply_fd < 0)
 			continue;
-		handle_request(service, timeout_s, buf, sizeof(buf), n, truncated, reply_fd);
+		handle_request(s, buf, sizeof(buf), n, truncated, reply_fd, sender);
 		close(reply_fd);
 	}
 	explicit_bzero(buf, sizeof(buf));
@@ -328,23 +486,6 @@ static _Noreturn void worker_main(const char *service, unsigned timeout_s, int f
 /* ======================================================================
  * Supervisor
  * ====================================================================== */
-
-struct worker_slot {
-	pid_t pid;		/* 0: not running */
-	long long started_ms;
-	long long restart_at;	/* when pid is 0: the earliest time to start it again */
-	unsigned young_deaths;	/* consecutive deaths before YOUNG_DEATH_MS */
-};
-
-struct supervisor {
-	char service[AUTHD_SERVICE_MAX + 1];
-	unsigned timeout_s;
-	unsigned n_workers;
-	int worker_fd;
-	int lifeline_fd;
-	pid_t self;
-	struct worker_slot slots[AUTHD_WORKERS_MAX];
-};
 
 static int sup_pipe[2] = { -1, -1 };
 static volatile sig_atomic_t sup_got_term, sup_got_chld;
@@ -385,7 +526,7 @@ static void spawn_worker(struct supervisor *s, unsigned slot)
 		close(s->lifeline_fd);
 		close(sup_pipe[0]);
 		close(sup_pipe[1]);
-		worker_main(s->service, s->timeout_s, s->worker_fd, s->self);
+		worker_main(s);
 	}
 	if (pid > 0)
 		setpgid(pid, pid);	/* also here: no window where the group is unset */
@@ -582,8 +723,9 @@ static _Noreturn void supervisor_loop(struct supervisor *s)
 {
 	for (unsigned i = 0; i < s->n_workers; i++)
 		spawn_worker(s, i);
-	log_info("auth supervisor ready pid=%ld service=%s workers=%u timeout=%us",
-		 (long)s->self, s->service, s->n_workers, s->timeout_s);
+	log_info("auth supervisor ready pid=%ld service=%s workers=%u timeout=%us "
+		 "requests_per_session=%u", (long)s->self, s->service, s->n_workers, s->timeout_s,
+		 s->max_requests);
 
 	for (;;) {
 		struct pollfd pfds[2] = {
@@ -631,17 +773,23 @@ static _Noreturn void supervisor_loop(struct supervisor *s)
 	}
 }
 
-static _Noreturn void supervisor_main(const char *service, unsigned workers, unsigned timeout_s,
-				      int worker_fd, int lifeline_fd, pid_t master)
+static _Noreturn void supervisor_main(const struct authd_options *opt,
+				      const struct authd *started, int worker_fd, int lifeline_fd,
+				      pid_t master)
 {
 	static struct supervisor s;
 	int keep[2] = { worker_fd, lifeline_fd };
+	char err[256];
 	sigset_t none;
 
 	memset(&s, 0, sizeof(s));
-	snprintf(s.service, sizeof(s.service), "%s", service);
-	s.timeout_s = timeout_s;
-	s.n_workers = workers;
+	snprintf(s.service, sizeof(s.service), "%s", opt->service);
+	s.timeout_s = opt->timeout_s;
+	s.n_workers = opt->workers;
+	s.max_requests = started->max_requests;
+	/* Our own copy: nothing of the master's configuration is used after this. */
+	memcpy(s.login_table, started->login_table, started->login_table_len);
+	s.login_table_len = started->login_table_len;
 	s.worker_fd = worker_fd;
 	s.lifeline_fd = lifeline_fd;
 	s.self = getpid();
@@ -669,6 +817,12 @@ static _Noreturn void supervisor_main(const char *service, unsigned workers, uns
 		log_error("auth supervisor pipe: %s", strerror(errno));
 		_exit(1);
 	}
+	/* Before any worker: they all share this one table, and it stays across restarts. */
+	s.quota = auth_quota_create(AUTHD_QUOTA_SLOTS, s.max_requests, err, sizeof(err));
+	if (s.quota == NULL) {
+		log_error("auth supervisor: %s", err);
+		_exit(1);
+	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	supervisor_loop(&s);
@@ -678,15 +832,16 @@ static _Noreturn void supervisor_main(const char *service, unsigned workers, uns
  * Master side
  * ====================================================================== */
 
-static bool service_name_ok(const char *service)
+/* A PAM service names a file under /etc/pam.d, a backend a config section. */
+static bool name_ok(const char *name, size_t max)
 {
-	size_t len = service != NULL ? strnlen(service, AUTHD_SERVICE_MAX + 1) : 0;
+	size_t len = name != NULL ? strnlen(name, max + 1) : 0;
 
-	if (len == 0 || len > AUTHD_SERVICE_MAX || service[0] == '.')
+	if (len == 0 || len > max)
 		return false;
-	/* It names a file under /etc/pam.d: no '/', nothing odd. */
+	/* No '/', nothing odd. */
 	for (size_t i = 0; i < len; i++) {
-		char c = service[i];
+		char c = name[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '.' || c == '_' || c == '-'))
@@ -695,10 +850,57 @@ static bool service_name_ok(const char *service)
 	return true;
 }
 
-int authd_start(const char *service, unsigned workers, unsigned timeout_s, struct authd *out,
-		char *err, size_t errlen)
+/* Serialise the master-login table into out's own storage. */
+static int build_login_table(const struct authd_options *opt, struct authd *out, char *err,
+			     size_t errlen)
+{
+	size_t used = 0;
+
+	if (opt->n_master_logins > AUTHD_MASTER_LOGINS_MAX ||
+	    (opt->n_master_logins > 0 && opt->master_logins == NULL)) {
+		snprintf(err, errlen, "master-login backends %zu over %d", opt->n_master_logins,
+			 AUTHD_MASTER_LOGINS_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < opt->n_master_logins; i++) {
+		const struct authd_master_login *m = &opt->master_logins[i];
+		size_t name_len, file_len;
+
+		if (!name_ok(m->backend, AUTH_BACKEND_MAX)) {
+			snprintf(err, errlen, "master-login backend name must be 1..%d letters, "
+				 "digits, '.', '_' or '-'", AUTH_BACKEND_MAX);
+			return -1;
+		}
+		if (login_table_file(out->login_table, used, m->backend, strlen(m->backend)) !=
+		    NULL) {
+			snprintf(err, errlen, "master-login backend %s given twice", m->backend);
+			return -1;
+		}
+		name_len = strlen(m->backend);
+		file_len = m->file != NULL ? strlen(m->file) : 0;
+		if (file_len == 0) {
+			snprintf(err, errlen, "master-login backend %s has no master_user_file",
+				 m->backend);
+			return -1;
+		}
+		if (AUTHD_LOGIN_TABLE_MAX - used < name_len + 1 + file_len + 1) {
+			snprintf(err, errlen, "master-login table over %d bytes",
+				 AUTHD_LOGIN_TABLE_MAX);
+			return -1;
+		}
+		memcpy(out->login_table + used, m->backend, name_len + 1);
+		used += name_len + 1;
+		memcpy(out->login_table + used, m->file, file_len + 1);
+		used += file_len + 1;
+	}
+	out->login_table_len = used;
+	return 0;
+}
+
+int authd_start(const struct authd_options *opt, struct authd *out, char *err, size_t errlen)
 {
 	int sp[2], lifeline[2];
+	int one = 1;
 	sigset_t all, old;
 	pid_t master = getpid();
 	pid_t pid;
@@ -706,22 +908,43 @@ int authd_start(const char *service, unsigned workers, unsigned timeout_s, struc
 	memset(out, 0, sizeof(*out));
 	out->request_fd = -1;
 	out->lifeline_fd = -1;
-	if (!service_name_ok(service)) {
+	if (!name_ok(opt->service, AUTHD_SERVICE_MAX) || opt->service[0] == '.') {
 		snprintf(err, errlen, "PAM service name must be 1..%d letters, digits, '.', '_' "
 			 "or '-'", AUTHD_SERVICE_MAX);
 		return -1;
 	}
-	if (workers < 1 || workers > AUTHD_WORKERS_MAX) {
-		snprintf(err, errlen, "auth workers %u outside 1..%d", workers, AUTHD_WORKERS_MAX);
+	if (opt->workers < 1 || opt->workers > AUTHD_WORKERS_MAX) {
+		snprintf(err, errlen, "auth workers %u outside 1..%d", opt->workers,
+			 AUTHD_WORKERS_MAX);
 		return -1;
 	}
-	if (timeout_s < 1 || timeout_s > AUTHD_TIMEOUT_MAX) {
-		snprintf(err, errlen, "auth timeout %us outside 1..%d", timeout_s,
+	if (opt->timeout_s < 1 || opt->timeout_s > AUTHD_TIMEOUT_MAX) {
+		snprintf(err, errlen, "auth timeout %us outside 1..%d", opt->timeout_s,
 			 AUTHD_TIMEOUT_MAX);
 		return -1;
 	}
+	/* 0 is refused, not read as "unlimited". */
+	if (opt->max_requests_per_session < 1 ||
+	    opt->max_requests_per_session > AUTHD_REQUESTS_MAX) {
+		snprintf(err, errlen, "auth requests per session %u outside 1..%d",
+			 opt->max_requests_per_session, AUTHD_REQUESTS_MAX);
+		return -1;
+	}
+	if (build_login_table(opt, out, err, errlen) < 0) {
+		memset(out->login_table, 0, sizeof(out->login_table));
+		out->login_table_len = 0;
+		return -1;
+	}
+	out->max_requests = opt->max_requests_per_session;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 		snprintf(err, errlen, "auth socketpair: %s", strerror(errno));
+		return -1;
+	}
+	/* Every request then arrives with its sender's pid, as the kernel knows it. */
+	if (setsockopt(sp[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
+		snprintf(err, errlen, "auth socket SO_PASSCRED: %s", strerror(errno));
+		close(sp[0]);
+		close(sp[1]);
 		return -1;
 	}
 	if (pipe2(lifeline, O_CLOEXEC) < 0) {
@@ -737,7 +960,7 @@ int authd_start(const char *service, unsigned workers, unsigned timeout_s, struc
 	sigprocmask(SIG_SETMASK, &all, &old);
 	pid = fork();
 	if (pid == 0)
-		supervisor_main(service, workers, timeout_s, sp[1], lifeline[0], master);
+		supervisor_main(opt, out, sp[1], lifeline[0], master);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sp[1]);
 	close(lifeline[0]);
@@ -752,6 +975,69 @@ int authd_start(const char *service, unsigned workers, unsigned timeout_s, struc
 	out->lifeline_fd = lifeline[1];
 	out->supervisor = pid;
 	return 0;
+}
+
+int authd_options_from_config(const struct mg_config *cfg, struct authd_options *opt,
+			      struct authd_master_login *table, char *err, size_t errlen)
+{
+	size_t n = 0;
+
+	memset(opt, 0, sizeof(*opt));
+	opt->service = cfg->pam_service;
+	opt->workers = cfg->auth_workers;
+	opt->timeout_s = cfg->auth_timeout;
+	/* A session makes at most max_auth_failures failed logins, then closes. */
+	opt->max_requests_per_session = cfg->max_auth_failures;
+	for (size_t i = 0; i < cfg->n_backends; i++) {
+		const struct mg_backend_config *b = &cfg->backends[i];
+
+		if (b->login != MG_BACKEND_LOGIN_MASTER)
+			continue;
+		if (n == AUTHD_MASTER_LOGINS_MAX) {
+			snprintf(err, errlen, "more than %d backends with backend_login = master",
+				 AUTHD_MASTER_LOGINS_MAX);
+			return -1;
+		}
+		table[n].backend = b->name;
+		table[n].file = b->master_user_file;
+		n++;
+	}
+	opt->master_logins = table;
+	opt->n_master_logins = n;
+	return 0;
+}
+
+bool authd_same_limits(const struct authd *authd, const struct authd_options *opt)
+{
+	size_t entries = 0;
+
+	if (authd->max_requests != opt->max_requests_per_session)
+		return false;
+	for (size_t pos = 0; pos < authd->login_table_len; entries++) {
+		const char *name = authd->login_table + pos;
+		const char *file = name + strlen(name) + 1;
+
+		pos += strlen(name) + 1 + strlen(file) + 1;
+	}
+	if (entries != opt->n_master_logins)
+		return false;
+	for (size_t i = 0; i < opt->n_master_logins; i++) {
+		const struct authd_master_login *m = &opt->master_logins[i];
+		const char *file;
+
+		if (m->backend == NULL || m->file == NULL)
+			return false;
+		/* A name twice could stand in for one that is missing. */
+		for (size_t k = 0; k < i; k++) {
+			if (strcmp(opt->master_logins[k].backend, m->backend) == 0)
+				return false;
+		}
+		file = login_table_file(authd->login_table, authd->login_table_len, m->backend,
+					strlen(m->backend));
+		if (file == NULL || strcmp(file, m->file) != 0)
+			return false;
+	}
+	return true;
 }
 
 void authd_session_init(struct authd *authd)

@@ -3,6 +3,9 @@
  * with a fresh reply socket attached, one strictly decoded answer, all
  * within the session's deadline. A worker that dies closes the only other
  * copy of the reply socket, so the session sees EOF at once, never a hang.
+ * An answer may carry the master-user password the session asked for: it is
+ * checked against the question, copied once into the caller's buffer, and
+ * every other copy (the datagram, the decoded answer) is wiped.
  */
 #include <errno.h>
 #include <poll.h>
@@ -98,22 +101,58 @@ static long recv_reply(int fd, unsigned char *buf, size_t size, long long deadli
 	}
 }
 
+/* The answer's master password, checked against what was asked, into *out. */
+static enum auth_status take_answer(struct auth_response *response, bool asked,
+				    struct auth_secret *out, char *reason, size_t reasonlen)
+{
+	enum auth_status status = response->status;
+
+	copy_reason(reason, reasonlen, response->reason);
+	if (status == AUTH_STATUS_OK && asked && response->master_password.len == 0) {
+		log_error("auth response refused: OK without the master password asked for");
+		copy_reason(reason, reasonlen, "auth-no-master-password");
+		status = AUTH_STATUS_TEMP_FAILURE;
+	} else if (!asked && response->master_password.len > 0) {
+		log_error("auth response refused: a master password nobody asked for");
+		copy_reason(reason, reasonlen, "auth-bad-response");
+		status = AUTH_STATUS_TEMP_FAILURE;
+	} else if (status == AUTH_STATUS_OK && asked) {
+		memcpy(out->value, response->master_password.value,
+		       response->master_password.len + 1);
+		out->len = response->master_password.len;
+	}
+	auth_response_wipe(response);
+	return status;
+}
+
 enum auth_status authd_check(int request_fd, const struct mg_credentials *cred,
-			     const char *rhost, int timeout_ms, char *reason, size_t reasonlen)
+			     const char *rhost, const char *master_backend,
+			     struct auth_secret *master_password, int timeout_ms, char *reason,
+			     size_t reasonlen)
 {
 	unsigned char frame[AUTH_REQUEST_MAX];
 	unsigned char answer[AUTH_RESPONSE_MAX + 1];
 	struct auth_response response;
 	long long deadline = stream_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	size_t rhost_len = rhost != NULL ? strnlen(rhost, AUTH_RHOST_MAX + 1) : 0;
+	size_t backend_len = master_backend != NULL ? strnlen(master_backend,
+							      AUTH_BACKEND_MAX + 1) : 0;
 	size_t len = 0;
 	bool truncated = false;
+	enum auth_status status;
 	char err[160];
 	int pair[2];
 	int saved_errno;
 	long n;
 	int rc;
 
+	if (master_password != NULL)
+		auth_secret_wipe(master_password);
+	if (backend_len > 0 && master_password == NULL) {
+		log_error("auth request not sent: a master backend without room for its password");
+		copy_reason(reason, reasonlen, "auth-bad-request");
+		return AUTH_STATUS_TEMP_FAILURE;
+	}
 	if (request_fd < 0) {
 		copy_reason(reason, reasonlen, "auth-unavailable");
 		return AUTH_STATUS_TEMP_FAILURE;
@@ -127,8 +166,8 @@ enum auth_status authd_check(int request_fd, const struct mg_credentials *cred,
 		return AUTH_STATUS_AUTH_FAILED;
 	}
 	if (auth_request_encode(cred->user, cred->user_len, cred->password, cred->password_len,
-				rhost, rhost_len, frame, sizeof(frame), &len, err,
-				sizeof(err)) < 0) {
+				rhost, rhost_len, master_backend, backend_len, frame,
+				sizeof(frame), &len, err, sizeof(err)) < 0) {
 		log_error("auth request not encoded: %s", err);
 		copy_reason(reason, reasonlen, "auth-bad-request");
 		return AUTH_STATUS_TEMP_FAILURE;
@@ -165,10 +204,13 @@ enum auth_status authd_check(int request_fd, const struct mg_credentials *cred,
 		return AUTH_STATUS_TEMP_FAILURE;
 	}
 	if (truncated || auth_response_decode(answer, (size_t)n, &response, err, sizeof(err)) < 0) {
+		explicit_bzero(answer, sizeof(answer));
 		log_error("auth response refused: %s", truncated ? "oversized" : err);
 		copy_reason(reason, reasonlen, "auth-bad-response");
 		return AUTH_STATUS_TEMP_FAILURE;
 	}
-	copy_reason(reason, reasonlen, response.reason);
-	return response.status;
+	/* The answer may hold the master password: one copy is enough. */
+	explicit_bzero(answer, sizeof(answer));
+	status = take_answer(&response, backend_len > 0, master_password, reason, reasonlen);
+	return status;
 }

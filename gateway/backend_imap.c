@@ -251,7 +251,8 @@ out:
 /*
  * Dovecot's master-user login: AUTHENTICATE PLAIN with the user as the
  * authorization identity and the master user's credentials. Only used after
- * PAM has checked the user's own password (session.c enforces that).
+ * PAM has checked the user's own password (session.c enforces that); the
+ * password is the one the auth process sent with PAM's OK.
  */
 static enum mg_login_result send_master_login(struct backend_imap *b)
 {
@@ -261,10 +262,10 @@ static enum mg_login_result send_master_login(struct backend_imap *b)
 	enum mg_login_result result = MG_LOGIN_UNAVAILABLE;
 	bool continuation = false;
 	const char *text;
+	const struct auth_secret *password = &b->session->master_password;
 	size_t len = sasl_plain_encode(cred->user, cred->user_len, backend->master_user,
-				       strlen(backend->master_user), backend->master_password,
-				       strlen(backend->master_password), encoded,
-				       sizeof(encoded) - 2);
+				       strlen(backend->master_user), password->value,
+				       password->len, encoded, sizeof(encoded) - 2);
 
 	if (len > 0 &&
 	    stream_write_all(b->stream, "M2 AUTHENTICATE PLAIN\r\n", 23, b->deadline) == 0 &&

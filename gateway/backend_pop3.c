@@ -187,12 +187,14 @@ static int send_command(struct backend_pop3 *b, const char *verb, const char *va
 
 /*
  * Dovecot's master-user login (RFC 5034 AUTH PLAIN with the user as the
- * authorization identity), only after PAM checked the user's own password.
+ * authorization identity), only after PAM checked the user's own password;
+ * the password is the one the auth process sent with PAM's OK.
  */
 static enum mg_login_result master_login(struct backend_pop3 *b, char *reply, size_t replysize)
 {
 	const struct mg_backend_config *backend = b->session->backend_cfg;
 	const struct mg_credentials *cred = &b->session->cred;
+	const struct auth_secret *password = &b->session->master_password;
 	char encoded[(MG_USER_MAX * 2 + MG_PASSWORD_MAX + 2) * 4 / 3 + 8];
 	enum mg_login_result result = MG_LOGIN_UNAVAILABLE;
 	const char *line;
@@ -201,8 +203,8 @@ static enum mg_login_result master_login(struct backend_pop3 *b, char *reply, si
 
 	set_state(b, BACKEND_POP3_PASS);
 	len = sasl_plain_encode(cred->user, cred->user_len, backend->master_user,
-				strlen(backend->master_user), backend->master_password,
-				strlen(backend->master_password), encoded, sizeof(encoded) - 2);
+				strlen(backend->master_user), password->value, password->len,
+				encoded, sizeof(encoded) - 2);
 	if (len == 0 || stream_write_all(b->stream, "AUTH PLAIN\r\n", 12, b->deadline) < 0)
 		goto out;
 	linelen = backend_read_line(b->stream, b->deadline, who(b), &line);

@@ -515,6 +515,11 @@ static int sec_line(struct load_ctx *ctx, cfg_t *root, const char *name,
 /*
  * The master user's credentials (Dovecot's master-user scheme). Whoever
  * reads them can open every mailbox, so the file must be closed to others.
+ * The whole file is checked here, so a bad one fails at start-up, with -t
+ * and on reload; but only the user name is kept. The password is wiped at
+ * once: session children are forked from the process that holds this
+ * configuration, and the PAM auth process reads the file itself when a
+ * login that PAM accepted needs it.
  */
 static int load_master_user(struct load_ctx *ctx, struct mg_backend_config *b)
 {
@@ -527,13 +532,17 @@ static int load_master_user(struct load_ctx *ctx, struct mg_backend_config *b)
 			  "master_user_file", config_quote(q, b->name));
 		return -1;
 	}
+	if (strlen(b->master_user_file) > MG_MASTER_USER_FILE_MAX) {
+		config_error(ctx, b->line, "backend '%s': master_user_file path longer than %d "
+			  "bytes", config_quote(q, b->name), MG_MASTER_USER_FILE_MAX);
+		return -1;
+	}
 	if (credfile_read(b->master_user_file, &cred, err, sizeof(err)) < 0) {
 		config_error(ctx, b->line, "backend '%s': master_user_file: %s", config_quote(q, b->name), err);
 		return -1;
 	}
 	b->master_user = strndup(cred.user, cred.user_len);
-	b->master_password = strndup(cred.password, cred.password_len);
-	if (b->master_user == NULL || b->master_password == NULL)
+	if (b->master_user == NULL)
 		rc = config_out_of_memory(ctx);
 	credentials_wipe(&cred);
 	return rc;
@@ -541,7 +550,7 @@ static int load_master_user(struct load_ctx *ctx, struct mg_backend_config *b)
 
 static int build_backends(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 {
-	unsigned i, n = cfg_size(root, "backend");
+	unsigned i, n = cfg_size(root, "backend"), n_master = 0;
 	char q[QUOTE_MAX];
 
 	if (n == 0) {
@@ -575,6 +584,12 @@ static int build_backends(struct load_ctx *ctx, cfg_t *root, struct mg_config *c
 		b->login = (enum mg_backend_login)cfg_getint(sec, "backend_login");
 		if (copy_str(ctx, &b->master_user_file, opt_str(sec, "master_user_file")) < 0)
 			return -1;
+		if (b->login == MG_BACKEND_LOGIN_MASTER && ++n_master > MG_MASTER_BACKENDS_MAX) {
+			config_error(ctx, b->line, "backend '%s': more than %d backends with "
+				  "backend_login = master", config_quote(q, b->name),
+				  MG_MASTER_BACKENDS_MAX);
+			return -1;
+		}
 		if (b->login == MG_BACKEND_LOGIN_MASTER && load_master_user(ctx, b) < 0)
 			return -1;
 		/* Implicit TLS has its own well-known ports (RFC 8314). */
@@ -1129,10 +1144,6 @@ void config_free(struct mg_config *cfg)
 		free(b->verify_name);
 		free(b->master_user_file);
 		free(b->master_user);
-		if (b->master_password != NULL) {
-			explicit_bzero(b->master_password, strlen(b->master_password));
-			free(b->master_password);
-		}
 	}
 	free(cfg->backends);
 	free(cfg->pam_service);

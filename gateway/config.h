@@ -58,6 +58,10 @@ enum mg_backend_login {
 	MG_BACKEND_LOGIN_MASTER		/* Dovecot master user: AUTHENTICATE PLAIN user\0master\0pw */
 };
 
+/* Bounds that keep the auth process's copy of the master-login table small. */
+#define MG_MASTER_BACKENDS_MAX		32	/* backends with backend_login = master */
+#define MG_MASTER_USER_FILE_MAX		255	/* bytes of a master_user_file path */
+
 /* How a backend learns the real client address. */
 enum mg_client_address {
 	MG_CLIENT_ADDRESS_NONE,
@@ -88,8 +92,13 @@ struct mg_backend_config {
 	enum mg_client_address client_address;	/* default none */
 	enum mg_backend_login login;	/* default passthrough */
 	char *master_user_file;		/* for login = master: "username=" and "password=" lines */
-	char *master_user;		/* read from that file at load time */
-	char *master_password;
+	/*
+	 * The user name from that file, read at load time. Its password is
+	 * checked then and wiped, never kept: every session child is forked
+	 * from the process that holds this struct. The PAM auth process reads
+	 * the file again for each master login (authd.h).
+	 */
+	char *master_user;
 	int line;			/* where the section starts, for messages */
 };
 
@@ -148,7 +157,8 @@ struct mg_config {
 	size_t max_line_length;		/* bytes, default 8192 */
 	size_t max_literal_size;	/* bytes before login, default 8192 */
 	unsigned max_bad_commands;	/* before login, default 10 */
-	unsigned max_auth_failures;	/* before the connection is closed, default 3 */
+	unsigned max_auth_failures;	/* before the connection is closed, default 3; also
+					   the PAM requests the auth process answers a session */
 	unsigned auth_failure_delay_ms;	/* base delay after a failed login, default 2000 */
 
 	struct mg_tls_config tls;

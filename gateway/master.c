@@ -218,9 +218,11 @@ static void authd_reaped(struct master *m, int status)
 static int start_authd(struct master *m, char *err, size_t errlen)
 {
 	const struct mg_config *cfg = m->current->cfg;
+	struct authd_master_login logins[AUTHD_MASTER_LOGINS_MAX];
+	struct authd_options opt;
 
-	if (authd_start(cfg->pam_service, cfg->auth_workers, cfg->auth_timeout, &m->authd, err,
-			errlen) < 0)
+	if (authd_options_from_config(cfg, &opt, logins, err, errlen) < 0 ||
+	    authd_start(&opt, &m->authd, err, errlen) < 0)
 		return -1;
 	m->authd_started_ms = stream_now_ms();
 	snprintf(m->authd_service, sizeof(m->authd_service), "%s", cfg->pam_service);

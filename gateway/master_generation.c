@@ -216,10 +216,18 @@ void reload_failed(struct master *m, const char *why)
 	close_unused_sockets(m);
 }
 
-/* The auth process runs as root and is started once; PAM settings need a restart. */
+/*
+ * The auth process runs as root and is started once; PAM settings need a
+ * restart. So does what it enforces for the sessions: the per-session
+ * request cap (max_auth_failures) and which master_user_file each
+ * master-login backend has.
+ */
 static int same_auth_process(const struct master *m, const struct mg_config *next, char *err,
 			     size_t errlen)
 {
+	struct authd_master_login logins[AUTHD_MASTER_LOGINS_MAX];
+	struct authd_options want;
+
 	if (!config_uses_pam(next))
 		return 1;
 	if (m->authd_service[0] == '\0') {
@@ -231,6 +239,18 @@ static int same_auth_process(const struct master *m, const struct mg_config *nex
 	    m->authd_workers != next->auth_workers || m->authd_timeout != next->auth_timeout) {
 		snprintf(err, errlen, "pam_service, auth_workers or auth_timeout changed; that "
 			 "needs a restart");
+		return 0;
+	}
+	if (authd_options_from_config(next, &want, logins, err, errlen) < 0)
+		return 0;
+	if (m->authd.max_requests != want.max_requests_per_session) {
+		snprintf(err, errlen, "max_auth_failures changed while PAM is in use; that needs a "
+			 "restart");
+		return 0;
+	}
+	if (!authd_same_limits(&m->authd, &want)) {
+		snprintf(err, errlen, "the backends with backend_login = master or their "
+			 "master_user_file changed while PAM is in use; that needs a restart");
 		return 0;
 	}
 	return 1;

@@ -142,8 +142,11 @@ void session_read_failed(struct mg_session *session, long rc)
 /*
  * Ask the PAM workers. A refusal is answered like a backend's, so the client
  * cannot tell who said no; the backend never sees credentials PAM refused.
+ * With master_backend (a route that logs in as the master user) an OK
+ * brings that backend's master password into session->master_password.
  */
-static enum mg_login_result pam_check(struct mg_session *session)
+static enum mg_login_result pam_check(struct mg_session *session,
+				      const struct mg_backend_config *master_backend)
 {
 	long long left = session->login_deadline - stream_now_ms();
 	char reason[AUTH_REASON_MAX + 1] = "";
@@ -155,7 +158,9 @@ static enum mg_login_result pam_check(struct mg_session *session)
 		return MG_LOGIN_UNAVAILABLE;
 	}
 	status = authd_check(session->env->authd_fd, &session->cred, session->client_addr,
-			     left > 1000 ? (int)left : 1000, reason, sizeof(reason));
+			     master_backend != NULL ? master_backend->name : NULL,
+			     &session->master_password, left > 1000 ? (int)left : 1000, reason,
+			     sizeof(reason));
 	switch (status) {
 	case AUTH_STATUS_OK:
 		session->pam_verified = true;
@@ -179,11 +184,19 @@ static enum mg_login_result pam_check(struct mg_session *session)
 	return MG_LOGIN_UNAVAILABLE;
 }
 
+/* Every login path ends here: nothing secret outlives the backend's answer. */
+static void wipe_secrets(struct mg_session *session)
+{
+	credentials_wipe(&session->cred);
+	auth_secret_wipe(&session->master_password);
+}
+
 enum mg_login_result session_login(struct mg_session *session, char *reply, size_t replysize)
 {
 	const struct mg_config *cfg = session->cfg;
 	enum mg_login_result result;
 	struct mg_route route;
+	bool master_login;
 	unsigned char preamble[PROXY_HEADER_MAX];
 	size_t preamble_len;
 	char err[256] = "";
@@ -191,23 +204,26 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 	log_sanitize(session->user, sizeof(session->user), session->cred.user,
 		     session->cred.user_len);
 	session->pam_verified = false;
+	auth_secret_wipe(&session->master_password);
+	/* The route first: PAM hands out a master password only for the backend it names. */
+	route_select(cfg, session->client_set, session->listener, session->cred.user,
+		     session->cred.user_len, &route);
+	master_login = route.backend->login == MG_BACKEND_LOGIN_MASTER;
 	if (route_auth_method(cfg, session->client_set, session->listener) == MG_AUTH_PAM) {
-		result = pam_check(session);
+		result = pam_check(session, master_login ? route.backend : NULL);
 		if (result != MG_LOGIN_OK) {
-			credentials_wipe(&session->cred);
+			wipe_secrets(session);
 			return result;
 		}
 	}
-	route_select(cfg, session->client_set, session->listener, session->cred.user,
-		     session->cred.user_len, &route);
 	session->backend_cfg = route.backend;
 	session->route_reason = route.reason;
-	if (route.backend->login == MG_BACKEND_LOGIN_MASTER && !session->pam_verified) {
+	if (master_login && (!session->pam_verified || session->master_password.len == 0)) {
 		/* A master-user login checks no password: only after PAM did. */
 		log_error("login refused client=%s:%u user=%s backend=%s reason=master-login-"
 			  "without-pam", session->client_addr, session->client_port, session->user,
 			  route.backend->name);
-		credentials_wipe(&session->cred);
+		wipe_secrets(session);
 		return MG_LOGIN_UNAVAILABLE;
 	}
 	preamble_len = client_address_preamble(route.backend->client_address, &session->client_sa,
@@ -222,11 +238,11 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 		log_warning("backend unavailable client=%s:%u user=%s backend=%s error=\"%s\"",
 			    session->client_addr, session->client_port, session->user,
 			    session->backend_cfg->name, err);
-		credentials_wipe(&session->cred);
+		wipe_secrets(session);
 		return MG_LOGIN_UNAVAILABLE;
 	}
 	result = session->ops->backend_login(session, &session->backend, reply, replysize);
-	credentials_wipe(&session->cred);
+	wipe_secrets(session);
 	switch (result) {
 	case MG_LOGIN_OK:
 		log_info("login ok client=%s:%u listener=%s user=%s backend=%s route=%s "
@@ -350,7 +366,7 @@ void session_run(const struct mg_session_env *env)
 		session_facts(&session, &facts);
 		link_close(env->link, &facts, &session.client);
 	}
-	credentials_wipe(&session.cred);
+	wipe_secrets(&session);
 	stream_close(&session.backend);
 	stream_close(&session.client);
 }

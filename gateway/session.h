@@ -5,6 +5,9 @@
  * client's bytes and, once connected, the backend's. It holds the
  * credentials while a login is in flight and ends by handing the logged-in
  * session to the engine, which relays it and writes the closing log line.
+ * A backend's master-user password is not in the configuration it was
+ * forked with: the auth process hands it over only after PAM accepted the
+ * user, and it is wiped as soon as the backend has answered.
  */
 #ifndef MG_SESSION_H
 #define MG_SESSION_H
@@ -14,6 +17,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "auth_frame.h"
 #include "config.h"
 #include "credentials.h"
 #include "protocol.h"
@@ -50,6 +54,8 @@ struct mg_session {
 
 	struct mg_credentials cred;	/* only between command and backend answer */
 	bool pam_verified;		/* PAM accepted cred: a master-user login may follow */
+	struct auth_secret master_password;	/* from the auth process, for backend_cfg's
+						   master login; wiped with cred */
 	char user[128];			/* sanitized, for logs */
 	unsigned auth_failures;
 	unsigned bad_commands;
@@ -75,9 +81,11 @@ void session_run(const struct mg_session_env *env);
 const char *session_cleartext_warning(const struct mg_session *session);
 
 /*
- * Route, connect to the backend and log in with session->cred. Wipes the
- * credentials before returning, whatever the result. On MG_LOGIN_OK the
- * backend stream is connected and reply holds the backend's answer.
+ * Route, ask PAM where the login uses it (with the master backend's name when
+ * the route logs in as the master user), connect to the backend and log in
+ * with session->cred. Wipes the credentials and any master password before
+ * returning, whatever the result. On MG_LOGIN_OK the backend stream is
+ * connected and reply holds the backend's answer.
  */
 enum mg_login_result session_login(struct mg_session *session, char *reply, size_t replysize);
 

@@ -3,8 +3,10 @@
  * pam_matrix (no system account, no /etc/pam.d): right and wrong passwords,
  * accounts refused by the account step, 20 logins at once, a worker killed
  * mid-call, a PAM call that outlives its timeout, a session that gives up,
- * hostile datagrams on the shared socket, and no process left behind.
- * Also the PAM conversation function on its own.
+ * hostile datagrams on the shared socket, and no process left behind; the
+ * master-user password handed out only with PAM's OK and read afresh each
+ * time; the per-process request cap. Also the PAM conversation function on
+ * its own.
  *
  * pam_wrapper must be preloaded before the process starts, so main() sets up
  * a private directory (service files, pam_matrix password file, a helper
@@ -40,6 +42,12 @@
 #define DIR_ENV		"MG_AUTHD_TEST_DIR"
 
 #define CHECK_MS	15000	/* a session's overall wait in these tests */
+/* Tests that are not about the cap make many requests from one process. */
+#define LARGE_CAP	10000
+#define MASTER_BACKEND	"dovecot_master"
+#define MASTER_FILE	"master.cred"
+#define MASTER_PW_1	"Master-Secret-One-7"
+#define MASTER_PW_2	"Master-Secret-Two-8"
 
 static const char *test_dir(void)
 {
@@ -81,11 +89,49 @@ static enum auth_status login(const struct authd *a, const char *user, const cha
 			      int timeout_ms, char *reason, size_t reasonlen)
 {
 	struct mg_credentials c = creds(user, password);
-	enum auth_status status = authd_check(a->request_fd, &c, "192.0.2.7", timeout_ms, reason,
-					      reasonlen);
+	enum auth_status status = authd_check(a->request_fd, &c, "192.0.2.7", NULL, NULL,
+					      timeout_ms, reason, reasonlen);
 
 	credentials_wipe(&c);
 	return status;
+}
+
+/* A login that asks for backend's master password, which lands in *master. */
+static enum auth_status master_login(const struct authd *a, const char *user,
+				     const char *password, const char *backend,
+				     struct auth_secret *master, char *reason, size_t reasonlen)
+{
+	struct mg_credentials c = creds(user, password);
+	enum auth_status status;
+
+	memset(master, 0xaa, sizeof(*master));	/* whatever was there must go */
+	status = authd_check(a->request_fd, &c, "192.0.2.7", backend, master, CHECK_MS, reason,
+			     reasonlen);
+	credentials_wipe(&c);
+	return status;
+}
+
+static void assert_no_master_password(const struct auth_secret *master)
+{
+	ck_assert_uint_eq(master->len, 0);
+	for (size_t i = 0; i < sizeof(master->value); i++)
+		ck_assert_msg(master->value[i] == 0, "master password buffer not wiped at %zu", i);
+}
+
+/* (Re)write the master user's credentials file, as an operator rotating it would. */
+static void write_master_file(const char *password, mode_t mode)
+{
+	char path[512], tmp[520];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", test_dir(), MASTER_FILE);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "username=mgmaster\npassword=%s\n", password);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(tmp, mode), 0);
+	ck_assert_int_eq(rename(tmp, path), 0);
 }
 
 /* ---- /proc helpers: who is alive, who are whose children ----------------- */
@@ -208,15 +254,37 @@ static void stop_and_check_gone(struct authd *a)
 	authd_stop(a);		/* idempotent */
 }
 
-static void start(struct authd *a, const char *service, unsigned workers, unsigned timeout_s)
+static void start_capped(struct authd *a, const char *service, unsigned workers,
+			 unsigned timeout_s, unsigned cap)
 {
-	char err[256];
+	char err[256], file[512];
+	struct authd_master_login logins[2];
+	struct authd_options opt = {
+		.service = service,
+		.workers = workers,
+		.timeout_s = timeout_s,
+		.max_requests_per_session = cap,
+		.master_logins = logins,
+		.n_master_logins = 2,
+	};
 
-	ck_assert_msg(authd_start(service, workers, timeout_s, a, err, sizeof(err)) == 0, "%s",
-		      err);
+	snprintf(file, sizeof(file), "%s/%s", test_dir(), MASTER_FILE);
+	logins[0] = (struct authd_master_login){ .backend = "other_master",
+						 .file = "/nonexistent/master.cred" };
+	logins[1] = (struct authd_master_login){ .backend = MASTER_BACKEND, .file = file };
+	ck_assert_msg(authd_start(&opt, a, err, sizeof(err)) == 0, "%s", err);
 	ck_assert(a->running);
 	ck_assert_int_ge(a->request_fd, 0);
 	ck_assert_int_gt(a->supervisor, 0);
+	/* The supervisor has its own copy of the table: ours may go now. */
+	memset(file, 0, sizeof(file));
+	memset(logins, 0, sizeof(logins));
+	ck_assert_uint_eq(a->max_requests, cap);
+}
+
+static void start(struct authd *a, const char *service, unsigned workers, unsigned timeout_s)
+{
+	start_capped(a, service, workers, timeout_s, LARGE_CAP);
 }
 
 /* ---- logins ------------------------------------------------------------- */
@@ -472,16 +540,78 @@ START_TEST(not_running_and_bad_arguments)
 	char reason[AUTH_REASON_MAX + 1];
 	char err[256];
 
-	ck_assert_int_eq(authd_check(-1, &c, "192.0.2.1", 1000, reason, sizeof(reason)),
-			 AUTH_STATUS_TEMP_FAILURE);
+	struct authd_master_login logins[AUTHD_MASTER_LOGINS_MAX + 1];
+	struct authd_options good = {
+		.service = "mgtest", .workers = 1, .timeout_s = 5, .max_requests_per_session = 3,
+	};
+	struct authd_options opt;
+	struct auth_secret master;
+	char names[AUTHD_MASTER_LOGINS_MAX + 1][16];
+
+	ck_assert_int_eq(authd_check(-1, &c, "192.0.2.1", NULL, NULL, 1000, reason,
+				     sizeof(reason)), AUTH_STATUS_TEMP_FAILURE);
 	ck_assert_str_eq(reason, "auth-unavailable");
-	ck_assert_int_eq(authd_start("../etc/shadow", 1, 5, &a, err, sizeof(err)), -1);
+	/* A master backend without room for its password is the caller's bug. */
+	ck_assert_int_eq(authd_check(-1, &c, "192.0.2.1", MASTER_BACKEND, NULL, 1000, reason,
+				     sizeof(reason)), AUTH_STATUS_TEMP_FAILURE);
+	ck_assert_str_eq(reason, "auth-bad-request");
+	memset(&master, 0xaa, sizeof(master));
+	ck_assert_int_eq(authd_check(-1, &c, "192.0.2.1", MASTER_BACKEND, &master, 1000, reason,
+				     sizeof(reason)), AUTH_STATUS_TEMP_FAILURE);
+	assert_no_master_password(&master);
+
+	opt = good;
+	opt.service = "../etc/shadow";
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
 	ck_assert(!a.running);
-	ck_assert_int_eq(authd_start("", 1, 5, &a, err, sizeof(err)), -1);
-	ck_assert_int_eq(authd_start("mgtest", 0, 5, &a, err, sizeof(err)), -1);
-	ck_assert_int_eq(authd_start("mgtest", AUTHD_WORKERS_MAX + 1, 5, &a, err, sizeof(err)), -1);
-	ck_assert_int_eq(authd_start("mgtest", 1, 0, &a, err, sizeof(err)), -1);
-	ck_assert_int_eq(authd_start("mgtest", 1, AUTHD_TIMEOUT_MAX + 1, &a, err, sizeof(err)), -1);
+	opt.service = "";
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
+	opt.service = ".hidden";
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
+	opt = good;
+	opt.workers = 0;
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
+	opt.workers = AUTHD_WORKERS_MAX + 1;
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
+	opt = good;
+	opt.timeout_s = 0;
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
+	opt.timeout_s = AUTHD_TIMEOUT_MAX + 1;
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
+	/* No cap is not "unlimited": it is refused. */
+	opt = good;
+	opt.max_requests_per_session = 0;
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "requests per session 0"));
+	opt.max_requests_per_session = AUTHD_REQUESTS_MAX + 1;
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
+	/* Master-login tables: bad names, a missing file, a name twice, too many. */
+	opt = good;
+	opt.master_logins = logins;
+	opt.n_master_logins = 1;
+	logins[0] = (struct authd_master_login){ .backend = "bad/name", .file = "/x" };
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
+	logins[0] = (struct authd_master_login){ .backend = "", .file = "/x" };
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
+	logins[0] = (struct authd_master_login){ .backend = "ok", .file = NULL };
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
+	logins[0] = (struct authd_master_login){ .backend = "ok", .file = "" };
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
+	opt.n_master_logins = 2;
+	logins[0] = (struct authd_master_login){ .backend = "twice", .file = "/x" };
+	logins[1] = (struct authd_master_login){ .backend = "twice", .file = "/y" };
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "twice"));
+	for (int i = 0; i <= AUTHD_MASTER_LOGINS_MAX; i++) {
+		snprintf(names[i], sizeof(names[i]), "b%d", i);
+		logins[i] = (struct authd_master_login){ .backend = names[i], .file = "/x" };
+	}
+	opt.n_master_logins = AUTHD_MASTER_LOGINS_MAX + 1;
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
+	opt.n_master_logins = 1;
+	opt.master_logins = NULL;
+	ck_assert_int_eq(authd_start(&opt, &a, err, sizeof(err)), -1);
+	ck_assert(!a.running);
 	/* A zeroed handle is "not running": stopping it touches no descriptor. */
 	memset(&zero, 0, sizeof(zero));
 	authd_stop(&zero);
@@ -560,7 +690,7 @@ START_TEST(hostile_datagrams_refused)
 	ck_assert_int_eq(send_raw(a.request_fd, "", 0, NULL, 0), 0);
 
 	/* Two descriptors: dropped, both closed, so the sender sees EOF. */
-	ck_assert_int_eq(auth_request_encode("alice", 5, "secret", 6, "", 0, request,
+	ck_assert_int_eq(auth_request_encode("alice", 5, "secret", 6, "", 0, "", 0, request,
 					     sizeof(request), &len, err, sizeof(err)), 0);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, pair), 0);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, other), 0);
@@ -615,7 +745,7 @@ START_TEST(hostile_datagrams_refused)
 		static unsigned char big[AUTH_REQUEST_MAX + 100];
 
 		memset(big, 'x', sizeof(big));
-		big[0] = 1;
+		big[0] = AUTH_FRAME_VERSION;
 		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, pair), 0);
 		ck_assert_int_eq(send_raw(a.request_fd, big, sizeof(big), &pair[1], 1), 0);
 		close(pair[1]);
@@ -633,6 +763,278 @@ START_TEST(hostile_datagrams_refused)
 			 AUTH_STATUS_OK);
 	ck_assert_int_eq(workers_of(a.supervisor, after, 1), 1);
 	ck_assert_int_eq(after[0], before[0]);
+	stop_and_check_gone(&a);
+}
+END_TEST
+
+/* ---- master-user passwords --------------------------------------------- */
+
+/* Send one hand-made request and return the worker's raw answer (for byte searches). */
+static long raw_exchange(const struct authd *a, const char *user, const char *password,
+			 const char *backend, unsigned char *answer, size_t size)
+{
+	unsigned char request[AUTH_REQUEST_MAX];
+	char err[128];
+	size_t len;
+	int pair[2];
+	long n;
+
+	ck_assert_int_eq(auth_request_encode(user, strlen(user), password, strlen(password), "", 0,
+					     backend, strlen(backend), request, sizeof(request),
+					     &len, err, sizeof(err)), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, pair), 0);
+	ck_assert_int_eq(send_raw(a->request_fd, request, len, &pair[1], 1), 0);
+	explicit_bzero(request, sizeof(request));
+	close(pair[1]);
+	n = read_reply(pair[0], answer, size);
+	close(pair[0]);
+	return n;
+}
+
+START_TEST(master_password_only_after_pam_ok)
+{
+	struct authd a;
+	struct auth_secret master;
+	struct auth_response resp;
+	unsigned char answer[AUTH_RESPONSE_MAX + 1];
+	char reason[AUTH_REASON_MAX + 1], err[128];
+	long n;
+
+	write_master_file(MASTER_PW_1, 0600);
+	start(&a, "mgtest", 2, 10);
+	ck_assert_int_eq(master_login(&a, "alice", "secret", MASTER_BACKEND, &master, reason,
+				      sizeof(reason)), AUTH_STATUS_OK);
+	ck_assert_str_eq(reason, "pam:PAM_SUCCESS");
+	ck_assert_uint_eq(master.len, strlen(MASTER_PW_1));
+	ck_assert_str_eq(master.value, MASTER_PW_1);
+	auth_secret_wipe(&master);
+	assert_no_master_password(&master);
+
+	/* PAM says no, for whatever reason: no password. */
+	ck_assert_int_eq(master_login(&a, "alice", "wrong", MASTER_BACKEND, &master, reason,
+				      sizeof(reason)), AUTH_STATUS_AUTH_FAILED);
+	assert_no_master_password(&master);
+	ck_assert_int_eq(master_login(&a, "nobody-here", "secret", MASTER_BACKEND, &master, reason,
+				      sizeof(reason)), AUTH_STATUS_AUTH_FAILED);
+	assert_no_master_password(&master);
+	ck_assert_int_eq(master_login(&a, "bob", "secret", MASTER_BACKEND, &master, reason,
+				      sizeof(reason)), AUTH_STATUS_ACCOUNT_REFUSED);
+	assert_no_master_password(&master);
+	ck_assert_int_eq(master_login(&a, "alice", "", MASTER_BACKEND, &master, reason,
+				      sizeof(reason)), AUTH_STATUS_AUTH_FAILED);
+	assert_no_master_password(&master);
+	/* An OK nobody asked a master password for carries none. */
+	ck_assert_int_eq(master_login(&a, "alice", "secret", "", &master, reason, sizeof(reason)),
+			 AUTH_STATUS_OK);
+	assert_no_master_password(&master);
+
+	/* On the wire: the answer to a wrong password holds no byte of it ... */
+	n = raw_exchange(&a, "alice", "wrong", MASTER_BACKEND, answer, sizeof(answer));
+	ck_assert_int_gt(n, 0);
+	ck_assert_ptr_null(memmem(answer, (size_t)n, MASTER_PW_1, strlen(MASTER_PW_1)));
+	ck_assert_int_eq(auth_response_decode(answer, (size_t)n, &resp, err, sizeof(err)), 0);
+	ck_assert_int_eq(resp.status, AUTH_STATUS_AUTH_FAILED);
+	ck_assert_uint_eq(resp.master_password.len, 0);
+	/* ... and the same search finds it in the answer to the right one. */
+	n = raw_exchange(&a, "alice", "secret", MASTER_BACKEND, answer, sizeof(answer));
+	ck_assert_int_gt(n, 0);
+	ck_assert_ptr_nonnull(memmem(answer, (size_t)n, MASTER_PW_1, strlen(MASTER_PW_1)));
+	explicit_bzero(answer, sizeof(answer));
+	stop_and_check_gone(&a);
+}
+END_TEST
+
+START_TEST(unknown_master_backend_is_a_temporary_failure)
+{
+	struct authd a;
+	struct auth_secret master;
+	char reason[AUTH_REASON_MAX + 1];
+
+	write_master_file(MASTER_PW_1, 0600);
+	start(&a, "mgtest", 1, 10);
+	ck_assert_int_eq(master_login(&a, "alice", "secret", "no_such_backend", &master, reason,
+				      sizeof(reason)), AUTH_STATUS_TEMP_FAILURE);
+	ck_assert_str_eq(reason, "unknown-master-backend");
+	assert_no_master_password(&master);
+	/* Known, but its file cannot be read: PAM's yes brings no password. */
+	ck_assert_int_eq(master_login(&a, "alice", "secret", "other_master", &master, reason,
+				      sizeof(reason)), AUTH_STATUS_TEMP_FAILURE);
+	ck_assert_str_eq(reason, "master-user-file");
+	assert_no_master_password(&master);
+	/* A name the frame cannot carry never leaves the session. */
+	ck_assert_int_eq(master_login(&a, "alice", "secret", "dovecot\nmaster", &master, reason,
+				      sizeof(reason)), AUTH_STATUS_TEMP_FAILURE);
+	ck_assert_str_eq(reason, "auth-bad-request");
+	assert_no_master_password(&master);
+	/* The worker is still there for the right name. */
+	ck_assert_int_eq(master_login(&a, "alice", "secret", MASTER_BACKEND, &master, reason,
+				      sizeof(reason)), AUTH_STATUS_OK);
+	ck_assert_str_eq(master.value, MASTER_PW_1);
+	auth_secret_wipe(&master);
+	stop_and_check_gone(&a);
+}
+END_TEST
+
+START_TEST(master_file_read_for_every_login)
+{
+	struct authd a;
+	struct auth_secret master;
+	char reason[AUTH_REASON_MAX + 1];
+
+	write_master_file(MASTER_PW_1, 0600);
+	start(&a, "mgtest", 1, 10);
+	ck_assert_int_eq(master_login(&a, "alice", "secret", MASTER_BACKEND, &master, reason,
+				      sizeof(reason)), AUTH_STATUS_OK);
+	ck_assert_str_eq(master.value, MASTER_PW_1);
+	/* Rotated between two logins: the next one gets the new password, no restart. */
+	write_master_file(MASTER_PW_2, 0600);
+	ck_assert_int_eq(master_login(&a, "alice", "secret", MASTER_BACKEND, &master, reason,
+				      sizeof(reason)), AUTH_STATUS_OK);
+	ck_assert_str_eq(master.value, MASTER_PW_2);
+	/* Rewritten readable by others: refused as at start-up, no password. */
+	write_master_file(MASTER_PW_2, 0644);
+	ck_assert_int_eq(master_login(&a, "alice", "secret", MASTER_BACKEND, &master, reason,
+				      sizeof(reason)), AUTH_STATUS_TEMP_FAILURE);
+	ck_assert_str_eq(reason, "master-user-file");
+	assert_no_master_password(&master);
+	write_master_file(MASTER_PW_1, 0640);
+	ck_assert_int_eq(master_login(&a, "alice", "secret", MASTER_BACKEND, &master, reason,
+				      sizeof(reason)), AUTH_STATUS_OK);
+	ck_assert_str_eq(master.value, MASTER_PW_1);
+	auth_secret_wipe(&master);
+	stop_and_check_gone(&a);
+}
+END_TEST
+
+/* What a reload compares: kept from the start, through a stop, until the next start. */
+START_TEST(started_limits_kept_for_reload)
+{
+	struct authd a;
+	char file[512];
+	struct authd_master_login same[2], other[3];
+	struct authd_options want = {
+		.service = "mgtest", .workers = 1, .timeout_s = 10,
+		.max_requests_per_session = LARGE_CAP, .master_logins = same,
+		.n_master_logins = 2,
+	};
+
+	snprintf(file, sizeof(file), "%s/%s", test_dir(), MASTER_FILE);
+	start(&a, "mgtest", 1, 10);
+	/* The same table in another order. */
+	same[0] = (struct authd_master_login){ .backend = MASTER_BACKEND, .file = file };
+	same[1] = (struct authd_master_login){ .backend = "other_master",
+					       .file = "/nonexistent/master.cred" };
+	ck_assert(authd_same_limits(&a, &want));
+	want.max_requests_per_session = 3;
+	ck_assert(!authd_same_limits(&a, &want));
+	want.max_requests_per_session = LARGE_CAP;
+	/* Another file for a backend, a backend more, one less, one twice. */
+	other[0] = same[0];
+	other[1] = (struct authd_master_login){ .backend = "other_master", .file = "/else" };
+	want.master_logins = other;
+	ck_assert(!authd_same_limits(&a, &want));
+	other[1] = same[1];
+	other[2] = (struct authd_master_login){ .backend = "third", .file = "/x" };
+	want.n_master_logins = 3;
+	ck_assert(!authd_same_limits(&a, &want));
+	want.n_master_logins = 1;
+	ck_assert(!authd_same_limits(&a, &want));
+	other[1] = other[0];
+	want.n_master_logins = 2;
+	ck_assert(!authd_same_limits(&a, &want));
+	/* A restart may be pending after the process died: the answer stays. */
+	want.master_logins = same;
+	stop_and_check_gone(&a);
+	ck_assert(authd_same_limits(&a, &want));
+}
+END_TEST
+
+/* ---- the per-process request cap ----------------------------------------- */
+
+struct cap_report {
+	enum auth_status status[5];
+	char reason[5][AUTH_REASON_MAX + 1];
+	size_t master_len;
+};
+
+START_TEST(request_cap_per_process)
+{
+	enum { CAP = 3 };
+	struct authd a;
+	struct cap_report got;
+	char reason[AUTH_REASON_MAX + 1];
+	int report[2], hold[2];
+	pid_t child;
+	int status;
+
+	write_master_file(MASTER_PW_1, 0600);
+	start_capped(&a, "mgtest", 2, 10, CAP);
+	ck_assert_int_eq(pipe(report), 0);
+	ck_assert_int_eq(pipe(hold), 0);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		/* A session process: CAP answers of any kind, then nothing more. */
+		struct cap_report r;
+		struct auth_secret master;
+		char byte;
+
+		memset(&r, 0, sizeof(r));
+		close(report[0]);
+		close(hold[1]);
+		r.status[0] = login(&a, "alice", "secret", CHECK_MS, r.reason[0],
+				    sizeof(r.reason[0]));
+		r.status[1] = login(&a, "alice", "wrong", CHECK_MS, r.reason[1],
+				    sizeof(r.reason[1]));
+		r.status[2] = master_login(&a, "alice", "secret", MASTER_BACKEND, &master,
+					   r.reason[2], sizeof(r.reason[2]));
+		auth_secret_wipe(&master);
+		r.status[3] = master_login(&a, "alice", "secret", MASTER_BACKEND, &master,
+					   r.reason[3], sizeof(r.reason[3]));
+		r.master_len = master.len;
+		r.status[4] = login(&a, "alice", "secret", CHECK_MS, r.reason[4],
+				    sizeof(r.reason[4]));
+		if (write(report[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
+			_exit(2);
+		/* Stay alive: the other process below is served while this one is refused. */
+		if (read(hold[0], &byte, 1) < 0)
+			_exit(3);
+		_exit(0);
+	}
+	close(report[1]);
+	close(hold[0]);
+	ck_assert_int_eq(read(report[0], &got, sizeof(got)), (ssize_t)sizeof(got));
+	close(report[0]);
+	ck_assert_int_eq(got.status[0], AUTH_STATUS_OK);
+	ck_assert_int_eq(got.status[1], AUTH_STATUS_AUTH_FAILED);
+	ck_assert_int_eq(got.status[2], AUTH_STATUS_OK);
+	/* The cap+1-th request: refused before PAM, and without the master password. */
+	ck_assert_int_eq(got.status[3], AUTH_STATUS_TEMP_FAILURE);
+	ck_assert_str_eq(got.reason[3], "request-limit");
+	ck_assert_uint_eq(got.master_len, 0);
+	ck_assert_int_eq(got.status[4], AUTH_STATUS_TEMP_FAILURE);
+	ck_assert_str_eq(got.reason[4], "request-limit");
+
+	/* While that process lives, this one has an allowance of its own. */
+	ck_assert(proc_alive(child));
+	for (int i = 0; i < CAP; i++)
+		ck_assert_int_eq(login(&a, "alice", "secret", CHECK_MS, reason, sizeof(reason)),
+				 AUTH_STATUS_OK);
+	ck_assert_int_eq(login(&a, "alice", "secret", CHECK_MS, reason, sizeof(reason)),
+			 AUTH_STATUS_TEMP_FAILURE);
+	ck_assert_str_eq(reason, "request-limit");
+	ck_assert(proc_alive(child));
+	close(hold[1]);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	/* A new process starts from zero (the counts live in the auth process, not here). */
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0)
+		_exit((int)login(&a, "alice", "secret", CHECK_MS, reason, sizeof(reason)));
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == AUTH_STATUS_OK);
 	stop_and_check_gone(&a);
 }
 END_TEST
@@ -684,12 +1086,16 @@ START_TEST(supervisor_follows_master)
 	ck_assert_int_ge(master, 0);
 	if (master == 0) {
 		struct authd a;
+		struct authd_options opt = {
+			.service = "mgtest", .workers = 3, .timeout_s = 10,
+			.max_requests_per_session = LARGE_CAP,
+		};
 		char err[256];
 		pid_t found[AUTHD_WORKERS_MAX];
 		int k;
 		long long until = now_ms() + 5000;
 
-		if (authd_start("mgtest", 3, 10, &a, err, sizeof(err)) < 0)
+		if (authd_start(&opt, &a, err, sizeof(err)) < 0)
 			_exit(1);
 		while ((k = workers_of(a.supervisor, found, AUTHD_WORKERS_MAX)) != 3 &&
 		       now_ms() < until)
@@ -949,7 +1355,7 @@ static void remove_dir(const char *dir)
 {
 	static const char *const files[] = {
 		"services/mgtest", "services/mgdeny", "services/other", "passdb", "slow.sh",
-		"rhost.out", "lsan.supp",
+		"rhost.out", "lsan.supp", MASTER_FILE, MASTER_FILE ".tmp",
 	};
 	char path[1024];
 
@@ -1042,6 +1448,11 @@ int main(int argc, char **argv)
 	tcase_add_test(pam, session_deadline);
 	tcase_add_test(pam, not_running_and_bad_arguments);
 	tcase_add_test(pam, hostile_datagrams_refused);
+	tcase_add_test(pam, master_password_only_after_pam_ok);
+	tcase_add_test(pam, unknown_master_backend_is_a_temporary_failure);
+	tcase_add_test(pam, master_file_read_for_every_login);
+	tcase_add_test(pam, request_cap_per_process);
+	tcase_add_test(pam, started_limits_kept_for_reload);
 	tcase_add_test(pam, supervisor_killed);
 	tcase_add_test(pam, supervisor_follows_master);
 	suite_add_tcase(suite, pam);

@@ -25,6 +25,7 @@
 static char tmpdir[PATH_MAX];
 static char conf_path[PATH_MAX];
 static char map_path[PATH_MAX];
+static char master_path[PATH_MAX];
 
 static void setup(void)
 {
@@ -40,6 +41,8 @@ static void setup(void)
 	ck_assert(n > 0 && (size_t)n < sizeof(conf_path));
 	n = snprintf(map_path, sizeof(map_path), "%s/users.map", tmpdir);
 	ck_assert(n > 0 && (size_t)n < sizeof(map_path));
+	n = snprintf(master_path, sizeof(master_path), "%s/master.cred", tmpdir);
+	ck_assert(n > 0 && (size_t)n < sizeof(master_path));
 }
 
 static void teardown(void)
@@ -48,6 +51,7 @@ static void teardown(void)
 
 	unlink(conf_path);
 	unlink(map_path);
+	unlink(master_path);
 	rmdir(map_path);	/* one test makes it a directory */
 	if (snprintf(sub, sizeof(sub), "%s/dir", tmpdir) < (int)sizeof(sub))
 		rmdir(sub);
@@ -1252,6 +1256,139 @@ START_TEST(test_protocol_names)
 }
 END_TEST
 
+/* ---- master-user logins ------------------------------------------------------ */
+
+#define MASTER_PASSWORD "Config-Master-Secret-4"
+
+/* Straight from the literal: no copy of the password on our heap or stack. */
+static void write_master(const char *text, mode_t mode)
+{
+	int fd = open(master_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	size_t len = strlen(text);
+
+	ck_assert_msg(fd >= 0, "open %s: %s", master_path, strerror(errno));
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	ck_assert_int_eq(fchmod(fd, mode), 0);
+	ck_assert_int_eq(close(fd), 0);
+}
+
+/* A minimal file whose one backend (line 5) logs in as the master user with file. */
+static const char *master_conf(const char *file)
+{
+	static char buf[4096];
+	int n = snprintf(buf, sizeof(buf),
+			 TLS_OK
+			 "backend m {\n host = \"127.0.0.1\"\n backend_login = master\n"
+			 " master_user_file = \"%s\"\n}\n"
+			 "auth = pam\n"
+			 LISTEN_OK, file);
+
+	ck_assert(n > 0 && (size_t)n < sizeof(buf));
+	return buf;
+}
+
+START_TEST(test_master_user_kept_password_not)
+{
+	struct mg_config *c;
+
+	write_master("# the master user\nusername = mgmaster\npassword=" MASTER_PASSWORD "\n",
+		     0600);
+	c = load_ok(master_conf(master_path));
+	ck_assert_uint_eq(c->n_backends, 1);
+	ck_assert_int_eq(c->backends[0].login, MG_BACKEND_LOGIN_MASTER);
+	ck_assert_str_eq(c->backends[0].master_user_file, master_path);
+	/* The user name stays; the password was checked and wiped (no field holds it). */
+	ck_assert_str_eq(c->backends[0].master_user, "mgmaster");
+	config_free(c);
+	/* A group-readable file is fine (root-owned, the gateway's group). */
+	write_master("username=mgmaster\npassword=" MASTER_PASSWORD "\n", 0640);
+	c = load_ok(master_conf(master_path));
+	config_free(c);
+}
+END_TEST
+
+static const struct {
+	const char *text;
+	mode_t mode;
+	const char *needle;
+} master_file_cases[] = {
+	{ "username=mgmaster\npassword=" MASTER_PASSWORD "\n", 0644,
+	  "readable or writable by others" },
+	{ "username=mgmaster\npassword=" MASTER_PASSWORD "\n", 0620,
+	  "readable or writable by others" },
+	{ "username=mgmaster\n", 0600, "no password= line" },
+	{ "password=" MASTER_PASSWORD "\n", 0600, "no username= line" },
+	{ "username=mgmaster\npassword=\n", 0600, "password empty" },
+	{ "username=mgmaster\npassword=" MASTER_PASSWORD "\npassword=again\n", 0600,
+	  "password given twice" },
+	{ "username=mgmaster\npassword=" MASTER_PASSWORD "\ncolour=red\n", 0600, "unknown key" },
+};
+
+START_TEST(test_master_file_errors)
+{
+	struct mg_config *cfg = (struct mg_config *)1;
+	char err[512] = "";
+
+	write_master(master_file_cases[_i].text, master_file_cases[_i].mode);
+	write_conf(master_conf(master_path));
+	expect_load_error(5, "backend 'm': master_user_file: ");
+	expect_load_error(5, master_path);
+	expect_load_error(5, master_file_cases[_i].needle);
+	ck_assert_int_eq(config_load(conf_path, &cfg, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, MASTER_PASSWORD) == NULL, "the password is in: %s", err);
+}
+END_TEST
+
+START_TEST(test_master_file_missing_or_unset)
+{
+	char path[PATH_MAX + 8];
+
+	snprintf(path, sizeof(path), "%s/none", tmpdir);
+	write_conf(master_conf(path));
+	expect_load_error(5, "No such file or directory");
+	write_conf(TLS_OK "backend m {\n host = \"127.0.0.1\"\n backend_login = master\n}\n"
+		   LISTEN_OK);
+	expect_load_error(5, "backend 'm': backend_login = master needs master_user_file");
+}
+END_TEST
+
+START_TEST(test_master_file_path_bounded)
+{
+	char path[MG_MASTER_USER_FILE_MAX + 2];
+
+	memset(path, 'a', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	write_conf(master_conf(path));
+	expect_load_error(5, "master_user_file path longer than 255 bytes");
+}
+END_TEST
+
+START_TEST(test_master_backends_bounded)
+{
+	static char text[32768];
+	size_t used = 0;
+	int n;
+
+	write_master("username=mgmaster\npassword=" MASTER_PASSWORD "\n", 0600);
+	n = snprintf(text, sizeof(text), TLS_OK);
+	used += (size_t)n;
+	for (int i = 0; i <= MG_MASTER_BACKENDS_MAX; i++) {
+		n = snprintf(text + used, sizeof(text) - used,
+			     "backend m%d {\n host = \"127.0.0.1\"\n backend_login = master\n"
+			     " master_user_file = \"%s\"\n}\n", i, master_path);
+		ck_assert(n > 0 && (size_t)n < sizeof(text) - used);
+		used += (size_t)n;
+	}
+	n = snprintf(text + used, sizeof(text) - used, LISTEN_OK);
+	ck_assert(n > 0 && (size_t)n < sizeof(text) - used);
+	write_conf(text);
+	/* The 33rd starts after the tls section and 32 sections of 5 lines. */
+	expect_load_error(5 + 5 * MG_MASTER_BACKENDS_MAX, "more than 32 backends with "
+			  "backend_login = master");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1291,6 +1428,16 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_not_a_regular_file);
 	tcase_add_test(tc, test_nul_byte);
 	tcase_add_test(tc, test_small_error_buffer);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("master");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_master_user_kept_password_not);
+	tcase_add_loop_test(tc, test_master_file_errors, 0,
+			    (int)(sizeof(master_file_cases) / sizeof(master_file_cases[0])));
+	tcase_add_test(tc, test_master_file_missing_or_unset);
+	tcase_add_test(tc, test_master_file_path_bounded);
+	tcase_add_test(tc, test_master_backends_bounded);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("warnings");

@@ -1715,3 +1715,49 @@ class FakeMailServer:
                     return
                 else:
                     send("-ERR unknown command")
+
+
+def readable_mappings(pid):
+    """(start, end, name) of the readable mappings of pid."""
+    out = []
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            fields = line.split(None, 5)
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            name = fields[5].strip() if len(fields) > 5 else ""
+            if fields[1][0] == "r" and name not in ("[vvar]", "[vsyscall]", "[vvar_vclock]"):
+                out.append((start, end, name))
+    return out
+
+
+def memory_search(pid, needles, max_mapping=512 << 20):
+    """Search every readable mapping of pid (read through /proc/PID/mem, as
+    root) for the byte strings in needles {label: bytes}. Returns
+    {label: [mapping names where found]}. Mappings larger than max_mapping
+    (sanitizer shadow memory) are skipped."""
+    found = {label: [] for label in needles}
+    longest = max(len(n) for n in needles.values())
+    chunk = 8 << 20
+    read_any = 0
+    with open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
+        for start, end, name in readable_mappings(pid):
+            if end - start > max_mapping:
+                continue
+            pos, tail = start, b""
+            while pos < end:
+                try:
+                    mem.seek(pos)
+                    data = mem.read(min(chunk, end - pos))
+                except OSError:
+                    break           # e.g. a device mapping: nothing of ours
+                if not data:
+                    break
+                read_any += len(data)
+                window = tail + data
+                for label, needle in needles.items():
+                    if needle in window and name not in found[label]:
+                        found[label].append(name or "[anon]")
+                tail = window[-(longest - 1):] if longest > 1 else b""
+                pos += len(data)
+    assert read_any > 0, "read nothing from process %d's memory" % pid
+    return found

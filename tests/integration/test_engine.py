@@ -258,52 +258,6 @@ def test_engine_killed_under_load():
 # 2. the session child: its own user, a chroot, no processes, no key
 # ---------------------------------------------------------------------------
 
-def readable_mappings(pid):
-    """(start, end, name) of the readable mappings of pid."""
-    out = []
-    with open("/proc/%d/maps" % pid) as f:
-        for line in f:
-            fields = line.split(None, 5)
-            start, end = (int(x, 16) for x in fields[0].split("-"))
-            name = fields[5].strip() if len(fields) > 5 else ""
-            if fields[1][0] == "r" and name not in ("[vvar]", "[vsyscall]", "[vvar_vclock]"):
-                out.append((start, end, name))
-    return out
-
-
-def memory_search(pid, needles, max_mapping=512 << 20):
-    """Search every readable mapping of pid (read through /proc/PID/mem, as
-    root) for the byte strings in needles {label: bytes}. Returns
-    {label: [mapping names where found]}. Mappings larger than max_mapping
-    (sanitizer shadow memory) are skipped."""
-    found = {label: [] for label in needles}
-    longest = max(len(n) for n in needles.values())
-    chunk = 8 << 20
-    read_any = 0
-    with open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
-        for start, end, name in readable_mappings(pid):
-            if end - start > max_mapping:
-                continue
-            pos, tail = start, b""
-            while pos < end:
-                try:
-                    mem.seek(pos)
-                    data = mem.read(min(chunk, end - pos))
-                except OSError:
-                    break           # e.g. a device mapping: nothing of ours
-                if not data:
-                    break
-                read_any += len(data)
-                window = tail + data
-                for label, needle in needles.items():
-                    if needle in window and name not in found[label]:
-                        found[label].append(name or "[anon]")
-                tail = window[-(longest - 1):] if longest > 1 else b""
-                pos += len(data)
-    assert read_any > 0, "read nothing from process %d's memory" % pid
-    return found
-
-
 def key_needles(key_path):
     """Byte strings of the TLS private key that only the key file (or the
     parsed key) holds: the base64 lines of the PEM body past the first (the
@@ -386,9 +340,9 @@ def test_session_child_is_sandboxed():
         # test directory, so not in any file mapped) sits in the parsed
         # configuration of both the master and the child.
         needles["chroot-path"] = chroot.encode()
-        in_child = memory_search(pid, needles)
-        in_master = memory_search(mg.pid, needles)
-        in_engine = memory_search(engine, key_only)
+        in_child = mgtest.memory_search(pid, needles)
+        in_master = mgtest.memory_search(mg.pid, needles)
+        in_engine = mgtest.memory_search(engine, key_only)
         assert c.is_open(0.05), "the connection closed while we looked"
     leaked = {k: v for k, v in in_child.items() if v and k in key_only}
     assert not leaked, "the session child's memory holds the TLS key: %r" % leaked

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Integration tests: auth = pam, with pam_wrapper and pam_matrix (no system
-account), a real Dovecot behind mailgated, and the master-user login.
+account), a real Dovecot behind mailgated, and the master-user login (whose
+password is in no process forked by the master before PAM accepted a user,
+as a search of their memory shows).
 
 Run: python3 tests/integration/test_pam.py
 (MG_MAILGATED=path/to/mailgated, MG_TEST=test_name, MG_KEEP=1).
@@ -258,6 +260,98 @@ def test_master_user_login():
     with secure("imaps_plain") as c:
         untagged, tagged = c.login("dora", pam_password("dora"), tag="a")
         assert tagged.startswith("a NO"), tagged
+
+
+def test_master_password_only_in_memory_after_pam():
+    """The master process never keeps the master user's password, so a
+    session child (forked from it) for a master-login route does not hold it
+    while it waits for the login; the auth process reads the file only for a
+    login that PAM accepted and wipes it again. The login still works."""
+    e = env()
+    needles = {
+        "password": MASTER_PASSWORD.encode(),
+        # positive control: the configuration both processes hold names the file
+        "file-path": e.master_file.encode(),
+    }
+    e.mg.wait_no_children()
+    with secure("imaps_master") as c:
+        kids = mgtest.wait_until(
+            lambda: [p for p in e.mg.session_children(zombies=False)
+                     if mgtest.process_name(p) == "mailgated-login"], 5,
+            what="the session child")
+        assert len(kids) == 1, "one connection, session children %r" % kids
+        child = kids[0]
+        in_child = mgtest.memory_search(child, needles)
+        in_master = mgtest.memory_search(e.mg.pid, needles)
+        supervisors = [p for p in mgtest.children_of(e.mg.pid)
+                       if mgtest.process_name(p) == "mailgated-authd"]
+        assert len(supervisors) == 1, supervisors
+        in_supervisor = mgtest.memory_search(supervisors[0], needles)
+        assert c.is_open(0.05), "the connection closed while we looked"
+        assert in_child["file-path"] and in_master["file-path"], \
+            "the search missed the master_user_file path (child %r, master %r)" \
+            % (in_child["file-path"], in_master["file-path"])
+        assert not in_child["password"], \
+            "the session child holds the master password before login: %r" % in_child
+        assert not in_master["password"], \
+            "the master process holds the master password: %r" % in_master
+        assert not in_supervisor["password"], \
+            "the auth supervisor holds the master password: %r" % in_supervisor
+
+        # now log in through that same child: PAM, then the master login
+        untagged, tagged = c.login("dora", pam_password("dora"), tag="a")
+        assert tagged.startswith("a OK"), tagged
+        untagged, tagged = c.command("s", "SELECT INBOX")
+        assert tagged.startswith("s OK"), tagged
+    mgtest.wait_until(lambda: len(re.findall("Master user logging in as dora",
+                                             e.dovecot.log())) >= 1, 5,
+                      what="Dovecot's master-user login line")
+    e.mg.wait_log(r"auth check pid=%d user=dora .*master_backend=dovecot_master result=ok"
+                  % child)
+    # the worker that read the file and answered wiped every copy
+    for pid in auth_workers():
+        found = mgtest.memory_search(pid, {"password": MASTER_PASSWORD.encode()})
+        assert not found["password"], \
+            "auth worker %d still holds the master password: %r" % (pid, found)
+    assert not mgtest.memory_search(e.mg.pid, needles)["password"], \
+        "the master process holds the master password after the login"
+
+
+def test_reload_changing_auth_limits_needs_restart():
+    """What the auth process enforces for sessions (the per-session request
+    cap, the master-login files) is fixed at its start, like pam_service."""
+    e = env()
+    copy = e.td.join("master-copy.cred")
+    with open(copy, "w") as f:
+        f.write("username=%s\npassword=%s\n" % (MASTER_USER, MASTER_PASSWORD))
+    os.chmod(copy, 0o600)
+    master_backend = [b for b in e.mg.backends if b["name"] == "dovecot_master"][0]
+    try:
+        mark = len(e.mg.log())
+        e.mg.settings["max_auth_failures"] = 6
+        e.mg.write_config()
+        e.mg.reload()
+        e.mg.wait_log(r"reload failed, keeping the running configuration: max_auth_failures "
+                      r"changed while PAM is in use; that needs a restart", start=mark)
+        e.mg.settings["max_auth_failures"] = 5
+
+        mark = len(e.mg.log())
+        master_backend["master_user_file"] = copy
+        e.mg.write_config()
+        e.mg.reload()
+        e.mg.wait_log(r"reload failed, keeping the running configuration: the backends with "
+                      r"backend_login = master or their master_user_file changed while PAM "
+                      r"is in use; that needs a restart", start=mark)
+    finally:
+        e.mg.settings["max_auth_failures"] = 5
+        master_backend["master_user_file"] = e.master_file
+        e.mg.write_config()
+    mark = len(e.mg.log())
+    e.mg.reload()
+    e.mg.wait_log(r"reload done", start=mark, timeout=15)
+    with secure("imaps_master") as c:
+        untagged, tagged = c.login("dora", pam_password("dora"), tag="a")
+        assert tagged.startswith("a OK"), tagged
 
 
 def test_master_backend_reachable_without_pam_is_warned():
