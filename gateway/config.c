@@ -44,7 +44,7 @@
 #include "config_internal.h"
 #include "credfile.h"
 #include "log.h"
-#include "usermap.h"
+#include "session_usermap.h"
 
 /* The load in flight, for libconfuse's callbacks (see the file comment). */
 static struct load_ctx *load_ctx;

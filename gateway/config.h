@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "cidr.h"
+#include "config_cidr.h"
 #include "log.h"
 
 enum mg_protocol {
@@ -96,7 +96,7 @@ struct mg_backend_config {
 	 * The user name from that file, read at load time. Its password is
 	 * checked then and wiped, never kept: every session child is forked
 	 * from the process that holds this struct. The PAM auth process reads
-	 * the file again for each master login (authd.h).
+	 * the file again for each master login (auth_process.h).
 	 */
 	char *master_user;
 	int line;			/* where the section starts, for messages */

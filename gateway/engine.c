@@ -21,8 +21,8 @@
 #include "engine.h"
 #include "engine_conn.h"
 #include "log.h"
-#include "privdrop.h"
-#include "tls_context.h"
+#include "engine_privdrop.h"
+#include "engine_tls.h"
 
 #define ACCEPT_BURST 32
 

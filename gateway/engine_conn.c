@@ -37,14 +37,14 @@
 
 #include "chan.h"
 #include "client_address.h"
-#include "connlimit.h"
+#include "master_connlimit.h"
 #include "engine_conn.h"
 #include "engine_pipe.h"
 #include "log.h"
 #include "protocol.h"
 #include "proxy_protocol.h"
 #include "stream.h"
-#include "tls_context.h"
+#include "engine_tls.h"
 
 #define CLOSING_FLUSH_MS 30000
 

@@ -4,7 +4,7 @@
  * from the state and the command name alone, of what the front end may do.
  *
  * Nothing here does I/O, allocates or keeps state, so the unit tests exercise
- * exactly the rules the daemon runs. imap.c does the reading and talking;
+ * exactly the rules the daemon runs. imap_frontend.c does the reading and talking;
  * lib/imap_token.c tokenizes.
  */
 #ifndef MG_IMAP_COMMAND_H

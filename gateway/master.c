@@ -35,9 +35,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "authd.h"
+#include "auth_process.h"
 #include "chan.h"
-#include "connlimit.h"
+#include "master_connlimit.h"
 #include "engine.h"
 #include "log.h"
 #include "master.h"
@@ -46,7 +46,7 @@
 #include "protocol.h"
 #include "session_sandbox.h"
 #include "stream.h"
-#include "tls_context.h"
+#include "engine_tls.h"
 
 static int signal_pipe[2] = { -1, -1 };
 static volatile sig_atomic_t got_hup, got_term, got_chld;

@@ -20,7 +20,7 @@
 #include "master_internal.h"
 #include "protocol.h"
 #include "stream.h"
-#include "tls_context.h"
+#include "engine_tls.h"
 
 unsigned engine_count(const struct mg_config *cfg)
 {

@@ -21,7 +21,7 @@
 #include "master_internal.h"
 #include "protocol.h"
 #include "stream.h"
-#include "tls_context.h"
+#include "engine_tls.h"
 
 static int open_listener(const char *address, unsigned port, char *err, size_t errlen)
 {

@@ -16,10 +16,10 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include "authd.h"
+#include "auth_process.h"
 #include "chan.h"
 #include "config.h"
-#include "connlimit.h"
+#include "master_connlimit.h"
 #include "engine.h"
 #include "session_sandbox.h"
 

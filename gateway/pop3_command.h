@@ -4,7 +4,7 @@
  * command name alone, what the front end may do with it.
  *
  * Nothing here does I/O, allocates or keeps state, so the unit tests and the
- * fuzz target exercise exactly the code the daemon runs. pop3.c does the
+ * fuzz target exercise exactly the code the daemon runs. pop3_frontend.c does the
  * talking.
  */
 #ifndef MG_POP3_COMMAND_H

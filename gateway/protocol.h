@@ -4,8 +4,8 @@
  * The session (session.c) owns the connection, the route decision, the
  * backend connection and the relay; a protocol module owns the dialogue with
  * the client until login and the login exchange with the backend. IMAP lives
- * in imap.c + backend_imap.c, POP3 in pop3.c (with pop3_command.c) +
- * backend_pop3.c, each behind the same table.
+ * in imap_frontend.c + imap_backend.c, POP3 in pop3_frontend.c (with pop3_command.c) +
+ * pop3_backend.c, each behind the same table.
  */
 #ifndef MG_PROTOCOL_H
 #define MG_PROTOCOL_H

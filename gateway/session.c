@@ -15,13 +15,13 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
-#include "authd.h"
-#include "backend.h"
+#include "auth_process.h"
+#include "session_backend.h"
 #include "client_address.h"
 #include "log.h"
 #include "netaddr.h"
 #include "proxy_protocol.h"
-#include "route.h"
+#include "session_route.h"
 #include "session.h"
 #include "session_link.h"
 

@@ -3,7 +3,7 @@
  * socket (reads, writes, close), the settings every context shares, and the
  * diagnostic client the monitor probes servers with. The gateway's own
  * contexts (listeners, backends, the engines' connections) are in
- * gateway/tls_context.c; nothing else includes OpenSSL's headers but
+ * gateway/engine_tls.c; nothing else includes OpenSSL's headers but
  * libevent's glue in the engine.
  */
 #include <errno.h>

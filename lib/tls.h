@@ -1,6 +1,6 @@
 /*
  * tls.h - TLS connections for both programs (lib/tls.c and, for the
- * gateway's contexts, gateway/tls_context.h are the only doors to OpenSSL).
+ * gateway's contexts, gateway/engine_tls.h are the only doors to OpenSSL).
  *
  * A connection is a struct mg_tls on a non-blocking socket; reads and writes
  * report what they wait for so the caller can poll.

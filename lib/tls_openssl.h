@@ -1,5 +1,5 @@
 /*
- * tls_openssl.h - what lib/tls.c and gateway/tls_context.c share that
+ * tls_openssl.h - what lib/tls.c and gateway/engine_tls.c share that
  * speaks OpenSSL's types; nobody else includes it.
  */
 #ifndef MG_TLS_OPENSSL_H

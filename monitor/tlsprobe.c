@@ -1,6 +1,6 @@
 /*
  * tlsprobe.c - judging the TLS a server offers, through the new client-side
- * functions of lib/tls.c (which, with gateway/tls_context.c, alone talks to OpenSSL).
+ * functions of lib/tls.c (which, with gateway/engine_tls.c, alone talks to OpenSSL).
  *
  *	TLS older than 1.2				WARNING
  *	certificate expires within -c / -w days		CRITICAL / WARNING

@@ -2,9 +2,9 @@
  * check_config.c - unit tests for config.c: every value of a full file lands
  * in the struct, defaults apply, and every way a file can be wrong fails with
  * the exact "FILE:LINE: ..." message. Files are written to a fresh mkdtemp()
- * directory per test. Client sets, the user map (usermap.c, loaded with the
+ * directory per test. Client sets, the user map (session_usermap.c, loaded with the
  * configuration), client_address and proxy_networks are covered here as
- * configuration; the routing decisions themselves are in check_route.c.
+ * configuration; the routing decisions themselves are in check_session_route.c.
  */
 #include <check.h>
 #include <errno.h>
@@ -16,10 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cidr.h"
+#include "config_cidr.h"
 #include "config.h"
-#include "route.h"
-#include "usermap.h"
+#include "session_route.h"
+#include "session_usermap.h"
 #include "check_run.h"
 
 static char tmpdir[PATH_MAX];

@@ -2,7 +2,7 @@
  * fuzz_pop3_command.c - libFuzzer target for the POP3 command splitter and
  * the front end's decision table.
  *
- * Not only "does not crash": it checks the promises pop3.c relies on. A
+ * Not only "does not crash": it checks the promises pop3_frontend.c relies on. A
  * parsed name points at the start of the buffer and is 1-4 letters whose id
  * matches its spelling; arguments lie inside the buffer and hold no NUL or
  * control byte; an accepted line is within the RFC 2449 length; split words

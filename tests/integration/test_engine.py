@@ -335,7 +335,7 @@ def test_session_child_is_sandboxed():
         needles = key_needles(key_path)
         key_only = dict(needles)
         # Positive control: the search must find what is there. The child
-        # wipes every command it read (imap.c), so a string the client sent
+        # wipes every command it read (imap_frontend.c), so a string the client sent
         # is no marker; the configured session_chroot path (unique to this
         # test directory, so not in any file mapped) sits in the parsed
         # configuration of both the master and the child.

@@ -1,0 +1,89 @@
+/*
+ * engine_certs.h - certificates by name: the pairs a listener serves, indexed by
+ * the DNS names they are for, so the client's SNI picks one.
+ *
+ * A set is filled once (from files, or every NAME.pem of a directory), then
+ * only read: an engine builds a new set on reload or when a watched file
+ * changes, and swaps it in whole, so a handshake never sees a half-loaded
+ * set. Lookups are hash probes: a name no certificate carries costs a probe
+ * or two and no memory, however many random names clients send.
+ *
+ * Which name a pair serves: every DNS name of its subjectAltName, or the
+ * subject's CN when it has no DNS name at all (RFC 6125). "*.example.org"
+ * matches exactly one label ("a.example.org", not "example.org" nor
+ * "a.b.example.org"); an exact name wins over a wildcard. Names compare
+ * case-insensitively, a trailing dot ignored. For each name the set keeps
+ * one ECDSA and one RSA pair (of two pairs of one type for one name, the one
+ * that expires later: the renewed one), and hands both to OpenSSL, which
+ * picks by the client's signature algorithms.
+ */
+#ifndef MG_ENGINE_CERTS_H
+#define MG_ENGINE_CERTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+struct tls_certs;	/* a set of certificate pairs indexed by name */
+struct tls_cert;	/* one pair: leaf, key, chain */
+struct ssl_st;
+
+/* Longest DNS name accepted (RFC 1035: 253 characters without the final dot). */
+#define TLS_NAME_MAX 253
+
+/* Something a load skipped: the file's path and why, for the log or for -t. */
+typedef void tls_certs_report_fn(const char *path, const char *why, void *arg);
+
+struct tls_certs *tls_certs_new(void);
+void tls_certs_free(struct tls_certs *set);
+
+/*
+ * Load one pair: the chain in cert_path (PEM, leaf first), the key in
+ * key_path, or in cert_path when key_path is NULL. Refused: a file that does
+ * not parse, a key that does not match the leaf, an expired leaf, a leaf
+ * that names no DNS name (no SAN DNS entry and no CN), a key neither ECDSA
+ * nor RSA. Returns 0, or -1 with err (which names the file) and the set
+ * unchanged. now: the time expiry is judged against.
+ */
+int tls_certs_add(struct tls_certs *set, const char *cert_path, const char *key_path, time_t now,
+		  char *err, size_t errlen);
+
+/*
+ * Load every NAME.pem in dir, with NAME.key beside it or the key inside the
+ * .pem. Other files, and names starting with a dot, are ignored (editors'
+ * and certbot's leftovers). A pair that does not load is reported and
+ * skipped. Returns how many loaded, or -1 with err when dir cannot be read.
+ */
+int tls_certs_load_dir(struct tls_certs *set, const char *dir, time_t now,
+		       tls_certs_report_fn *report, void *arg, char *err, size_t errlen);
+
+size_t tls_certs_count(const struct tls_certs *set);	/* pairs loaded */
+size_t tls_certs_names(const struct tls_certs *set);	/* names indexed (wildcards too) */
+
+/*
+ * The pairs for name[0..len) (as a client sent it in SNI): out[0] ECDSA,
+ * out[1] RSA, either NULL. Returns how many were found (0..2). A name that
+ * is not a valid DNS name finds nothing.
+ */
+int tls_certs_find(const struct tls_certs *set, const char *name, size_t len,
+		   const struct tls_cert *out[2]);
+
+/*
+ * Put a pair found on a connection (before the server's certificate is
+ * chosen: in the servername callback). The set keeps the parsed leaves of
+ * the pairs last used, so it is not const here: one set per engine thread.
+ */
+int tls_cert_use(struct tls_certs *set, struct ssl_st *ssl, const struct tls_cert *cert);
+
+/* The pair's file, and when its leaf expires. */
+const char *tls_cert_path(const struct tls_cert *cert);
+time_t tls_cert_not_after(const struct tls_cert *cert);
+
+/*
+ * Call fn for every pair whose leaf expires before deadline (the warning
+ * before renewal is due), in load order.
+ */
+void tls_certs_expiring(const struct tls_certs *set, time_t deadline,
+			void (*fn)(const struct tls_cert *cert, void *arg), void *arg);
+
+#endif

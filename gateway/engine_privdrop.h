@@ -1,0 +1,17 @@
+/*
+ * engine_privdrop.h - give up root, once, irrevocably, and prove it.
+ */
+#ifndef MG_ENGINE_PRIVDROP_H
+#define MG_ENGINE_PRIVDROP_H
+
+#include <stddef.h>
+
+/*
+ * Switch to user (and group, or the user's primary group when group is
+ * NULL), with the user's supplementary groups. Verifies that root cannot be
+ * regained. When not running as root, does nothing and returns 1 (the caller
+ * warns). Returns 0 on success, -1 with err.
+ */
+int privdrop(const char *user, const char *group, char *err, size_t errlen);
+
+#endif

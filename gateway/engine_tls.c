@@ -1,0 +1,340 @@
+/*
+ * engine_tls.c - the gateway's TLS policy: server contexts for listeners
+ * (TLS 1.2 at least, forward secrecy unless the operator turns it off, no
+ * renegotiation, no compression, strict ALPN: the ALPACA defence, shared
+ * session ticket keys), client contexts for backends (certificate and name
+ * verification, session resumption), and the connection objects the
+ * engines hand to libevent.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "engine_tls.h"
+#include "tls_openssl.h"
+
+struct mg_tls_server {
+	SSL_CTX *ctx;
+	const char *alpn;	/* "imap" or "pop3" */
+};
+
+struct mg_tls_client {
+	SSL_CTX *ctx;
+	char *verify_name;	/* NULL when verification is off */
+	SSL_SESSION *resume;	/* a copy of the newest session the backend gave us */
+};
+
+/* Where the new-session callback finds its client (an engine is one thread). */
+static int client_index = -1;
+
+/*
+ * Keep the backend's newest session (a TLS 1.3 ticket) so that the next
+ * login's backend handshake resumes instead of checking the certificate
+ * chain again: the backend leg of every login is a new connection. A copy:
+ * OpenSSL marks the connection's own session unusable when the connection
+ * is freed without a close_notify, which is how relays end.
+ */
+static int remember_session(SSL *ssl, SSL_SESSION *session)
+{
+	struct mg_tls_client *client = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), client_index);
+	SSL_SESSION *copy = client != NULL ? SSL_SESSION_dup(session) : NULL;
+
+	if (copy != NULL) {
+		SSL_SESSION_free(client->resume);
+		client->resume = copy;
+	}
+	return 0;	/* OpenSSL keeps its own reference */
+}
+
+/* TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 is always both. */
+static const char default_ciphers[] =
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
+
+static int version_number(enum mg_tls_version version)
+{
+	return version == MG_TLS_1_3 ? TLS1_3_VERSION : TLS1_2_VERSION;
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	const struct mg_tls_server *server = arg;
+	size_t want = strlen(server->alpn);
+	unsigned int pos = 0;
+
+	/* in is a list of length-prefixed protocol ids; walk it with bounds checked. */
+	while (pos < inlen) {
+		unsigned int idlen = in[pos];
+
+		if (idlen == 0 || pos + 1 + idlen > inlen)
+			break;
+		if (idlen == want && memcmp(in + pos + 1, server->alpn, want) == 0) {
+			*out = in + pos + 1;
+			*outlen = (unsigned char)idlen;
+			return SSL_TLSEXT_ERR_OK;
+		}
+		pos += 1 + idlen;
+	}
+	/* A client that names another protocol is talking to the wrong service. */
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg, enum mg_protocol protocol,
+				     char *err, size_t errlen)
+{
+	struct mg_tls_server *server = calloc(1, sizeof(*server));
+	static const unsigned char session_context[] = "mailgate";
+	char ciphers[1024];
+
+	if (server == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	server->alpn = protocol == MG_PROTO_POP3 ? "pop3" : "imap";
+	server->ctx = SSL_CTX_new(TLS_server_method());
+	if (server->ctx == NULL) {
+		tls_openssl_error(err, errlen, "cannot create TLS context");
+		goto fail;
+	}
+	tls_common_options(server->ctx);
+	SSL_CTX_set_options(server->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (!SSL_CTX_set_min_proto_version(server->ctx, version_number(cfg->min_version))) {
+		tls_openssl_error(err, errlen, "cannot set minimum TLS version");
+		goto fail;
+	}
+
+	if (snprintf(ciphers, sizeof(ciphers), "%s%s",
+		     cfg->ciphers != NULL ? cfg->ciphers : default_ciphers,
+		     cfg->require_forward_secrecy ? ":!kRSA:!PSK:!aNULL" : "") >=
+	    (int)sizeof(ciphers)) {
+		snprintf(err, errlen, "tls ciphers: list too long");
+		goto fail;
+	}
+	if (!SSL_CTX_set_cipher_list(server->ctx, ciphers)) {
+		tls_openssl_error(err, errlen, "tls ciphers: no usable cipher");
+		goto fail;
+	}
+	if (cfg->ciphersuites != NULL && !SSL_CTX_set_ciphersuites(server->ctx, cfg->ciphersuites)) {
+		tls_openssl_error(err, errlen, "tls ciphersuites: no usable suite");
+		goto fail;
+	}
+
+	if (SSL_CTX_use_certificate_chain_file(server->ctx, cfg->certificate) != 1) {
+		tls_openssl_error(err, errlen, cfg->certificate);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(server->ctx, cfg->key, SSL_FILETYPE_PEM) != 1) {
+		tls_openssl_error(err, errlen, cfg->key);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(server->ctx) != 1) {
+		tls_openssl_error(err, errlen, "tls key does not match the certificate");
+		goto fail;
+	}
+
+	/*
+	 * Several engines serve one listener, so a server-side session cache
+	 * would miss half the time; stateless tickets resume across engines
+	 * once they share the ticket keys (tls_server_set_ticket_keys()).
+	 */
+	SSL_CTX_set_session_cache_mode(server->ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_session_id_context(server->ctx, session_context, sizeof(session_context) - 1);
+	SSL_CTX_set_alpn_select_cb(server->ctx, alpn_select, server);
+	return server;
+fail:
+	tls_server_free(server);
+	return NULL;
+}
+
+void tls_server_free(struct mg_tls_server *server)
+{
+	if (server == NULL)
+		return;
+	SSL_CTX_free(server->ctx);
+	free(server);
+}
+
+struct mg_tls_client *tls_client_new(const struct mg_backend_config *backend, char *err,
+				     size_t errlen)
+{
+	struct mg_tls_client *client = calloc(1, sizeof(*client));
+
+	if (client == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	client->ctx = SSL_CTX_new(TLS_client_method());
+	if (client->ctx == NULL) {
+		tls_openssl_error(err, errlen, "cannot create TLS context");
+		goto fail;
+	}
+	tls_common_options(client->ctx);
+	if (client_index < 0)
+		client_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	SSL_CTX_set_ex_data(client->ctx, client_index, client);
+	SSL_CTX_set_session_cache_mode(client->ctx, SSL_SESS_CACHE_CLIENT |
+						    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(client->ctx, remember_session);
+	SSL_CTX_set_min_proto_version(client->ctx, TLS1_2_VERSION);
+	if (backend->verify) {
+		const char *name = backend->verify_name != NULL ? backend->verify_name : backend->host;
+
+		if (backend->ca_file != NULL) {
+			if (SSL_CTX_load_verify_locations(client->ctx, backend->ca_file, NULL) != 1) {
+				tls_openssl_error(err, errlen, backend->ca_file);
+				goto fail;
+			}
+		} else if (SSL_CTX_set_default_verify_paths(client->ctx) != 1) {
+			tls_openssl_error(err, errlen, "cannot load the system CA store");
+			goto fail;
+		}
+		SSL_CTX_set_verify(client->ctx, SSL_VERIFY_PEER, NULL);
+		client->verify_name = strdup(name);
+		if (client->verify_name == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	} else {
+		SSL_CTX_set_verify(client->ctx, SSL_VERIFY_NONE, NULL);
+	}
+	return client;
+fail:
+	tls_client_free(client);
+	return NULL;
+}
+
+void tls_client_free(struct mg_tls_client *client)
+{
+	if (client == NULL)
+		return;
+	SSL_SESSION_free(client->resume);
+	SSL_CTX_free(client->ctx);
+	free(client->verify_name);
+	free(client);
+}
+
+struct ssl_st *tls_server_ssl(struct mg_tls_server *server, char *err, size_t errlen)
+{
+	SSL *ssl = SSL_new(server->ctx);
+
+	if (ssl == NULL)
+		tls_openssl_error(err, errlen, "cannot create TLS connection");
+	return ssl;
+}
+
+struct ssl_st *tls_client_ssl(struct mg_tls_client *client, char *err, size_t errlen)
+{
+	SSL *ssl = SSL_new(client->ctx);
+
+	if (ssl == NULL) {
+		tls_openssl_error(err, errlen, "cannot create TLS connection");
+		return NULL;
+	}
+	/* A session the backend no longer takes costs nothing: a full handshake follows. */
+	if (client->resume != NULL && SSL_SESSION_is_resumable(client->resume))
+		SSL_set_session(ssl, client->resume);
+	if (client->verify_name != NULL) {
+		/* SNI only for names: RFC 6066 forbids literal addresses there. */
+		ASN1_OCTET_STRING *ip = a2i_IPADDRESS(client->verify_name);
+
+		if (ip == NULL)
+			SSL_set_tlsext_host_name(ssl, client->verify_name);
+		ASN1_OCTET_STRING_free(ip);
+		ERR_clear_error();
+		if (SSL_set1_host(ssl, client->verify_name) != 1) {
+			tls_openssl_error(err, errlen, "cannot set the name to verify");
+			SSL_free(ssl);
+			return NULL;
+		}
+	}
+	return ssl;
+}
+
+void tls_ssl_free(struct ssl_st *ssl)
+{
+	SSL_free(ssl);
+}
+
+bool tls_ssl_resumed(const struct ssl_st *ssl)
+{
+	return SSL_session_reused((SSL *)ssl) == 1;
+}
+
+const char *tls_ssl_version(const struct ssl_st *ssl)
+{
+	return SSL_get_version(ssl);
+}
+
+const char *tls_ssl_cipher(const struct ssl_st *ssl)
+{
+	return SSL_get_cipher_name(ssl);
+}
+
+void tls_ssl_failure(const struct ssl_st *ssl, bool client, unsigned long first_error, char *err,
+		     size_t errlen)
+{
+	long verify = client && ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+	char reason[256];
+
+	if (verify != X509_V_OK) {
+		snprintf(err, errlen, "TLS handshake: certificate verification failed: %s",
+			 X509_verify_cert_error_string(verify));
+	} else if (first_error != 0) {
+		ERR_error_string_n(first_error, reason, sizeof(reason));
+		snprintf(err, errlen, "TLS handshake: %s", reason);
+	} else {
+		snprintf(err, errlen, "TLS handshake: connection closed");
+	}
+	ERR_clear_error();
+}
+
+int tls_server_set_ticket_keys(struct mg_tls_server *server, const unsigned char *keys,
+			       size_t len)
+{
+	if (len != TLS_TICKET_KEYS_LEN)
+		return -1;
+	/* OpenSSL copies them: name (16), HMAC secret (32), AES key (32). */
+	return SSL_CTX_set_tlsext_ticket_keys(server->ctx, (void *)keys, (long)len) == 1 ? 0 : -1;
+}
+
+/* Is word one of the space-separated words of list? */
+static bool has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)) != NULL; p += n) {
+		bool starts = p == list || p[-1] == ' ';
+		bool ends = p[n] == '\0' || p[n] == ' ' || p[n] == '\n';
+
+		if (starts && ends)
+			return true;
+	}
+	return false;
+}
+
+const char *tls_kernel_offload(void)
+{
+#if defined(SSL_OP_ENABLE_KTLS) && !defined(OPENSSL_NO_KTLS)
+	char ulp[256] = "";
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
+
+	if (f != NULL) {
+		if (fgets(ulp, sizeof(ulp), f) == NULL)
+			ulp[0] = '\0';
+		fclose(f);
+	}
+	return has_word(ulp, "tls") ? "kernel" : "user space (this kernel offers no TLS)";
+#else
+	return "user space (OpenSSL was built without kernel TLS)";
+#endif
+}

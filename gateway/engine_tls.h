@@ -1,0 +1,62 @@
+/*
+ * engine_tls.h - the gateway's TLS contexts: what a listener offers
+ * (certificate, versions, ALPN, ticket keys) and how it talks to a backend
+ * (CA, name verification, resumption). Built in each engine from the
+ * configuration; a connection is handed to libevent as an OpenSSL SSL.
+ */
+#ifndef MG_ENGINE_TLS_H
+#define MG_ENGINE_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "tls.h"
+
+struct mg_tls_server;	/* what a listener offers */
+struct mg_tls_client;	/* how we talk to one backend */
+
+struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg, enum mg_protocol protocol,
+				     char *err, size_t errlen);
+
+/*
+ * Session ticket keys shared by every engine, so a client resumes whichever
+ * engine accepts it: exactly TLS_TICKET_KEYS_LEN random bytes. Returns 0 or -1.
+ */
+#define TLS_TICKET_KEYS_LEN 80
+int tls_server_set_ticket_keys(struct mg_tls_server *server, const unsigned char *keys,
+			       size_t len);
+void tls_server_free(struct mg_tls_server *server);
+
+struct mg_tls_client *tls_client_new(const struct mg_backend_config *backend, char *err,
+				     size_t errlen);
+void tls_client_free(struct mg_tls_client *client);
+
+/*
+ * ---- For the TLS engines (libevent's OpenSSL bufferevents) -----------------
+ *
+ * The engine drives the handshake and the records through libevent; these
+ * hand it ready-made connection objects with the policy above applied (ALPN
+ * on the server side, the name to verify and SNI on the client side), and
+ * turn a failure into one line for the log. struct ssl_st is OpenSSL's SSL.
+ */
+struct ssl_st;
+
+struct ssl_st *tls_server_ssl(struct mg_tls_server *server, char *err, size_t errlen);
+struct ssl_st *tls_client_ssl(struct mg_tls_client *client, char *err, size_t errlen);
+void tls_ssl_free(struct ssl_st *ssl);
+/* Where TLS records are built: "kernel" (kTLS) or why in user space. */
+const char *tls_kernel_offload(void);
+const char *tls_ssl_version(const struct ssl_st *ssl);
+/* Did the handshake resume an earlier session? */
+bool tls_ssl_resumed(const struct ssl_st *ssl);
+const char *tls_ssl_cipher(const struct ssl_st *ssl);
+/*
+ * Why a handshake or record on ssl failed: the certificate verification
+ * result on a verifying client, else OpenSSL's error (first_error, from the
+ * bufferevent's error queue, 0 for none), else "connection closed".
+ */
+void tls_ssl_failure(const struct ssl_st *ssl, bool client, unsigned long first_error, char *err,
+		     size_t errlen);
+
+#endif

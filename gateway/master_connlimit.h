@@ -1,0 +1,46 @@
+/*
+ * master_connlimit.h - the master's table of live sessions and their client
+ * addresses, for the global and per-address connection limits. A session is
+ * known by its engine (group) and the engine's id for it; when an engine
+ * dies, its whole group goes.
+ */
+#ifndef MG_MASTER_CONNLIMIT_H
+#define MG_MASTER_CONNLIMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netaddr.h"
+
+enum connlimit_verdict {
+	CONNLIMIT_OK,
+	CONNLIMIT_TOTAL,	/* max_connections reached */
+	CONNLIMIT_PER_IP	/* max_connections_per_ip reached for this address */
+};
+
+struct connlimit_entry {
+	unsigned group;
+	uint64_t id;
+	struct mg_ipkey addr;
+};
+
+struct connlimit {
+	struct connlimit_entry *entries;
+	size_t count;
+	size_t capacity;
+};
+
+void connlimit_init(struct connlimit *table);
+void connlimit_free(struct connlimit *table);
+
+enum connlimit_verdict connlimit_check(const struct connlimit *table, const struct mg_ipkey *addr,
+				       unsigned max_total, unsigned max_per_ip);
+/* Record a session. Returns 0, or -1 when out of memory. */
+int connlimit_add(struct connlimit *table, unsigned group, uint64_t id,
+		  const struct mg_ipkey *addr);
+/* Forget a session; returns 0, or -1 when it was not recorded. */
+int connlimit_remove(struct connlimit *table, unsigned group, uint64_t id);
+/* Forget every session of a group; returns how many there were. */
+size_t connlimit_remove_group(struct connlimit *table, unsigned group);
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * check_master_connlimit.c - the master's connection counting, and the address keys
+ * it counts by.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "master_connlimit.h"
+#include "netaddr.h"
+#include "check_run.h"
+
+static struct mg_ipkey key_of(const char *text)
+{
+	struct sockaddr_storage ss;
+	struct mg_ipkey key;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(text, ':') != NULL) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		ck_assert_int_eq(inet_pton(AF_INET6, text, &sin6->sin6_addr), 1);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		ck_assert_int_eq(inet_pton(AF_INET, text, &sin->sin_addr), 1);
+	}
+	ck_assert_int_eq(netaddr_key((struct sockaddr *)&ss, &key), 0);
+	return key;
+}
+
+START_TEST(per_ip_limit)
+{
+	struct connlimit table;
+	struct mg_ipkey a = key_of("192.0.2.1"), b = key_of("192.0.2.2");
+
+	connlimit_init(&table);
+	ck_assert_int_eq(connlimit_check(&table, &a, 10, 2), CONNLIMIT_OK);
+	ck_assert_int_eq(connlimit_add(&table, 7, 100, &a), 0);
+	ck_assert_int_eq(connlimit_add(&table, 7, 101, &a), 0);
+	ck_assert_int_eq(connlimit_check(&table, &a, 10, 2), CONNLIMIT_PER_IP);
+	ck_assert_int_eq(connlimit_check(&table, &b, 10, 2), CONNLIMIT_OK);
+	ck_assert_int_eq(connlimit_remove(&table, 7, 100), 0);
+	ck_assert_int_eq(connlimit_check(&table, &a, 10, 2), CONNLIMIT_OK);
+	connlimit_free(&table);
+}
+END_TEST
+
+START_TEST(total_limit)
+{
+	struct connlimit table;
+	struct mg_ipkey a = key_of("192.0.2.1"), b = key_of("2001:db8::1");
+
+	connlimit_init(&table);
+	ck_assert_int_eq(connlimit_add(&table, 7, 1, &a), 0);
+	ck_assert_int_eq(connlimit_add(&table, 7, 2, &b), 0);
+	ck_assert_int_eq(connlimit_check(&table, &b, 2, 100), CONNLIMIT_TOTAL);
+	ck_assert_int_eq(connlimit_check(&table, &b, 3, 100), CONNLIMIT_OK);
+	connlimit_free(&table);
+}
+END_TEST
+
+START_TEST(remove_unknown_pid)
+{
+	struct connlimit table;
+	struct mg_ipkey a = key_of("192.0.2.1");
+
+	connlimit_init(&table);
+	ck_assert_int_eq(connlimit_remove(&table, 7, 42), -1);
+	ck_assert_int_eq(connlimit_add(&table, 7, 42, &a), 0);
+	ck_assert_int_eq(connlimit_remove(&table, 7, 42), 0);
+	ck_assert_int_eq(connlimit_remove(&table, 7, 42), -1);
+	ck_assert_uint_eq(table.count, 0);
+	connlimit_free(&table);
+}
+END_TEST
+
+/* An engine that dies takes exactly its own sessions out of the count. */
+START_TEST(remove_group_forgets_one_engine)
+{
+	struct connlimit table;
+	struct mg_ipkey a = key_of("192.0.2.1");
+
+	connlimit_init(&table);
+	ck_assert_int_eq(connlimit_add(&table, 1, 5, &a), 0);
+	ck_assert_int_eq(connlimit_add(&table, 2, 5, &a), 0);
+	ck_assert_int_eq(connlimit_add(&table, 1, 6, &a), 0);
+	ck_assert_int_eq(connlimit_add(&table, 2, 7, &a), 0);
+	ck_assert_uint_eq(connlimit_remove_group(&table, 1), 2);
+	ck_assert_uint_eq(table.count, 2);
+	ck_assert_int_eq(connlimit_remove(&table, 1, 5), -1);
+	ck_assert_int_eq(connlimit_remove(&table, 2, 5), 0);
+	ck_assert_uint_eq(connlimit_remove_group(&table, 1), 0);
+	ck_assert_uint_eq(connlimit_remove_group(&table, 2), 1);
+	ck_assert_uint_eq(table.count, 0);
+	connlimit_free(&table);
+}
+END_TEST
+
+START_TEST(grows_past_initial_capacity)
+{
+	struct connlimit table;
+	struct mg_ipkey a = key_of("192.0.2.1");
+
+	connlimit_init(&table);
+	for (int pid = 1; pid <= 1000; pid++)
+		ck_assert_int_eq(connlimit_add(&table, 7, pid, &a), 0);
+	ck_assert_uint_eq(table.count, 1000);
+	ck_assert_int_eq(connlimit_check(&table, &a, 2000, 1000), CONNLIMIT_PER_IP);
+	ck_assert_int_eq(connlimit_check(&table, &a, 2000, 1001), CONNLIMIT_OK);
+	for (int pid = 1000; pid >= 1; pid--)
+		ck_assert_int_eq(connlimit_remove(&table, 7, pid), 0);
+	ck_assert_uint_eq(table.count, 0);
+	connlimit_free(&table);
+}
+END_TEST
+
+/* An IPv4 client on a dual-stack socket is the same client as over IPv4. */
+START_TEST(v4_mapped_equals_v4)
+{
+	struct mg_ipkey plain = key_of("192.0.2.7"), mapped = key_of("::ffff:192.0.2.7");
+	struct mg_ipkey other = key_of("::192.0.2.7");
+
+	ck_assert(netaddr_key_equal(&plain, &mapped));
+	ck_assert(!netaddr_key_equal(&plain, &other));
+}
+END_TEST
+
+START_TEST(format_addresses)
+{
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+	char buf[64];
+	char host[64];
+	unsigned port;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(143);
+	inet_pton(AF_INET, "192.0.2.1", &sin.sin_addr);
+	ck_assert_str_eq(netaddr_format((struct sockaddr *)&sin, buf, sizeof(buf)), "192.0.2.1:143");
+
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons(993);
+	inet_pton(AF_INET6, "2001:db8::1", &sin6.sin6_addr);
+	ck_assert_str_eq(netaddr_format((struct sockaddr *)&sin6, buf, sizeof(buf)), "[2001:db8::1]:993");
+
+	inet_pton(AF_INET6, "::ffff:198.51.100.9", &sin6.sin6_addr);
+	ck_assert_int_eq(netaddr_host_port((struct sockaddr *)&sin6, host, sizeof(host), &port), 0);
+	ck_assert_str_eq(host, "198.51.100.9");
+	ck_assert_uint_eq(port, 993);
+
+	sin.sin_family = AF_UNIX;
+	ck_assert_int_eq(netaddr_host_port((struct sockaddr *)&sin, host, sizeof(host), &port), -1);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *suite = suite_create("connlimit");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, per_ip_limit);
+	tcase_add_test(tc, total_limit);
+	tcase_add_test(tc, remove_unknown_pid);
+	tcase_add_test(tc, grows_past_initial_capacity);
+	tcase_add_test(tc, remove_group_forgets_one_engine);
+	tcase_add_test(tc, v4_mapped_equals_v4);
+	tcase_add_test(tc, format_addresses);
+	suite_add_tcase(suite, tc);
+	return check_run(suite);
+}
