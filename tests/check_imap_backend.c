@@ -1,0 +1,306 @@
+/*
+ * check_imap_backend.c - the login to an IMAP backend, end to end against a
+ * scripted fake backend (fake_backend.h): every byte sent, the result, the
+ * answer handed to the client and every log line, for greetings, STARTTLS,
+ * ID, LOGIN with quoted strings and literals, the master-user login,
+ * untagged and malformed lines, over-long lines and EOF in every state.
+ */
+#include <check.h>
+#include <string.h>
+
+#include "check_run.h"
+#include "fake_backend.h"
+
+/* Log lines as the driver writes them for the default backend address. */
+#define MOVE(from, to) "debug: backend_imap state=" from "->" to " backend=10.0.0.5:143\n"
+#define WARN(state, text) "warning: backend_imap state=" state " backend=10.0.0.5:143 " text "\n"
+
+#define GREETING "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] Dovecot ready.\r\n"
+#define GREETING_LITERAL_PLUS "* OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] ready\r\n"
+#define LOGIN "M2 LOGIN \"alice\" \"secret\"\r\n"
+#define ID "M0 ID (\"x-originating-ip\" \"192.0.2.7\" \"x-originating-port\" \"40000\" " \
+	   "\"x-connected-ip\" \"127.0.0.1\" \"x-connected-port\" \"143\")\r\n"
+#define MASTER_BLOB "YWxpY2UAbWFzdGVyAG1wdw==\r\n"	/* alice NUL master NUL mpw */
+
+enum {
+	F_STARTTLS = 1 << 0,	/* tls = starttls */
+	F_ID = 1 << 1,		/* client_address = imap-id */
+	F_MASTER = 1 << 2,	/* login = master */
+	F_NO_TIME = 1 << 3,	/* backend_timeout = 0: every wait times out at once */
+	F_8BIT_PASSWORD = 1 << 4,	/* password "s\xe9cret": only a literal carries it */
+	F_8BIT_USER = 1 << 5,	/* user "\xe4lice" */
+	F_SHORT_REPLY = 1 << 6	/* 16 bytes for the backend's answer */
+};
+
+static const struct fake_case driver_cases[] = {
+	/* ---- greeting ---- */
+	{ "login ok, answer with capabilities", 0,
+	  { SEND(GREETING), EXPECT(LOGIN),
+	    SEND("M2 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"), END },
+	  OK, "OK [CAPABILITY IMAP4rev1 IDLE] Logged in",
+	  MOVE("greeting", "login") MOVE("login", "done") },
+	{ "login ok, answer without capabilities, untagged lines first", 0,
+	  { SEND("* OK ready\r\n"), EXPECT(LOGIN),
+	    SEND("* CAPABILITY IMAP4rev1\r\n* OK [ALERT] note\r\nM2 OK Logged in\r\n"), END },
+	  OK, "OK Logged in", MOVE("greeting", "login") MOVE("login", "done") },
+	{ "greeting in lower case, answer in lower case", 0,
+	  { SEND("* ok hi\r\n"), EXPECT(LOGIN), SEND("M2 ok fine\r\n"), END },
+	  OK, "ok fine", MOVE("greeting", "login") MOVE("login", "done") },
+	{ "greeting OK alone, LF only", 0,
+	  { SEND("* OK\n"), EXPECT(LOGIN), SEND("M2 OK\n"), END },
+	  OK, "OK", MOVE("greeting", "login") MOVE("login", "done") },
+	{ "greeting refused with BYE", 0,
+	  { SEND("* BYE go away\r\n"), END },
+	  UNAVAILABLE, NULL, WARN("greeting", "unexpected=\"* BYE go away\"") },
+	{ "greeting PREAUTH", 0,
+	  { SEND("* PREAUTH welcome\r\n"), END },
+	  UNAVAILABLE, NULL, WARN("greeting", "unexpected=\"* PREAUTH welcome\"") },
+	{ "greeting OKAY is no OK", 0,
+	  { SEND("* OKAY\r\n"), END },
+	  UNAVAILABLE, NULL, WARN("greeting", "unexpected=\"* OKAY\"") },
+	{ "greeting continuation", 0,
+	  { SEND("+ hello\r\n"), END },
+	  UNAVAILABLE, NULL, WARN("greeting", "unexpected=\"+ hello\"") },
+	{ "greeting empty line", 0,
+	  { SEND("\r\n"), END },
+	  UNAVAILABLE, NULL, WARN("greeting", "unexpected=\"\"") },
+	{ "greeting tagged", 0,
+	  { SEND("M2 OK hello\r\n"), END },
+	  UNAVAILABLE, NULL, WARN("greeting", "unexpected=\"M2 OK hello\"") },
+	{ "greeting with NUL and control bytes", 0,
+	  { { FAKE_SEND, "* OK\0x\x1b\r\n", 9 }, END },
+	  UNAVAILABLE, NULL, WARN("greeting", "unexpected=\"* OK?x?\"") },
+	{ "EOF before the greeting", 0,
+	  { SEND_EOF, END },
+	  UNAVAILABLE, NULL, WARN("greeting", "error=closed") },
+	{ "EOF inside the greeting", 0,
+	  { SEND("* OK no end"), SEND_EOF, END },
+	  UNAVAILABLE, NULL, WARN("greeting", "error=closed") },
+	{ "no greeting before the deadline", F_NO_TIME,
+	  { END },
+	  UNAVAILABLE, NULL, WARN("greeting", "error=timeout") },
+	{ "over-long greeting", 0,
+	  { SEND_LONG("* OK "), END },
+	  UNAVAILABLE, NULL, WARN("greeting", "error=line-too-long") },
+
+	/* ---- STARTTLS ---- */
+	{ "STARTTLS, then login", F_STARTTLS,
+	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"),
+	    SEND("* OK still here\r\nM1 OK Begin TLS negotiation now.\r\n"), TLS, EXPECT(LOGIN),
+	    SEND("M2 OK [CAPABILITY IMAP4rev1] Logged in\r\n"), END },
+	  OK, "OK [CAPABILITY IMAP4rev1] Logged in",
+	  MOVE("greeting", "starttls") MOVE("starttls", "login") MOVE("login", "done") },
+	{ "STARTTLS: what came in the clear after OK never counts", F_STARTTLS,
+	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"),
+	    SEND("M1 OK go\r\nM2 OK injected\r\n"), TLS, EXPECT(LOGIN),
+	    SEND("M2 OK real\r\n"), END },
+	  OK, "OK real",
+	  MOVE("greeting", "starttls") MOVE("starttls", "login") MOVE("login", "done") },
+	{ "STARTTLS: LITERAL+ from the cleartext greeting is forgotten", F_STARTTLS | F_8BIT_PASSWORD,
+	  { SEND(GREETING_LITERAL_PLUS), EXPECT("M1 STARTTLS\r\n"), SEND("M1 OK go\r\n"), TLS,
+	    EXPECT("M2 LOGIN \"alice\" {6}\r\n"), SEND("+ go ahead\r\n"), EXPECT("s\xe9" "cret\r\n"),
+	    SEND("M2 OK in\r\n"), END },
+	  OK, "OK in",
+	  MOVE("greeting", "starttls") MOVE("starttls", "login") MOVE("login", "done") },
+	{ "STARTTLS refused", F_STARTTLS,
+	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"), SEND("M1 NO not now\r\n"), END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "starttls") WARN("starttls", "unexpected=\"NO not now\"") },
+	{ "STARTTLS answered BAD", F_STARTTLS,
+	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"), SEND("M1 BAD what\r\n"), END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "starttls") WARN("starttls", "unexpected=\"BAD what\"") },
+	{ "STARTTLS answered with an empty tagged line", F_STARTTLS,
+	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"), SEND("M1 \r\n"), END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "starttls") WARN("starttls", "unexpected=\"\"") },
+	{ "STARTTLS answered with a continuation", F_STARTTLS,
+	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"), SEND("+ go\r\n"), END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "starttls") WARN("starttls", "unexpected=\"+ go\"") },
+	{ "STARTTLS answered with another tag", F_STARTTLS,
+	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"), SEND("M9 OK\r\n"), END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "starttls") WARN("starttls", "unexpected=\"M9 OK\"") },
+	{ "STARTTLS answered with the tag alone", F_STARTTLS,
+	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"), SEND("M1\r\n"), END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "starttls") WARN("starttls", "unexpected=\"M1\"") },
+	{ "STARTTLS answered with a lone star", F_STARTTLS,
+	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"), SEND("*\r\n"), END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "starttls") WARN("starttls", "unexpected=\"*\"") },
+	{ "EOF after STARTTLS", F_STARTTLS,
+	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"), SEND("* OK wait\r\n"), SEND_EOF, END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "starttls") WARN("starttls", "error=closed") },
+	{ "STARTTLS: the handshake fails", F_STARTTLS,
+	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"), SEND("M1 OK go\r\n"), TLS_FAIL, END },
+	  UNAVAILABLE, NULL,
+	  MOVE("greeting", "starttls") WARN("starttls", "error=\"handshake failed\"") },
+	{ "STARTTLS: EOF on the new channel", F_STARTTLS,
+	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"), SEND("M1 OK go\r\n"), TLS, EXPECT(LOGIN),
+	    SEND_EOF, END },
+	  UNAVAILABLE, NULL,
+	  MOVE("greeting", "starttls") MOVE("starttls", "login") WARN("login", "error=closed") },
+
+	/* ---- ID ---- */
+	{ "ID, then login", F_ID,
+	  { SEND(GREETING), EXPECT(ID), SEND("* ID NIL\r\nM0 OK ID completed.\r\n"), EXPECT(LOGIN),
+	    SEND("M2 OK in\r\n"), END },
+	  OK, "OK in", MOVE("greeting", "id") MOVE("id", "login") MOVE("login", "done") },
+	{ "ID refused: login all the same", F_ID,
+	  { SEND(GREETING), EXPECT(ID), SEND("M0 NO no ID here\r\n"), EXPECT(LOGIN),
+	    SEND("M2 OK in\r\n"), END },
+	  OK, "OK in", MOVE("greeting", "id") MOVE("id", "login") MOVE("login", "done") },
+	{ "ID answered BAD [UNAVAILABLE]: login all the same", F_ID,
+	  { SEND(GREETING), EXPECT(ID), SEND("M0 BAD [UNAVAILABLE] hmm\r\n"), EXPECT(LOGIN),
+	    SEND("M2 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"), END },
+	  FAILED, NULL, MOVE("greeting", "id") MOVE("id", "login") },
+	{ "STARTTLS and ID", F_STARTTLS | F_ID,
+	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"), SEND("M1 OK go\r\n"), TLS, EXPECT(ID),
+	    SEND("M0 OK\r\n"), EXPECT(LOGIN), SEND("M2 OK in\r\n"), END },
+	  OK, "OK in",
+	  MOVE("greeting", "starttls") MOVE("starttls", "id") MOVE("id", "login")
+	  MOVE("login", "done") },
+	{ "ID answered with junk", F_ID,
+	  { SEND(GREETING), EXPECT(ID), SEND("garbage\r\n"), END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "id") WARN("id", "unexpected=\"garbage\"") },
+	{ "ID answered with a continuation", F_ID,
+	  { SEND(GREETING), EXPECT(ID), SEND("+\r\n"), END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "id") WARN("id", "unexpected=\"+\"") },
+	{ "EOF after ID", F_ID,
+	  { SEND(GREETING), EXPECT(ID), SEND_EOF, END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "id") WARN("id", "error=closed") },
+
+	/* ---- LOGIN ---- */
+	{ "login refused", 0,
+	  { SEND(GREETING), EXPECT(LOGIN),
+	    SEND("M2 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"), END },
+	  FAILED, NULL, MOVE("greeting", "login") },
+	{ "login answered BAD", 0,
+	  { SEND(GREETING), EXPECT(LOGIN), SEND("M2 BAD what\r\n"), END },
+	  FAILED, NULL, MOVE("greeting", "login") WARN("login", "unexpected=\"BAD what\"") },
+	{ "login: backend unavailable", 0,
+	  { SEND(GREETING), EXPECT(LOGIN), SEND("M2 NO [UNAVAILABLE] try later\r\n"), END },
+	  UNAVAILABLE, NULL,
+	  MOVE("greeting", "login") WARN("login", "unexpected=\"NO [UNAVAILABLE] try later\"") },
+	{ "login: [UNAVAILABLE] in a text too short to count", 0,
+	  { SEND(GREETING), EXPECT(LOGIN), SEND("M2 [UNAVAILABLE]\r\n"), END },
+	  FAILED, NULL, MOVE("greeting", "login") WARN("login", "unexpected=\"[UNAVAILABLE]\"") },
+	{ "login OK [UNAVAILABLE] is an OK", 0,
+	  { SEND(GREETING), EXPECT(LOGIN), SEND("M2 OK [UNAVAILABLE] odd\r\n"), END },
+	  OK, "OK [UNAVAILABLE] odd", MOVE("greeting", "login") MOVE("login", "done") },
+	{ "login answer longer than the reply buffer", F_SHORT_REPLY,
+	  { SEND(GREETING), EXPECT(LOGIN), SEND("M2 OK this is a long answer\r\n"), END },
+	  UNAVAILABLE, NULL,
+	  MOVE("greeting", "login") WARN("login", "unexpected=\"OK this is a long answer\"") },
+	{ "login answer as long as the reply buffer: no room for its end", F_SHORT_REPLY,
+	  { SEND(GREETING), EXPECT(LOGIN), SEND("M2 OK fifteen chars\r\n"), END },
+	  UNAVAILABLE, NULL,
+	  MOVE("greeting", "login") WARN("login", "unexpected=\"OK fifteen chars\"") },
+	{ "login answer one byte shorter than the reply buffer", F_SHORT_REPLY,
+	  { SEND(GREETING), EXPECT(LOGIN), SEND("M2 OK fifteen char\r\n"), END },
+	  OK, "OK fifteen char", MOVE("greeting", "login") MOVE("login", "done") },
+	{ "login answered with a continuation", 0,
+	  { SEND(GREETING), EXPECT(LOGIN), SEND("+ more\r\n"), END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "login") WARN("login", "unexpected=\"+ more\"") },
+	{ "login answered with a tag in lower case", 0,
+	  { SEND(GREETING), EXPECT(LOGIN), SEND("m2 OK\r\n"), END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "login") WARN("login", "unexpected=\"m2 OK\"") },
+	{ "EOF after LOGIN", 0,
+	  { SEND(GREETING), EXPECT(LOGIN), SEND("* OK wait\r\n"), SEND_EOF, END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "login") WARN("login", "error=closed") },
+	{ "over-long line after LOGIN", 0,
+	  { SEND(GREETING), EXPECT(LOGIN),
+	    SEND_LONG("* "), END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "login") WARN("login", "error=line-too-long") },
+	{ "login with a synchronising literal", F_8BIT_PASSWORD,
+	  { SEND(GREETING), EXPECT("M2 LOGIN \"alice\" {6}\r\n"),
+	    SEND("* OK wait\r\n+ go ahead\r\n"), EXPECT("s\xe9" "cret\r\n"), SEND("M2 OK in\r\n"),
+	    END },
+	  OK, "OK in", MOVE("greeting", "login") MOVE("login", "done") },
+	{ "login with two synchronising literals", F_8BIT_USER | F_8BIT_PASSWORD,
+	  { SEND(GREETING), EXPECT("M2 LOGIN {5}\r\n"), SEND("+\r\n"),
+	    EXPECT("\xe4lice {6}\r\n"), SEND("+ more\r\n"), EXPECT("s\xe9" "cret\r\n"),
+	    SEND("M2 NO [AUTHENTICATIONFAILED] no\r\n"), END },
+	  FAILED, NULL, MOVE("greeting", "login") },
+	{ "login with a LITERAL+ literal", F_8BIT_PASSWORD,
+	  { SEND(GREETING_LITERAL_PLUS), EXPECT("M2 LOGIN \"alice\" {6+}\r\n"),
+	    EXPECT("s\xe9" "cret\r\n"), SEND("M2 OK in\r\n"), END },
+	  OK, "OK in", MOVE("greeting", "login") MOVE("login", "done") },
+	{ "literal refused instead of a continuation", F_8BIT_PASSWORD,
+	  { SEND(GREETING), EXPECT("M2 LOGIN \"alice\" {6}\r\n"), SEND("M2 NO no literals\r\n"),
+	    END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "login") },
+	{ "junk instead of a continuation", F_8BIT_PASSWORD,
+	  { SEND(GREETING), EXPECT("M2 LOGIN \"alice\" {6}\r\n"), SEND("junk\r\n"), END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "login") WARN("login", "unexpected=\"junk\"") },
+	{ "EOF instead of a continuation", F_8BIT_PASSWORD,
+	  { SEND(GREETING), EXPECT("M2 LOGIN \"alice\" {6}\r\n"), SEND_EOF, END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "login") WARN("login", "error=closed") },
+
+	/* ---- master-user login ---- */
+	{ "master login", F_MASTER,
+	  { SEND(GREETING), EXPECT("M2 AUTHENTICATE PLAIN\r\n"), SEND("+ \r\n"),
+	    EXPECT(MASTER_BLOB), SEND("M2 OK [CAPABILITY IMAP4rev1] Logged in\r\n"), END },
+	  OK, "OK [CAPABILITY IMAP4rev1] Logged in",
+	  MOVE("greeting", "login") MOVE("login", "done") },
+	{ "master login after STARTTLS and ID", F_MASTER | F_STARTTLS | F_ID,
+	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"), SEND("M1 OK go\r\n"), TLS, EXPECT(ID),
+	    SEND("M0 OK\r\n"), EXPECT("M2 AUTHENTICATE PLAIN\r\n"), SEND("* OK hmm\r\n+\r\n"),
+	    EXPECT(MASTER_BLOB), SEND("M2 OK in\r\n"), END },
+	  OK, "OK in",
+	  MOVE("greeting", "starttls") MOVE("starttls", "id") MOVE("id", "login")
+	  MOVE("login", "done") },
+	{ "master login: mechanism refused", F_MASTER,
+	  { SEND(GREETING), EXPECT("M2 AUTHENTICATE PLAIN\r\n"), SEND("M2 NO unsupported\r\n"),
+	    END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "login") },
+	{ "master login refused", F_MASTER,
+	  { SEND(GREETING), EXPECT("M2 AUTHENTICATE PLAIN\r\n"), SEND("+ \r\n"),
+	    EXPECT(MASTER_BLOB), SEND("M2 NO [AUTHENTICATIONFAILED] no\r\n"), END },
+	  FAILED, NULL, MOVE("greeting", "login") },
+	{ "master login: a second continuation", F_MASTER,
+	  { SEND(GREETING), EXPECT("M2 AUTHENTICATE PLAIN\r\n"), SEND("+ \r\n"),
+	    EXPECT(MASTER_BLOB), SEND("+ more?\r\n"), END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "login") WARN("login", "unexpected=\"+ more?\"") },
+	{ "master login: EOF before the continuation", F_MASTER,
+	  { SEND(GREETING), EXPECT("M2 AUTHENTICATE PLAIN\r\n"), SEND_EOF, END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "login") WARN("login", "error=closed") },
+	{ "master login: EOF after the credentials", F_MASTER,
+	  { SEND(GREETING), EXPECT("M2 AUTHENTICATE PLAIN\r\n"), SEND("+ \r\n"),
+	    EXPECT(MASTER_BLOB), SEND_EOF, END },
+	  UNAVAILABLE, NULL, MOVE("greeting", "login") WARN("login", "error=closed") },
+};
+
+START_TEST(test_driver)
+{
+	const struct fake_case *c = &driver_cases[_i];
+	struct fake_login t;
+
+	fake_login_init(&t);
+	if (c->flags & F_STARTTLS)
+		t.backend.tls = MG_BACKEND_TLS_STARTTLS;
+	if (c->flags & F_ID)
+		t.backend.client_address = MG_CLIENT_ADDRESS_IMAP_ID;
+	if (c->flags & F_MASTER)
+		fake_login_set_master(&t);
+	if (c->flags & F_NO_TIME)
+		t.cfg.backend_timeout = 0;
+	if (c->flags & (F_8BIT_USER | F_8BIT_PASSWORD))
+		fake_login_set_credentials(&t, c->flags & F_8BIT_USER ? "\xe4lice" : "alice", 5,
+					   c->flags & F_8BIT_PASSWORD ? "s\xe9" "cret" : "secret", 6);
+	if (c->flags & F_SHORT_REPLY)
+		t.replysize = 16;
+	fake_login_run(&t, c->script, backend_imap_login);
+	fake_login_check(&t, c);
+}
+END_TEST
+
+static Suite *imap_backend_suite(void)
+{
+	Suite *s = suite_create("imap_backend");
+	TCase *tc = tcase_create("driver");
+
+	tcase_add_loop_test(tc, test_driver, 0, TABLE_LEN(driver_cases));
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return check_run(imap_backend_suite());
+}
