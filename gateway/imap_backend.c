@@ -1,54 +1,54 @@
 /*
  * imap_backend.c - logging in to an IMAP backend on the client's behalf.
  *
- * An explicit state machine: greeting, optional STARTTLS, LOGIN, done. Every
- * read has the backend_timeout deadline; backend text is logged only
- * sanitized and truncated; the LOGIN command (which holds the password) is
- * built in a stack buffer that is wiped as soon as it is sent.
+ * An explicit state machine (imap_backend_step.h): greeting, optional
+ * STARTTLS, optional ID, LOGIN, done. The driver is a loop over the state;
+ * each state does one exchange (send its command, read up to its answer)
+ * and the step table, which sees only the state and what kind of line came,
+ * chooses the next state or the end of the login. Every read has the
+ * backend_timeout deadline; backend text is logged only sanitized and
+ * truncated; the LOGIN command (which holds the password) is built in a
+ * stack buffer that is wiped as soon as it is sent.
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "session_backend.h"
+#include "imap_backend_step.h"
 #include "imap_token.h"
 #include "log.h"
 #include "netaddr.h"
-#include "session_sasl.h"
 #include "session.h"
+#include "session_backend.h"
+#include "session_sasl.h"
 
-enum backend_imap_state {
-	BACKEND_IMAP_GREETING,
-	BACKEND_IMAP_STARTTLS,
-	BACKEND_IMAP_ID,
-	BACKEND_IMAP_LOGIN,
-	BACKEND_IMAP_DONE,
-	BACKEND_IMAP_STATE_COUNT
-};
-
-static const char *const state_names[] = {
-	[BACKEND_IMAP_GREETING] = "greeting",
-	[BACKEND_IMAP_STARTTLS] = "starttls",
-	[BACKEND_IMAP_ID] = "id",
-	[BACKEND_IMAP_LOGIN] = "login",
-	[BACKEND_IMAP_DONE] = "done",
-};
-_Static_assert(sizeof(state_names) / sizeof(state_names[0]) == BACKEND_IMAP_STATE_COUNT,
-	       "every backend IMAP state has a name");
+/* A state left out of the driver's switch is a warning (an error with -Werror). */
+#pragma GCC diagnostic warning "-Wswitch-enum"
 
 struct backend_imap {
 	struct mg_session *session;
 	struct mg_stream *stream;
-	enum backend_imap_state state;
+	enum imap_backend_state state;
 	long long deadline;
 	bool literal_plus;	/* backend announced LITERAL+ in its greeting */
 	char who[128];
 };
 
-static void set_state(struct backend_imap *b, enum backend_imap_state next)
+/* The answer that ended a wait, still in the stream buffer. */
+struct answer {
+	const char *text;	/* the backend's words: after the tag when tagged */
+	size_t len;
+};
+
+static const struct imap_backend_step unavailable = {
+	.move = IMAP_BACKEND_END,
+	.result = MG_LOGIN_UNAVAILABLE,
+};
+
+static void set_state(struct backend_imap *b, enum imap_backend_state next)
 {
-	log_debug("backend_imap state=%s->%s backend=%s", state_names[b->state], state_names[next],
-		  b->session->backend_addr);
+	log_debug("backend_imap state=%s->%s backend=%s", imap_backend_state_name(b->state),
+		  imap_backend_state_name(next), b->session->backend_addr);
 	b->state = next;
 }
 
@@ -56,117 +56,81 @@ static void set_state(struct backend_imap *b, enum backend_imap_state next)
 static const char *who(struct backend_imap *b)
 {
 	snprintf(b->who, sizeof(b->who), "backend_imap state=%s backend=%s",
-		 state_names[b->state], b->session->backend_addr);
+		 imap_backend_state_name(b->state), b->session->backend_addr);
 	return b->who;
 }
 
-static void log_unexpected(struct backend_imap *b, const char *line, size_t len)
+static void log_unexpected(struct backend_imap *b, const char *text, size_t len)
 {
-	backend_log_text(MG_LOG_WARNING, who(b), "unexpected", line, len);
-}
-
-static bool starts_with_word(const char *line, size_t len, const char *word)
-{
-	size_t wlen = strlen(word);
-
-	return len >= wlen && imap_word_equals(line, wlen, word) &&
-	       (len == wlen || line[wlen] == ' ');
-}
-
-/* Does text (a greeting) carry the capability cap in a [CAPABILITY ...] code? */
-static bool has_capability(const char *line, size_t len, const char *cap)
-{
-	size_t caplen = strlen(cap);
-	const char *code = memmem(line, len, "[CAPABILITY ", 12);
-	const char *end;
-
-	if (code == NULL)
-		return false;
-	end = memchr(code, ']', len - (size_t)(code - line));
-	if (end == NULL)
-		return false;
-	for (const char *p = code + 12; p < end;) {
-		const char *sp = memchr(p, ' ', (size_t)(end - p));
-		size_t wlen = (size_t)((sp != NULL ? sp : end) - p);
-
-		if (wlen == caplen && imap_word_equals(p, wlen, cap))
-			return true;
-		p += wlen + 1;
-	}
-	return false;
+	backend_log_text(MG_LOG_WARNING, who(b), "unexpected", text, len);
 }
 
 /*
- * Wait for the tagged answer to tag. Untagged lines are skipped (the final
- * answer carries what the client needs). Returns the length of the text after
- * "tag " with *text set, or -1; a "+" continuation sets *continuation.
+ * Read lines until one answers the current state's command (untagged data is
+ * skipped), and return what the step table makes of it: never READ_ON. A
+ * GO answer stays in the buffer for the caller (*a), who consumes it; any
+ * other line is consumed here. A failed read ends the login (logged).
  */
-static long await_tagged(struct backend_imap *b, const char *tag, const char **text,
-			 bool *continuation)
+static struct imap_backend_step await_answer(struct backend_imap *b, bool continuation,
+					     struct answer *a)
 {
-	size_t taglen = strlen(tag);
+	const struct imap_backend_options options = {
+		.starttls = b->session->backend_cfg->tls == MG_BACKEND_TLS_STARTTLS,
+		.client_id = b->session->backend_cfg->client_address == MG_CLIENT_ADDRESS_IMAP_ID,
+		.continuation = continuation,
+	};
 
-	if (continuation != NULL)
-		*continuation = false;
 	for (;;) {
 		const char *line;
 		long len = backend_read_line(b->stream, b->deadline, who(b), &line);
+		struct imap_backend_step step;
+		size_t text;
 
 		if (len < 0)
-			return -1;
-		if (len >= 1 && line[0] == '+' && continuation != NULL) {
-			*continuation = true;
+			return unavailable;
+		step = imap_backend_next(b->state,
+					 imap_backend_classify(b->state, line, (size_t)len, &text),
+					 &options);
+		a->text = line + text;
+		a->len = (size_t)len - text;
+		if (step.unexpected)
+			log_unexpected(b, a->text, a->len);
+		if (step.move != IMAP_BACKEND_GO)
 			backend_consume_line(b->stream);
-			return 0;
-		}
-		if ((size_t)len > taglen && memcmp(line, tag, taglen) == 0 && line[taglen] == ' ') {
-			*text = line + taglen + 1;
-			return len - (long)taglen - 1;
-		}
-		if (len < 2 || line[0] != '*' || line[1] != ' ') {
-			log_unexpected(b, line, (size_t)len);
-			return -1;
-		}
+		if (step.move != IMAP_BACKEND_READ_ON)
+			return step;
+	}
+}
+
+static struct imap_backend_step greeting(struct backend_imap *b)
+{
+	struct answer a;
+	struct imap_backend_step step = await_answer(b, false, &a);
+
+	if (step.move == IMAP_BACKEND_GO) {
+		/* The greeting is an untagged line: a.text is all of it. */
+		b->literal_plus = imap_backend_has_capability(a.text, a.len, "LITERAL+");
 		backend_consume_line(b->stream);
 	}
+	return step;
 }
 
-static enum mg_login_result greeting(struct backend_imap *b)
+static struct imap_backend_step starttls(struct backend_imap *b)
 {
-	const char *line;
-	long len = backend_read_line(b->stream, b->deadline, who(b), &line);
+	struct answer a;
+	struct imap_backend_step step;
 
-	if (len < 0)
-		return MG_LOGIN_UNAVAILABLE;
-	if (!starts_with_word(line, (size_t)len, "* OK")) {
-		log_unexpected(b, line, (size_t)len);
-		return MG_LOGIN_UNAVAILABLE;
-	}
-	b->literal_plus = has_capability(line, (size_t)len, "LITERAL+");
-	backend_consume_line(b->stream);
-	return MG_LOGIN_OK;
-}
-
-static enum mg_login_result starttls(struct backend_imap *b)
-{
-	const char *text;
-	long len;
-
-	set_state(b, BACKEND_IMAP_STARTTLS);
 	if (stream_write_all(b->stream, "M1 STARTTLS\r\n", 13, b->deadline) < 0)
-		return MG_LOGIN_UNAVAILABLE;
-	len = await_tagged(b, "M1", &text, NULL);
-	if (len < 0)
-		return MG_LOGIN_UNAVAILABLE;
-	if (!starts_with_word(text, (size_t)len, "OK")) {
-		log_unexpected(b, text, (size_t)len);
-		return MG_LOGIN_UNAVAILABLE;
-	}
+		return unavailable;
+	step = await_answer(b, false, &a);
+	if (step.move != IMAP_BACKEND_GO)
+		return step;
+	/* Whatever followed the OK in the clear goes with the old channel. */
 	if (backend_start_tls(b->stream, b->session->env->link, b->deadline, who(b)) < 0)
-		return MG_LOGIN_UNAVAILABLE;
+		return unavailable;
 	/* Capabilities may change with TLS; only trust LITERAL+ from a fresh list. */
 	b->literal_plus = false;
-	return MG_LOGIN_OK;
+	return step;
 }
 
 /*
@@ -174,16 +138,16 @@ static enum mg_login_result starttls(struct backend_imap *b)
  * fields Dovecot honours from its login_trusted_networks). The answer does
  * not matter, as long as there is one.
  */
-static enum mg_login_result send_client_id(struct backend_imap *b)
+static struct imap_backend_step send_client_id(struct backend_imap *b)
 {
 	const struct mg_session *session = b->session;
 	char local[INET6_ADDRSTRLEN];
 	char command[512];
 	unsigned local_port = 0;
-	const char *text;
+	struct imap_backend_step step;
+	struct answer a;
 	int len;
 
-	set_state(b, BACKEND_IMAP_ID);
 	if (netaddr_host_port((const struct sockaddr *)&session->local_sa, local, sizeof(local),
 			      &local_port) < 0)
 		snprintf(local, sizeof(local), "0.0.0.0");
@@ -192,24 +156,36 @@ static enum mg_login_result send_client_id(struct backend_imap *b)
 		       "\"x-connected-ip\" \"%s\" \"x-connected-port\" \"%u\")\r\n",
 		       session->client_addr, session->client_port, local, local_port);
 	if (len < 0 || (size_t)len >= sizeof(command) ||
-	    stream_write_all(b->stream, command, (size_t)len, b->deadline) < 0 ||
-	    await_tagged(b, "M0", &text, NULL) < 0)
-		return MG_LOGIN_UNAVAILABLE;
-	backend_consume_line(b->stream);
-	return MG_LOGIN_OK;
+	    stream_write_all(b->stream, command, (size_t)len, b->deadline) < 0)
+		return unavailable;
+	step = await_answer(b, false, &a);
+	if (step.move == IMAP_BACKEND_GO)
+		backend_consume_line(b->stream);
+	return step;
+}
+
+/* Send command[0..len), then wait for the server's "+" to go on. */
+static int send_and_await_continuation(struct backend_imap *b, const char *command, size_t len)
+{
+	struct answer a;
+
+	if (stream_write_all(b->stream, command, len, b->deadline) < 0)
+		return -1;
+	return await_answer(b, true, &a).move == IMAP_BACKEND_SEND_MORE ? 0 : -1;
 }
 
 /*
  * Send "M2 LOGIN user password". A value that needs a synchronising literal is
- * sent in two parts around the server's "+" continuation.
+ * sent in two parts around the server's "+" continuation. Returns 0 once all
+ * of it is sent, or -1.
  */
-static enum mg_login_result send_login(struct backend_imap *b)
+static int send_login(struct backend_imap *b)
 {
 	const struct mg_credentials *cred = &b->session->cred;
 	const char *values[2] = { cred->user, cred->password };
 	size_t lens[2] = { cred->user_len, cred->password_len };
 	char command[2 * (MG_PASSWORD_MAX + 32) + 32];
-	enum mg_login_result result = MG_LOGIN_UNAVAILABLE;
+	int rc = -1;
 	size_t used = 0;
 
 	memcpy(command, "M2 LOGIN", 8);
@@ -227,11 +203,8 @@ static enum mg_login_result send_login(struct backend_imap *b)
 			/* Flush up to and including "{N}\r\n", wait for "+", then go on. */
 			const char *crlf = memchr(command + used, '\n', n);
 			size_t head = (size_t)(crlf - command) + 1;
-			bool continuation;
-			const char *text;
 
-			if (stream_write_all(b->stream, command, head, b->deadline) < 0 ||
-			    await_tagged(b, "M2", &text, &continuation) < 0 || !continuation)
+			if (send_and_await_continuation(b, command, head) < 0)
 				goto out;
 			memmove(command, command + head, used + n - head);
 			used = used + n - head;
@@ -242,74 +215,59 @@ static enum mg_login_result send_login(struct backend_imap *b)
 	command[used++] = '\r';
 	command[used++] = '\n';
 	if (stream_write_all(b->stream, command, used, b->deadline) == 0)
-		result = MG_LOGIN_OK;
+		rc = 0;
 out:
 	explicit_bzero(command, sizeof(command));
-	return result;
+	return rc;
 }
 
 /*
  * Dovecot's master-user login: AUTHENTICATE PLAIN with the user as the
  * authorization identity and the master user's credentials. Only used after
  * PAM has checked the user's own password (session.c enforces that); the
- * password is the one the auth process sent with PAM's OK.
+ * password is the one the auth process sent with PAM's OK. Returns 0 once
+ * all of it is sent, or -1.
  */
-static enum mg_login_result send_master_login(struct backend_imap *b)
+static int send_master_login(struct backend_imap *b)
 {
 	const struct mg_backend_config *backend = b->session->backend_cfg;
 	const struct mg_credentials *cred = &b->session->cred;
 	char encoded[(MG_USER_MAX * 2 + MG_PASSWORD_MAX + 2) * 4 / 3 + 8];
-	enum mg_login_result result = MG_LOGIN_UNAVAILABLE;
-	bool continuation = false;
-	const char *text;
+	int rc = -1;
 	const struct auth_secret *password = &b->session->master_password;
 	size_t len = sasl_plain_encode(cred->user, cred->user_len, backend->master_user,
 				       strlen(backend->master_user), password->value,
 				       password->len, encoded, sizeof(encoded) - 2);
 
-	if (len > 0 &&
-	    stream_write_all(b->stream, "M2 AUTHENTICATE PLAIN\r\n", 23, b->deadline) == 0 &&
-	    await_tagged(b, "M2", &text, &continuation) >= 0 && continuation) {
+	if (len > 0 && send_and_await_continuation(b, "M2 AUTHENTICATE PLAIN\r\n", 23) == 0) {
 		encoded[len++] = '\r';
 		encoded[len++] = '\n';
 		if (stream_write_all(b->stream, encoded, len, b->deadline) == 0)
-			result = MG_LOGIN_OK;
+			rc = 0;
 	}
 	explicit_bzero(encoded, sizeof(encoded));
-	return result;
+	return rc;
 }
 
-static enum mg_login_result login(struct backend_imap *b, char *reply, size_t replysize)
+static struct imap_backend_step login(struct backend_imap *b, char *reply, size_t replysize)
 {
-	const char *text;
-	long len;
+	struct imap_backend_step step;
+	struct answer a;
 
-	set_state(b, BACKEND_IMAP_LOGIN);
 	if ((b->session->backend_cfg->login == MG_BACKEND_LOGIN_MASTER ? send_master_login(b)
-									: send_login(b)) !=
-	    MG_LOGIN_OK)
-		return MG_LOGIN_UNAVAILABLE;
-	len = await_tagged(b, "M2", &text, NULL);
-	if (len < 0)
-		return MG_LOGIN_UNAVAILABLE;
-	if (starts_with_word(text, (size_t)len, "OK")) {
-		if ((size_t)len >= replysize) {
-			log_unexpected(b, text, (size_t)len);
-			return MG_LOGIN_UNAVAILABLE;
-		}
-		memcpy(reply, text, (size_t)len);
-		reply[len] = '\0';
-		backend_consume_line(b->stream);
-		return MG_LOGIN_OK;
+									: send_login(b)) < 0)
+		return unavailable;
+	step = await_answer(b, false, &a);
+	if (step.move != IMAP_BACKEND_GO)
+		return step;
+	if (a.len >= replysize) {
+		log_unexpected(b, a.text, a.len);
+		return unavailable;
 	}
-	if (len >= 16 && memmem(text, (size_t)len, "[UNAVAILABLE]", 13) != NULL) {
-		log_unexpected(b, text, (size_t)len);
-		return MG_LOGIN_UNAVAILABLE;
-	}
-	if (!starts_with_word(text, (size_t)len, "NO"))
-		log_unexpected(b, text, (size_t)len);
+	memcpy(reply, a.text, a.len);
+	reply[a.len] = '\0';
 	backend_consume_line(b->stream);
-	return MG_LOGIN_FAILED;
+	return step;
 }
 
 enum mg_login_result backend_imap_login(struct mg_session *session, struct mg_stream *stream,
@@ -318,18 +276,33 @@ enum mg_login_result backend_imap_login(struct mg_session *session, struct mg_st
 	struct backend_imap b = {
 		.session = session,
 		.stream = stream,
-		.state = BACKEND_IMAP_GREETING,
+		.state = IMAP_BACKEND_GREETING,
 		.deadline = stream_now_ms() + (long long)session->cfg->backend_timeout * 1000,
 	};
-	enum mg_login_result result = greeting(&b);
 
-	if (result == MG_LOGIN_OK && session->backend_cfg->tls == MG_BACKEND_TLS_STARTTLS)
-		result = starttls(&b);
-	if (result == MG_LOGIN_OK && session->backend_cfg->client_address == MG_CLIENT_ADDRESS_IMAP_ID)
-		result = send_client_id(&b);
-	if (result == MG_LOGIN_OK)
-		result = login(&b, reply, replysize);
-	if (result == MG_LOGIN_OK)
-		set_state(&b, BACKEND_IMAP_DONE);
-	return result;
+	for (;;) {
+		struct imap_backend_step step = unavailable;
+
+		switch (b.state) {
+		case IMAP_BACKEND_GREETING:
+			step = greeting(&b);
+			break;
+		case IMAP_BACKEND_STARTTLS:
+			step = starttls(&b);
+			break;
+		case IMAP_BACKEND_ID:
+			step = send_client_id(&b);
+			break;
+		case IMAP_BACKEND_LOGIN:
+			step = login(&b, reply, replysize);
+			break;
+		case IMAP_BACKEND_DONE:
+			return MG_LOGIN_OK;
+		case IMAP_BACKEND_STATE_COUNT:
+			return MG_LOGIN_UNAVAILABLE;	/* not a state: a broken invariant */
+		}
+		if (step.move != IMAP_BACKEND_GO)
+			return step.result;
+		set_state(&b, step.next);
+	}
 }

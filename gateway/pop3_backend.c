@@ -2,59 +2,45 @@
  * pop3_backend.c - logging in to a POP3 backend on the client's behalf
  * (RFC 1939 USER/PASS, RFC 2595 STLS, RFC 2449/3206 response codes).
  *
- * An explicit state machine: greeting, optional STLS, USER, PASS, done.
- * Every read has the backend_timeout deadline; backend text is logged only
- * sanitized and truncated; the PASS command (which holds the password) is
- * built in a stack buffer that is wiped as soon as it is sent.
+ * An explicit state machine (pop3_backend_step.h): greeting, optional STLS,
+ * USER, PASS (or, as the master user, AUTH PLAIN), done. The driver is a
+ * loop over the state; each state does one exchange (send its command, read
+ * its answer) and the step table, which sees only the state and what kind of
+ * line came, chooses the next state or the end of the login. Every read has
+ * the backend_timeout deadline; backend text is logged only sanitized and
+ * truncated; the PASS command (which holds the password) is built in a
+ * stack buffer that is wiped as soon as it is sent.
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "session_backend.h"
 #include "log.h"
-#include "session_sasl.h"
+#include "pop3_backend_step.h"
 #include "session.h"
+#include "session_backend.h"
+#include "session_sasl.h"
 
-enum backend_pop3_state {
-	BACKEND_POP3_GREETING,
-	BACKEND_POP3_STLS,
-	BACKEND_POP3_USER,
-	BACKEND_POP3_PASS,
-	BACKEND_POP3_DONE,
-	BACKEND_POP3_STATE_COUNT
-};
-
-static const char *const state_names[] = {
-	[BACKEND_POP3_GREETING] = "greeting",
-	[BACKEND_POP3_STLS] = "stls",
-	[BACKEND_POP3_USER] = "user",
-	[BACKEND_POP3_PASS] = "pass",
-	[BACKEND_POP3_DONE] = "done",
-};
-_Static_assert(sizeof(state_names) / sizeof(state_names[0]) == BACKEND_POP3_STATE_COUNT,
-	       "every backend POP3 state has a name");
+/* A state left out of the driver's switch is a warning (an error with -Werror). */
+#pragma GCC diagnostic warning "-Wswitch-enum"
 
 struct backend_pop3 {
 	struct mg_session *session;
 	struct mg_stream *stream;
-	enum backend_pop3_state state;
+	enum pop3_backend_state state;
 	long long deadline;
 	char who[128];
 };
 
-/* What a status line says. */
-enum status {
-	STATUS_OK,		/* +OK */
-	STATUS_ERR,		/* -ERR: refused */
-	STATUS_ERR_TEMP,	/* -ERR with a code saying "not now", not "wrong credentials" */
-	STATUS_INVALID		/* neither */
+static const struct pop3_backend_step unavailable = {
+	.move = POP3_BACKEND_END,
+	.result = MG_LOGIN_UNAVAILABLE,
 };
 
-static void set_state(struct backend_pop3 *b, enum backend_pop3_state next)
+static void set_state(struct backend_pop3 *b, enum pop3_backend_state next)
 {
-	log_debug("backend_pop3 state=%s->%s backend=%s", state_names[b->state],
-		  state_names[next], b->session->backend_addr);
+	log_debug("backend_pop3 state=%s->%s backend=%s", pop3_backend_state_name(b->state),
+		  pop3_backend_state_name(next), b->session->backend_addr);
 	b->state = next;
 }
 
@@ -62,101 +48,74 @@ static void set_state(struct backend_pop3 *b, enum backend_pop3_state next)
 static const char *who(struct backend_pop3 *b)
 {
 	snprintf(b->who, sizeof(b->who), "backend_pop3 state=%s backend=%s",
-		 state_names[b->state], b->session->backend_addr);
+		 pop3_backend_state_name(b->state), b->session->backend_addr);
 	return b->who;
 }
 
-static bool starts_with_word(const char *line, size_t len, const char *word)
+static void log_line(struct backend_pop3 *b, enum pop3_backend_log log, const char *line,
+		     size_t len)
 {
-	size_t wlen = strlen(word);
-
-	return len >= wlen && memcmp(line, word, wlen) == 0 && (len == wlen || line[wlen] == ' ');
-}
-
-/* Does text (after "-ERR ") open with response code code, or a child of it? */
-static bool has_code(const char *text, size_t len, const char *code)
-{
-	size_t clen = strlen(code);
-
-	/* RFC 2449 codes are hierarchical: [SYS/TEMP] covers [SYS/TEMP/...]. */
-	return len > clen + 1 && text[0] == '[' && memcmp(text + 1, code, clen) == 0 &&
-	       (text[clen + 1] == ']' || text[clen + 1] == '/');
-}
-
-static enum status classify(const char *line, size_t len)
-{
-	if (starts_with_word(line, len, "+OK"))
-		return STATUS_OK;
-	if (!starts_with_word(line, len, "-ERR"))
-		return STATUS_INVALID;
-	if (len > 5) {
-		const char *text = line + 5;
-		size_t tlen = len - 5;
-
-		/*
-		 * The backend is busy or the mailbox is locked or the user must
-		 * wait (RFC 2449, RFC 3206): nothing says the password is wrong,
-		 * so the client must not be told it is.
-		 */
-		if (has_code(text, tlen, "SYS/TEMP") || has_code(text, tlen, "IN-USE") ||
-		    has_code(text, tlen, "LOGIN-DELAY"))
-			return STATUS_ERR_TEMP;
-	}
-	return STATUS_ERR;
-}
-
-/* Read the answer to the last command and turn it into a login result. */
-static enum mg_login_result await_status(struct backend_pop3 *b, char *reply, size_t replysize)
-{
-	const char *line;
-	long len = backend_read_line(b->stream, b->deadline, who(b), &line);
-
-	if (len < 0)
-		return MG_LOGIN_UNAVAILABLE;
-	switch (classify(line, (size_t)len)) {
-	case STATUS_OK:
-		if (reply != NULL) {
-			if ((size_t)len >= replysize) {
-				backend_log_text(MG_LOG_WARNING, who(b), "overlong", line, (size_t)len);
-				return MG_LOGIN_UNAVAILABLE;
-			}
-			memcpy(reply, line, (size_t)len);
-			reply[len] = '\0';
-		}
-		backend_consume_line(b->stream);
-		return MG_LOGIN_OK;
-	case STATUS_ERR_TEMP:
-		backend_log_text(MG_LOG_WARNING, who(b), "unavailable", line, (size_t)len);
-		backend_consume_line(b->stream);
-		return MG_LOGIN_UNAVAILABLE;
-	case STATUS_ERR:
+	switch (log) {
+	case POP3_BACKEND_LOG_NONE:
+	case POP3_BACKEND_LOG_COUNT:
+		break;
+	case POP3_BACKEND_LOG_UNEXPECTED:
+		backend_log_text(MG_LOG_WARNING, who(b), "unexpected", line, len);
+		break;
+	case POP3_BACKEND_LOG_UNAVAILABLE:
+		backend_log_text(MG_LOG_WARNING, who(b), "unavailable", line, len);
+		break;
+	case POP3_BACKEND_LOG_REFUSED:
 		/* Only the backend's words, never the command we sent. */
-		backend_log_text(MG_LOG_INFO, who(b), "refused", line, (size_t)len);
-		backend_consume_line(b->stream);
-		return MG_LOGIN_FAILED;
-	case STATUS_INVALID:
+		backend_log_text(MG_LOG_INFO, who(b), "refused", line, len);
 		break;
 	}
-	backend_log_text(MG_LOG_WARNING, who(b), "unexpected", line, (size_t)len);
-	return MG_LOGIN_UNAVAILABLE;
 }
 
-static enum mg_login_result greeting(struct backend_pop3 *b)
+/*
+ * Read the answer to the current state's command and return what the step
+ * table makes of it. On GO with a reply buffer, the answer is copied there
+ * for the client. A failed read ends the login (logged).
+ */
+static struct pop3_backend_step await_answer(struct backend_pop3 *b, bool continuation,
+					     char *reply, size_t replysize)
 {
-	enum mg_login_result result = await_status(b, NULL, 0);
+	const struct pop3_backend_options options = {
+		.stls = b->session->backend_cfg->tls == MG_BACKEND_TLS_STARTTLS,
+		.master = b->session->backend_cfg->login == MG_BACKEND_LOGIN_MASTER,
+		.continuation = continuation,
+	};
+	const char *line;
+	long len = backend_read_line(b->stream, b->deadline, who(b), &line);
+	struct pop3_backend_step step;
 
-	/* A -ERR greeting means "go away" (RFC 1939 has none, some servers send it). */
-	return result == MG_LOGIN_OK ? MG_LOGIN_OK : MG_LOGIN_UNAVAILABLE;
+	if (len < 0)
+		return unavailable;
+	step = pop3_backend_next(b->state, pop3_backend_classify(line, (size_t)len), &options);
+	log_line(b, step.log, line, (size_t)len);
+	if (step.move == POP3_BACKEND_GO && reply != NULL) {
+		if ((size_t)len >= replysize) {
+			backend_log_text(MG_LOG_WARNING, who(b), "overlong", line, (size_t)len);
+			return unavailable;
+		}
+		memcpy(reply, line, (size_t)len);
+		reply[len] = '\0';
+	}
+	backend_consume_line(b->stream);
+	return step;
 }
 
-static enum mg_login_result stls(struct backend_pop3 *b)
+static struct pop3_backend_step stls(struct backend_pop3 *b)
 {
-	set_state(b, BACKEND_POP3_STLS);
-	if (stream_write_all(b->stream, "STLS\r\n", 6, b->deadline) < 0 ||
-	    await_status(b, NULL, 0) != MG_LOGIN_OK ||
+	struct pop3_backend_step step;
+
+	if (stream_write_all(b->stream, "STLS\r\n", 6, b->deadline) < 0)
+		return unavailable;
+	step = await_answer(b, false, NULL, 0);
+	if (step.move == POP3_BACKEND_GO &&
 	    backend_start_tls(b->stream, b->session->env->link, b->deadline, who(b)) < 0)
-		return MG_LOGIN_UNAVAILABLE;
-	return MG_LOGIN_OK;
+		return unavailable;
+	return step;
 }
 
 /* A value that would end or split a command line must never reach the backend. */
@@ -188,65 +147,65 @@ static int send_command(struct backend_pop3 *b, const char *verb, const char *va
 /*
  * Dovecot's master-user login (RFC 5034 AUTH PLAIN with the user as the
  * authorization identity), only after PAM checked the user's own password;
- * the password is the one the auth process sent with PAM's OK.
+ * the password is the one the auth process sent with PAM's OK. Returns 0
+ * once all of it is sent, or -1.
  */
-static enum mg_login_result master_login(struct backend_pop3 *b, char *reply, size_t replysize)
+static int send_master_login(struct backend_pop3 *b)
 {
 	const struct mg_backend_config *backend = b->session->backend_cfg;
 	const struct mg_credentials *cred = &b->session->cred;
 	const struct auth_secret *password = &b->session->master_password;
 	char encoded[(MG_USER_MAX * 2 + MG_PASSWORD_MAX + 2) * 4 / 3 + 8];
-	enum mg_login_result result = MG_LOGIN_UNAVAILABLE;
-	const char *line;
-	long linelen;
-	size_t len;
+	int rc = -1;
+	size_t len = sasl_plain_encode(cred->user, cred->user_len, backend->master_user,
+				       strlen(backend->master_user), password->value,
+				       password->len, encoded, sizeof(encoded) - 2);
 
-	set_state(b, BACKEND_POP3_PASS);
-	len = sasl_plain_encode(cred->user, cred->user_len, backend->master_user,
-				strlen(backend->master_user), password->value, password->len,
-				encoded, sizeof(encoded) - 2);
-	if (len == 0 || stream_write_all(b->stream, "AUTH PLAIN\r\n", 12, b->deadline) < 0)
-		goto out;
-	linelen = backend_read_line(b->stream, b->deadline, who(b), &line);
-	if (linelen < 1 || line[0] != '+') {
-		if (linelen >= 0)
-			backend_log_text(MG_LOG_WARNING, who(b), "unexpected", line, (size_t)linelen);
-		goto out;
+	if (len > 0 && stream_write_all(b->stream, "AUTH PLAIN\r\n", 12, b->deadline) == 0 &&
+	    await_answer(b, true, NULL, 0).move == POP3_BACKEND_SEND_MORE) {
+		encoded[len++] = '\r';
+		encoded[len++] = '\n';
+		if (stream_write_all(b->stream, encoded, len, b->deadline) == 0)
+			rc = 0;
 	}
-	backend_consume_line(b->stream);
-	encoded[len++] = '\r';
-	encoded[len++] = '\n';
-	if (stream_write_all(b->stream, encoded, len, b->deadline) == 0)
-		result = await_status(b, reply, replysize);
-out:
 	explicit_bzero(encoded, sizeof(encoded));
-	return result;
+	return rc;
 }
 
-static enum mg_login_result login(struct backend_pop3 *b, char *reply, size_t replysize)
+static struct pop3_backend_step user(struct backend_pop3 *b)
 {
 	const struct mg_credentials *cred = &b->session->cred;
-	enum mg_login_result result;
 
-	if (!line_safe(cred->user, cred->user_len) ||
-	    !line_safe(cred->password, cred->password_len)) {
-		/* The front end's parsers exclude these bytes: a broken invariant. */
-		log_error("backend_pop3 backend=%s error=\"credentials not line-safe\"",
-			  b->session->backend_addr);
-		return MG_LOGIN_FAILED;
-	}
-	if (b->session->backend_cfg->login == MG_BACKEND_LOGIN_MASTER)
-		return master_login(b, reply, replysize);
-	set_state(b, BACKEND_POP3_USER);
 	if (send_command(b, "USER", cred->user, cred->user_len) < 0)
-		return MG_LOGIN_UNAVAILABLE;
-	result = await_status(b, NULL, 0);
-	if (result != MG_LOGIN_OK)
-		return result;
-	set_state(b, BACKEND_POP3_PASS);
-	if (send_command(b, "PASS", cred->password, cred->password_len) < 0)
-		return MG_LOGIN_UNAVAILABLE;
-	return await_status(b, reply, replysize);
+		return unavailable;
+	return await_answer(b, false, NULL, 0);
+}
+
+static struct pop3_backend_step pass(struct backend_pop3 *b, char *reply, size_t replysize)
+{
+	const struct mg_credentials *cred = &b->session->cred;
+
+	if ((b->session->backend_cfg->login == MG_BACKEND_LOGIN_MASTER
+		     ? send_master_login(b)
+		     : send_command(b, "PASS", cred->password, cred->password_len)) < 0)
+		return unavailable;
+	return await_answer(b, false, reply, replysize);
+}
+
+/*
+ * Before the first state that sends credentials: the front end's parsers
+ * exclude bytes that would split a command line, so finding one is a broken
+ * invariant, refused before anything of the credentials is sent.
+ */
+static bool credentials_line_safe(const struct backend_pop3 *b)
+{
+	const struct mg_credentials *cred = &b->session->cred;
+
+	if (line_safe(cred->user, cred->user_len) && line_safe(cred->password, cred->password_len))
+		return true;
+	log_error("backend_pop3 backend=%s error=\"credentials not line-safe\"",
+		  b->session->backend_addr);
+	return false;
 }
 
 enum mg_login_result backend_pop3_login(struct mg_session *session, struct mg_stream *stream,
@@ -255,16 +214,37 @@ enum mg_login_result backend_pop3_login(struct mg_session *session, struct mg_st
 	struct backend_pop3 b = {
 		.session = session,
 		.stream = stream,
-		.state = BACKEND_POP3_GREETING,
+		.state = POP3_BACKEND_GREETING,
 		.deadline = stream_now_ms() + (long long)session->cfg->backend_timeout * 1000,
 	};
-	enum mg_login_result result = greeting(&b);
 
-	if (result == MG_LOGIN_OK && session->backend_cfg->tls == MG_BACKEND_TLS_STARTTLS)
-		result = stls(&b);
-	if (result == MG_LOGIN_OK)
-		result = login(&b, reply, replysize);
-	if (result == MG_LOGIN_OK)
-		set_state(&b, BACKEND_POP3_DONE);
-	return result;
+	for (;;) {
+		struct pop3_backend_step step = unavailable;
+
+		switch (b.state) {
+		case POP3_BACKEND_GREETING:
+			step = await_answer(&b, false, NULL, 0);
+			break;
+		case POP3_BACKEND_STLS:
+			step = stls(&b);
+			break;
+		case POP3_BACKEND_USER:
+			step = user(&b);
+			break;
+		case POP3_BACKEND_PASS:
+			step = pass(&b, reply, replysize);
+			break;
+		case POP3_BACKEND_DONE:
+			return MG_LOGIN_OK;
+		case POP3_BACKEND_STATE_COUNT:
+			return MG_LOGIN_UNAVAILABLE;	/* not a state: a broken invariant */
+		}
+		if (step.move != POP3_BACKEND_GO)
+			return step.result;
+		if (b.state != POP3_BACKEND_USER &&
+		    (step.next == POP3_BACKEND_USER || step.next == POP3_BACKEND_PASS) &&
+		    !credentials_line_safe(&b))
+			return MG_LOGIN_FAILED;
+		set_state(&b, step.next);
+	}
 }

@@ -1,15 +1,18 @@
 /*
- * check_imap_backend.c - the login to an IMAP backend, end to end against a
- * scripted fake backend (fake_backend.h): every byte sent, the result, the
- * answer handed to the client and every log line, for greetings, STARTTLS,
- * ID, LOGIN with quoted strings and literals, the master-user login,
- * untagged and malformed lines, over-long lines and EOF in every state.
+ * check_imap_backend.c - the login to an IMAP backend: the step table
+ * (imap_backend_step.h) over every state, reply class and option, the
+ * classification of lines, and the driver end to end against a scripted
+ * fake backend (fake_backend.h): every byte sent, the result, the answer
+ * handed to the client and every log line, for greetings, STARTTLS, ID,
+ * LOGIN with quoted strings and literals, the master-user login, untagged
+ * and malformed lines, over-long lines and EOF in every state.
  */
 #include <check.h>
 #include <string.h>
 
 #include "check_run.h"
 #include "fake_backend.h"
+#include "imap_backend_step.h"
 
 /* Log lines as the driver writes them for the default backend address. */
 #define MOVE(from, to) "debug: backend_imap state=" from "->" to " backend=10.0.0.5:143\n"
@@ -21,6 +24,260 @@
 #define ID "M0 ID (\"x-originating-ip\" \"192.0.2.7\" \"x-originating-port\" \"40000\" " \
 	   "\"x-connected-ip\" \"127.0.0.1\" \"x-connected-port\" \"143\")\r\n"
 #define MASTER_BLOB "YWxpY2UAbWFzdGVyAG1wdw==\r\n"	/* alice NUL master NUL mpw */
+
+/* ---- the step table ---------------------------------------------------------- */
+
+#define S_GREETING IMAP_BACKEND_GREETING
+#define S_STARTTLS IMAP_BACKEND_STARTTLS
+#define S_ID IMAP_BACKEND_ID
+#define S_LOGIN IMAP_BACKEND_LOGIN
+#define S_DONE IMAP_BACKEND_DONE
+#define S_COUNT IMAP_BACKEND_STATE_COUNT
+
+/*
+ * GO: to the state after this one, which the options choose (after_rows).
+ * RD: read on. MORE: send the rest. U, F: end unavailable or failed;
+ * UL, FL: the same, with the line logged as unexpected.
+ */
+#define GO { IMAP_BACKEND_GO, S_COUNT, OK, false }
+#define RD { IMAP_BACKEND_READ_ON, S_GREETING, OK, false }
+#define MORE { IMAP_BACKEND_SEND_MORE, S_GREETING, OK, false }
+#define U { IMAP_BACKEND_END, S_GREETING, UNAVAILABLE, false }
+#define UL { IMAP_BACKEND_END, S_GREETING, UNAVAILABLE, true }
+#define F { IMAP_BACKEND_END, S_GREETING, FAILED, false }
+#define FL { IMAP_BACKEND_END, S_GREETING, FAILED, true }
+
+/* Columns: the reply classes in enum order, then one out of range. */
+struct next_row {
+	enum imap_backend_state state;
+	bool continuation;
+	struct imap_backend_step steps[IMAP_BACKEND_REPLY_COUNT + 1];
+};
+
+static const struct next_row next_rows[] = {
+	/*                                   OK  NO  UNAV TAGD UNTG CONT INVL COUNT */
+	{ S_GREETING, false,               { GO, UL, UL,  UL,  UL,  UL,  UL,  UL } },
+	{ S_GREETING, true,                { GO, UL, UL,  UL,  UL,  UL,  UL,  UL } },
+	{ S_STARTTLS, false,               { GO, UL, UL,  UL,  RD,  UL,  UL,  UL } },
+	{ S_STARTTLS, true,                { GO, UL, UL,  UL,  RD,  UL,  UL,  UL } },
+	{ S_ID, false,                     { GO, GO, GO,  GO,  RD,  UL,  UL,  UL } },
+	{ S_ID, true,                      { GO, GO, GO,  GO,  RD,  UL,  UL,  UL } },
+	{ S_LOGIN, false,                  { GO, F,  UL,  FL,  RD,  UL,  UL,  UL } },
+	{ S_LOGIN, true,                   { U,  U,  U,   U,   RD,  MORE, UL, UL } },
+	{ S_DONE, false,                   { UL, UL, UL,  UL,  UL,  UL,  UL,  UL } },
+	{ S_DONE, true,                    { UL, UL, UL,  UL,  UL,  UL,  UL,  UL } },
+	{ S_COUNT, false,                  { UL, UL, UL,  UL,  UL,  UL,  UL,  UL } },
+	{ (enum imap_backend_state)42, true, { UL, UL, UL, UL,  UL,  UL,  UL,  UL } },
+};
+
+/* Where GO leads: columns (starttls, client_id) = (no, no), (no, yes), (yes, no), (yes, yes). */
+static const struct {
+	enum imap_backend_state state;
+	enum imap_backend_state after[4];
+} after_rows[] = {
+	{ S_GREETING, { S_LOGIN, S_ID, S_STARTTLS, S_STARTTLS } },
+	{ S_STARTTLS, { S_LOGIN, S_ID, S_LOGIN, S_ID } },
+	{ S_ID, { S_LOGIN, S_LOGIN, S_LOGIN, S_LOGIN } },
+	{ S_LOGIN, { S_DONE, S_DONE, S_DONE, S_DONE } },
+};
+
+static enum imap_backend_state after(enum imap_backend_state state, unsigned column)
+{
+	for (int i = 0; i < TABLE_LEN(after_rows); i++)
+		if (after_rows[i].state == state)
+			return after_rows[i].after[column];
+	ck_abort_msg("no GO expected from state %d", state);
+	return S_COUNT;
+}
+
+START_TEST(test_next)
+{
+	const struct next_row *row = &next_rows[_i];
+
+	for (unsigned reply = 0; reply <= IMAP_BACKEND_REPLY_COUNT; reply++) {
+		const struct imap_backend_step *want = &row->steps[reply];
+
+		for (unsigned column = 0; column < 4; column++) {
+			struct imap_backend_options options = {
+				.starttls = column >= 2,
+				.client_id = column % 2 == 1,
+				.continuation = row->continuation,
+			};
+			struct imap_backend_step got =
+				imap_backend_next(row->state, (enum imap_backend_reply)reply, &options);
+
+			ck_assert_msg(got.move == want->move,
+				      "state %s, reply %s, options %u: move %s, expected %s",
+				      imap_backend_state_name(row->state),
+				      imap_backend_reply_name((enum imap_backend_reply)reply), column,
+				      imap_backend_move_name(got.move),
+				      imap_backend_move_name(want->move));
+			if (got.move == IMAP_BACKEND_GO)
+				ck_assert_msg(got.next == after(row->state, column),
+					      "state %s, options %u: next %s",
+					      imap_backend_state_name(row->state), column,
+					      imap_backend_state_name(got.next));
+			if (got.move == IMAP_BACKEND_END)
+				ck_assert_msg(got.result == want->result,
+					      "state %s, reply %s: result %d",
+					      imap_backend_state_name(row->state),
+					      imap_backend_reply_name((enum imap_backend_reply)reply),
+					      got.result);
+			ck_assert_msg(got.unexpected == want->unexpected,
+				      "state %s, reply %s: unexpected %d",
+				      imap_backend_state_name(row->state),
+				      imap_backend_reply_name((enum imap_backend_reply)reply),
+				      got.unexpected);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_next_covers_every_state)
+{
+	/* Every state (and one past the end) has rows with and without a continuation. */
+	for (unsigned state = 0; state <= IMAP_BACKEND_STATE_COUNT; state++) {
+		unsigned rows = 0;
+
+		for (int i = 0; i < TABLE_LEN(next_rows); i++)
+			rows += next_rows[i].state == (enum imap_backend_state)state;
+		ck_assert_msg(rows >= 1, "state %u has no row", state);
+	}
+}
+END_TEST
+
+#define C_OK IMAP_BACKEND_REPLY_OK
+#define C_NO IMAP_BACKEND_REPLY_NO
+#define C_UNAVAILABLE IMAP_BACKEND_REPLY_UNAVAILABLE
+#define C_TAGGED IMAP_BACKEND_REPLY_TAGGED
+#define C_UNTAGGED IMAP_BACKEND_REPLY_UNTAGGED
+#define C_CONT IMAP_BACKEND_REPLY_CONTINUATION
+#define C_INVALID IMAP_BACKEND_REPLY_INVALID
+
+static const struct {
+	enum imap_backend_state state;
+	const char *line;
+	enum imap_backend_reply reply;
+	size_t text;
+} classify_rows[] = {
+	{ S_GREETING, "* OK", C_OK, 0 },
+	{ S_GREETING, "* OK [CAPABILITY IMAP4rev1] hi", C_OK, 0 },
+	{ S_GREETING, "* ok hi", C_OK, 0 },
+	{ S_GREETING, "* OKAY", C_UNTAGGED, 0 },
+	{ S_GREETING, "* BYE go away", C_UNTAGGED, 0 },
+	{ S_GREETING, "* PREAUTH hi", C_UNTAGGED, 0 },
+	{ S_GREETING, "* ", C_UNTAGGED, 0 },
+	{ S_GREETING, "*", C_INVALID, 0 },
+	{ S_GREETING, "", C_INVALID, 0 },
+	{ S_GREETING, "+ hi", C_CONT, 0 },
+	{ S_GREETING, "M2 OK", C_INVALID, 0 },
+	{ S_STARTTLS, "M1 OK Begin TLS", C_OK, 3 },
+	{ S_STARTTLS, "M1 ok", C_OK, 3 },
+	{ S_STARTTLS, "M1 OKAY", C_TAGGED, 3 },
+	{ S_STARTTLS, "M1 NO not now", C_NO, 3 },
+	{ S_STARTTLS, "M1 NOPE", C_TAGGED, 3 },
+	{ S_STARTTLS, "M1 BAD what", C_TAGGED, 3 },
+	{ S_STARTTLS, "M1 ", C_TAGGED, 3 },
+	{ S_STARTTLS, "M1", C_INVALID, 0 },
+	{ S_STARTTLS, "M1OK", C_INVALID, 0 },
+	{ S_STARTTLS, "m1 OK", C_INVALID, 0 },
+	{ S_STARTTLS, "M2 OK", C_INVALID, 0 },
+	{ S_STARTTLS, "* OK", C_UNTAGGED, 0 },
+	{ S_STARTTLS, "+", C_CONT, 0 },
+	{ S_STARTTLS, "M1 NO [UNAVAILABLE] later", C_UNAVAILABLE, 3 },
+	{ S_STARTTLS, "M1 BAD [UNAVAILABLE]", C_UNAVAILABLE, 3 },
+	{ S_STARTTLS, "M1 [UNAVAILABLE]", C_TAGGED, 3 },	/* too short to count */
+	{ S_STARTTLS, "M1 OK [UNAVAILABLE] odd", C_OK, 3 },
+	{ S_ID, "M0 OK ID completed", C_OK, 3 },
+	{ S_ID, "M2 OK", C_INVALID, 0 },
+	{ S_LOGIN, "M2 NO [AUTHENTICATIONFAILED] no", C_NO, 3 },
+	{ S_LOGIN, "M2 OK [CAPABILITY IMAP4rev1] in", C_OK, 3 },
+	{ S_LOGIN, "M0 OK", C_INVALID, 0 },
+	{ S_DONE, "M2 OK", C_INVALID, 0 },
+	{ S_DONE, "* OK", C_UNTAGGED, 0 },
+	{ S_COUNT, "M2 OK", C_INVALID, 0 },
+};
+
+START_TEST(test_classify)
+{
+	size_t text = 99;
+	enum imap_backend_reply got = imap_backend_classify(
+		classify_rows[_i].state, classify_rows[_i].line, strlen(classify_rows[_i].line),
+		&text);
+
+	ck_assert_msg(got == classify_rows[_i].reply, "\"%s\" in %s: %s",
+		      classify_rows[_i].line, imap_backend_state_name(classify_rows[_i].state),
+		      imap_backend_reply_name(got));
+	ck_assert_uint_eq(text, classify_rows[_i].text);
+}
+END_TEST
+
+START_TEST(test_classify_nul)
+{
+	size_t text;
+
+	/* Lengths are explicit: a NUL is a byte like any other, never an end. */
+	ck_assert_int_eq(imap_backend_classify(S_GREETING, "* OK\0x", 6, &text), C_UNTAGGED);
+	ck_assert_int_eq(imap_backend_classify(S_LOGIN, "M2 OK\0x", 7, &text), C_TAGGED);
+	ck_assert_int_eq(imap_backend_classify(S_LOGIN, "M2\0OK", 5, &text), C_INVALID);
+}
+END_TEST
+
+static const struct {
+	const char *line;
+	const char *cap;
+	bool has;
+} capability_rows[] = {
+	{ "* OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] hi", "LITERAL+", true },
+	{ "* OK [CAPABILITY IMAP4rev1 literal+] hi", "LITERAL+", true },
+	{ "* OK [CAPABILITY LITERAL+]", "LITERAL+", true },
+	{ "* OK [CAPABILITY IMAP4rev1 LITERAL-] hi", "LITERAL+", false },
+	{ "* OK [CAPABILITY IMAP4rev1 LITERAL+X] hi", "LITERAL+", false },
+	{ "* OK [CAPABILITY IMAP4rev1] LITERAL+", "LITERAL+", false },
+	{ "* OK [CAPABILITY IMAP4rev1 LITERAL+", "LITERAL+", false },
+	{ "* OK LITERAL+", "LITERAL+", false },
+	{ "* OK [CAPABILITY ]", "LITERAL+", false },
+	{ "", "LITERAL+", false },
+};
+
+START_TEST(test_has_capability)
+{
+	const char *line = capability_rows[_i].line;
+
+	ck_assert_msg(imap_backend_has_capability(line, strlen(line), capability_rows[_i].cap) ==
+			      capability_rows[_i].has,
+		      "\"%s\"", line);
+}
+END_TEST
+
+START_TEST(test_names_and_tags)
+{
+	ck_assert_str_eq(imap_backend_state_name(S_GREETING), "greeting");
+	ck_assert_str_eq(imap_backend_state_name(S_STARTTLS), "starttls");
+	ck_assert_str_eq(imap_backend_state_name(S_ID), "id");
+	ck_assert_str_eq(imap_backend_state_name(S_LOGIN), "login");
+	ck_assert_str_eq(imap_backend_state_name(S_DONE), "done");
+	ck_assert_str_eq(imap_backend_state_name(S_COUNT), "invalid");
+	/* Distinct names; the class INVALID and values out of range share "invalid". */
+	for (unsigned r = 0; r < IMAP_BACKEND_REPLY_COUNT; r++)
+		for (unsigned q = 0; q < r; q++)
+			ck_assert_str_ne(imap_backend_reply_name((enum imap_backend_reply)r),
+					 imap_backend_reply_name((enum imap_backend_reply)q));
+	ck_assert_str_eq(imap_backend_reply_name(C_INVALID), "invalid");
+	ck_assert_str_eq(imap_backend_reply_name(IMAP_BACKEND_REPLY_COUNT), "invalid");
+	for (unsigned m = 0; m < IMAP_BACKEND_MOVE_COUNT; m++)
+		ck_assert_str_ne(imap_backend_move_name((enum imap_backend_move)m), "invalid");
+	ck_assert_str_eq(imap_backend_move_name(IMAP_BACKEND_MOVE_COUNT), "invalid");
+	ck_assert_ptr_null(imap_backend_tag(S_GREETING));
+	ck_assert_str_eq(imap_backend_tag(S_STARTTLS), "M1");
+	ck_assert_str_eq(imap_backend_tag(S_ID), "M0");
+	ck_assert_str_eq(imap_backend_tag(S_LOGIN), "M2");
+	ck_assert_ptr_null(imap_backend_tag(S_DONE));
+	ck_assert_ptr_null(imap_backend_tag(S_COUNT));
+}
+END_TEST
+
+/* ---- the driver ---------------------------------------------------------------- */
 
 enum {
 	F_STARTTLS = 1 << 0,	/* tls = starttls */
@@ -293,8 +550,16 @@ END_TEST
 static Suite *imap_backend_suite(void)
 {
 	Suite *s = suite_create("imap_backend");
-	TCase *tc = tcase_create("driver");
+	TCase *tc = tcase_create("step");
 
+	tcase_add_loop_test(tc, test_next, 0, TABLE_LEN(next_rows));
+	tcase_add_test(tc, test_next_covers_every_state);
+	tcase_add_loop_test(tc, test_classify, 0, TABLE_LEN(classify_rows));
+	tcase_add_test(tc, test_classify_nul);
+	tcase_add_loop_test(tc, test_has_capability, 0, TABLE_LEN(capability_rows));
+	tcase_add_test(tc, test_names_and_tags);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("driver");
 	tcase_add_loop_test(tc, test_driver, 0, TABLE_LEN(driver_cases));
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,5 +1,7 @@
 /*
- * check_pop3_backend.c - the login to a POP3 backend, end to end against a
+ * check_pop3_backend.c - the login to a POP3 backend: the step table
+ * (pop3_backend_step.h) over every state, reply class and option, the
+ * classification of status lines, and the driver end to end against a
  * scripted fake backend (fake_backend.h): every byte sent, the result, the
  * answer handed to the client and every log line, for greetings, STLS,
  * USER/PASS, the master-user login (AUTH PLAIN), RFC 2449/3206 response
@@ -10,6 +12,7 @@
 
 #include "check_run.h"
 #include "fake_backend.h"
+#include "pop3_backend_step.h"
 
 /* Log lines as the driver writes them for the default backend address. */
 #define MOVE(from, to) "debug: backend_pop3 state=" from "->" to " backend=10.0.0.5:143\n"
@@ -24,6 +27,211 @@
 #define USER "USER alice\r\n"
 #define PASS "PASS secret\r\n"
 #define MASTER_BLOB "YWxpY2UAbWFzdGVyAG1wdw==\r\n"	/* alice NUL master NUL mpw */
+
+/* ---- the step table ---------------------------------------------------------- */
+
+#define S_GREETING POP3_BACKEND_GREETING
+#define S_STLS POP3_BACKEND_STLS
+#define S_USER POP3_BACKEND_USER
+#define S_PASS POP3_BACKEND_PASS
+#define S_DONE POP3_BACKEND_DONE
+#define S_COUNT POP3_BACKEND_STATE_COUNT
+
+#define L_NONE POP3_BACKEND_LOG_NONE
+#define L_UNEXPECTED POP3_BACKEND_LOG_UNEXPECTED
+#define L_UNAVAILABLE POP3_BACKEND_LOG_UNAVAILABLE
+#define L_REFUSED POP3_BACKEND_LOG_REFUSED
+
+/*
+ * GO: to the state after this one, which the options choose (after_rows).
+ * MORE: send the credentials. ODD: end unavailable, the line logged as
+ * unexpected. UR, UT: end unavailable, logged as refused or as
+ * unavailable. FR: end failed, logged as refused.
+ */
+#define GO { POP3_BACKEND_GO, S_COUNT, OK, L_NONE }
+#define MORE { POP3_BACKEND_SEND_MORE, S_GREETING, OK, L_NONE }
+#define ODD { POP3_BACKEND_END, S_GREETING, UNAVAILABLE, L_UNEXPECTED }
+#define UR { POP3_BACKEND_END, S_GREETING, UNAVAILABLE, L_REFUSED }
+#define UT { POP3_BACKEND_END, S_GREETING, UNAVAILABLE, L_UNAVAILABLE }
+#define FR { POP3_BACKEND_END, S_GREETING, FAILED, L_REFUSED }
+
+/* Columns: the reply classes in enum order, then one out of range. */
+struct next_row {
+	enum pop3_backend_state state;
+	bool continuation;
+	struct pop3_backend_step steps[POP3_BACKEND_REPLY_COUNT + 1];
+};
+
+static const struct next_row next_rows[] = {
+	/*                                     OK    ERR  TEMP CONT  INVL COUNT */
+	{ S_GREETING, false,                 { GO,   UR,  UT,  ODD,  ODD, ODD } },
+	{ S_GREETING, true,                  { GO,   UR,  UT,  ODD,  ODD, ODD } },
+	{ S_STLS, false,                     { GO,   UR,  UT,  ODD,  ODD, ODD } },
+	{ S_STLS, true,                      { GO,   UR,  UT,  ODD,  ODD, ODD } },
+	{ S_USER, false,                     { GO,   FR,  UT,  ODD,  ODD, ODD } },
+	{ S_USER, true,                      { GO,   FR,  UT,  ODD,  ODD, ODD } },
+	{ S_PASS, false,                     { GO,   FR,  UT,  ODD,  ODD, ODD } },
+	{ S_PASS, true,                      { MORE, ODD, ODD, MORE, ODD, ODD } },
+	{ S_DONE, false,                     { ODD,  ODD, ODD, ODD,  ODD, ODD } },
+	{ S_DONE, true,                      { ODD,  ODD, ODD, ODD,  ODD, ODD } },
+	{ S_COUNT, false,                    { ODD,  ODD, ODD, ODD,  ODD, ODD } },
+	{ (enum pop3_backend_state)42, true, { ODD,  ODD, ODD, ODD,  ODD, ODD } },
+};
+
+/* Where GO leads: columns (stls, master) = (no, no), (no, yes), (yes, no), (yes, yes). */
+static const struct {
+	enum pop3_backend_state state;
+	enum pop3_backend_state after[4];
+} after_rows[] = {
+	{ S_GREETING, { S_USER, S_PASS, S_STLS, S_STLS } },
+	{ S_STLS, { S_USER, S_PASS, S_USER, S_PASS } },
+	{ S_USER, { S_PASS, S_PASS, S_PASS, S_PASS } },
+	{ S_PASS, { S_DONE, S_DONE, S_DONE, S_DONE } },
+};
+
+static enum pop3_backend_state after(enum pop3_backend_state state, unsigned column)
+{
+	for (int i = 0; i < TABLE_LEN(after_rows); i++)
+		if (after_rows[i].state == state)
+			return after_rows[i].after[column];
+	ck_abort_msg("no GO expected from state %d", state);
+	return S_COUNT;
+}
+
+START_TEST(test_next)
+{
+	const struct next_row *row = &next_rows[_i];
+
+	for (unsigned reply = 0; reply <= POP3_BACKEND_REPLY_COUNT; reply++) {
+		const struct pop3_backend_step *want = &row->steps[reply];
+
+		for (unsigned column = 0; column < 4; column++) {
+			struct pop3_backend_options options = {
+				.stls = column >= 2,
+				.master = column % 2 == 1,
+				.continuation = row->continuation,
+			};
+			struct pop3_backend_step got =
+				pop3_backend_next(row->state, (enum pop3_backend_reply)reply, &options);
+
+			ck_assert_msg(got.move == want->move,
+				      "state %s, reply %s, options %u: move %s, expected %s",
+				      pop3_backend_state_name(row->state),
+				      pop3_backend_reply_name((enum pop3_backend_reply)reply), column,
+				      pop3_backend_move_name(got.move),
+				      pop3_backend_move_name(want->move));
+			if (got.move == POP3_BACKEND_GO)
+				ck_assert_msg(got.next == after(row->state, column),
+					      "state %s, options %u: next %s",
+					      pop3_backend_state_name(row->state), column,
+					      pop3_backend_state_name(got.next));
+			if (got.move == POP3_BACKEND_END)
+				ck_assert_msg(got.result == want->result,
+					      "state %s, reply %s: result %d",
+					      pop3_backend_state_name(row->state),
+					      pop3_backend_reply_name((enum pop3_backend_reply)reply),
+					      got.result);
+			ck_assert_msg(got.log == want->log, "state %s, reply %s: log %d",
+				      pop3_backend_state_name(row->state),
+				      pop3_backend_reply_name((enum pop3_backend_reply)reply), got.log);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_next_covers_every_state)
+{
+	for (unsigned state = 0; state <= POP3_BACKEND_STATE_COUNT; state++) {
+		unsigned rows = 0;
+
+		for (int i = 0; i < TABLE_LEN(next_rows); i++)
+			rows += next_rows[i].state == (enum pop3_backend_state)state;
+		ck_assert_msg(rows >= 1, "state %u has no row", state);
+	}
+}
+END_TEST
+
+#define C_OK POP3_BACKEND_REPLY_OK
+#define C_ERR POP3_BACKEND_REPLY_ERR
+#define C_TEMP POP3_BACKEND_REPLY_ERR_TEMP
+#define C_CONT POP3_BACKEND_REPLY_CONTINUATION
+#define C_INVALID POP3_BACKEND_REPLY_INVALID
+
+static const struct {
+	const char *line;
+	enum pop3_backend_reply reply;
+} classify_rows[] = {
+	{ "+OK", C_OK },
+	{ "+OK Dovecot ready.", C_OK },
+	{ "+OK [XX] hi", C_OK },
+	{ "+OKAY", C_CONT },
+	{ "+ok", C_CONT },
+	{ "+ ", C_CONT },
+	{ "+", C_CONT },
+	{ "-ERR", C_ERR },
+	{ "-ERR ", C_ERR },
+	{ "-ERR no such user", C_ERR },
+	{ "-ERR [AUTH] Authentication failed.", C_ERR },
+	{ "-ERRx", C_INVALID },
+	{ "-err no", C_INVALID },
+	{ "-ERR [SYS/TEMP]", C_TEMP },
+	{ "-ERR [SYS/TEMP] busy", C_TEMP },
+	{ "-ERR [SYS/TEMP/DISK] full", C_TEMP },
+	{ "-ERR [SYS/TEMPX] busy", C_ERR },
+	{ "-ERR [SYS/TEMP", C_ERR },
+	{ "-ERR [SYS/PERM] no", C_ERR },
+	{ "-ERR  [SYS/TEMP] two spaces", C_ERR },
+	{ "-ERR busy [SYS/TEMP]", C_ERR },
+	{ "-ERR [IN-USE] locked", C_TEMP },
+	{ "-ERR [LOGIN-DELAY] wait", C_TEMP },
+	{ "-ERR [LOGIN-DELAY/X] wait", C_TEMP },
+	{ "-ERR [in-use] locked", C_ERR },
+	{ "", C_INVALID },
+	{ "* OK IMAP", C_INVALID },
+	{ "OK", C_INVALID },
+};
+
+START_TEST(test_classify)
+{
+	const char *line = classify_rows[_i].line;
+	enum pop3_backend_reply got = pop3_backend_classify(line, strlen(line));
+
+	ck_assert_msg(got == classify_rows[_i].reply, "\"%s\": %s", line,
+		      pop3_backend_reply_name(got));
+}
+END_TEST
+
+START_TEST(test_classify_nul)
+{
+	/* Lengths are explicit: a NUL is a byte like any other, never an end. */
+	ck_assert_int_eq(pop3_backend_classify("+OK\0x", 5), C_CONT);
+	ck_assert_int_eq(pop3_backend_classify("-ERR\0x", 6), C_INVALID);
+	ck_assert_int_eq(pop3_backend_classify("-ERR [IN-USE\0] x", 16), C_ERR);
+}
+END_TEST
+
+START_TEST(test_names)
+{
+	ck_assert_str_eq(pop3_backend_state_name(S_GREETING), "greeting");
+	ck_assert_str_eq(pop3_backend_state_name(S_STLS), "stls");
+	ck_assert_str_eq(pop3_backend_state_name(S_USER), "user");
+	ck_assert_str_eq(pop3_backend_state_name(S_PASS), "pass");
+	ck_assert_str_eq(pop3_backend_state_name(S_DONE), "done");
+	ck_assert_str_eq(pop3_backend_state_name(S_COUNT), "invalid");
+	/* Distinct names; the class INVALID and values out of range share "invalid". */
+	for (unsigned r = 0; r < POP3_BACKEND_REPLY_COUNT; r++)
+		for (unsigned q = 0; q < r; q++)
+			ck_assert_str_ne(pop3_backend_reply_name((enum pop3_backend_reply)r),
+					 pop3_backend_reply_name((enum pop3_backend_reply)q));
+	ck_assert_str_eq(pop3_backend_reply_name(C_INVALID), "invalid");
+	ck_assert_str_eq(pop3_backend_reply_name(POP3_BACKEND_REPLY_COUNT), "invalid");
+	for (unsigned m = 0; m < POP3_BACKEND_MOVE_COUNT; m++)
+		ck_assert_str_ne(pop3_backend_move_name((enum pop3_backend_move)m), "invalid");
+	ck_assert_str_eq(pop3_backend_move_name(POP3_BACKEND_MOVE_COUNT), "invalid");
+}
+END_TEST
+
+/* ---- the driver ---------------------------------------------------------------- */
 
 enum {
 	F_STLS = 1 << 0,	/* tls = starttls */
@@ -224,8 +432,15 @@ END_TEST
 static Suite *pop3_backend_suite(void)
 {
 	Suite *s = suite_create("pop3_backend");
-	TCase *tc = tcase_create("driver");
+	TCase *tc = tcase_create("step");
 
+	tcase_add_loop_test(tc, test_next, 0, TABLE_LEN(next_rows));
+	tcase_add_test(tc, test_next_covers_every_state);
+	tcase_add_loop_test(tc, test_classify, 0, TABLE_LEN(classify_rows));
+	tcase_add_test(tc, test_classify_nul);
+	tcase_add_test(tc, test_names);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("driver");
 	tcase_add_loop_test(tc, test_driver, 0, TABLE_LEN(driver_cases));
 	suite_add_tcase(s, tc);
 	return s;
