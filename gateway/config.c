@@ -668,6 +668,91 @@ static int build_networks(struct load_ctx *ctx, cfg_t *sec, const char *option,
 	return 0;
 }
 
+/*
+ * A certificate directory is read by engines started after the daemon has
+ * changed to "/", so a relative path would mean something else there than
+ * to mailgated -t.
+ */
+static int check_certificate_dir(struct load_ctx *ctx, cfg_t *sec, const char *dir, int *line)
+{
+	*line = opt_line(ctx, cfg_getopt(sec, "certificate_dir"));
+	if (dir != NULL && dir[0] != '/') {
+		char q[QUOTE_MAX];
+
+		config_error(ctx, *line, "certificate_dir '%s' must be an absolute path",
+			     config_quote(q, dir));
+		return -1;
+	}
+	return 0;
+}
+
+static int build_tls(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
+{
+	cfg_t *sec = cfg_getsec(root, "tls");
+	struct mg_tls_config *t = &c->tls;
+
+	t->line = section_line(ctx, "tls", 0);
+	if (copy_str(ctx, &t->certificate, opt_str(sec, "certificate")) < 0 ||
+	    copy_str(ctx, &t->key, opt_str(sec, "key")) < 0 ||
+	    copy_str(ctx, &t->certificate_dir, opt_str(sec, "certificate_dir")) < 0 ||
+	    copy_str(ctx, &t->ciphers, opt_str(sec, "ciphers")) < 0 ||
+	    copy_str(ctx, &t->ciphersuites, opt_str(sec, "ciphersuites")) < 0)
+		return -1;
+	t->min_version = (enum mg_tls_version)cfg_getint(sec, "min_protocol");
+	t->require_forward_secrecy = cfg_getbool(sec, "require_forward_secrecy") == cfg_true;
+	t->sni_strict = cfg_getbool(sec, "sni_strict") == cfg_true;
+
+	/*
+	 * The default pair goes together; it may be left out only when every
+	 * listener names its own (checked with each listener).
+	 */
+	if ((t->certificate == NULL) != (t->key == NULL)) {
+		config_error(ctx, t->line, "tls: %s is required",
+			     t->certificate == NULL ? "certificate" : "key");
+		return -1;
+	}
+	return check_certificate_dir(ctx, sec, t->certificate_dir, &t->certificate_dir_line);
+}
+
+/*
+ * What a listener serves: its own certificate and key, else the tls
+ * section's; its own certificate_dir, else the tls section's.
+ */
+static int build_listener_certs(struct load_ctx *ctx, cfg_t *sec, const struct mg_tls_config *t,
+				struct mg_listener_config *l)
+{
+	const char *cert = opt_str(sec, "certificate"), *key = opt_str(sec, "key");
+	const char *dir = opt_str(sec, "certificate_dir");
+	char q[QUOTE_MAX];
+
+	if ((cert == NULL) != (key == NULL)) {
+		config_error(ctx, l->line, "listen '%s': %s is required with %s",
+			     config_quote(q, l->name), cert == NULL ? "certificate" : "key",
+			     cert == NULL ? "key" : "certificate");
+		return -1;
+	}
+	if (cert == NULL && t->certificate == NULL) {
+		/* Every listener needs a default pair: a client may send no name. */
+		if (t->line > 0)
+			config_error(ctx, t->line, "tls: certificate is required (listen '%s' names "
+				     "none of its own)", config_quote(q, l->name));
+		else
+			config_error(ctx, 0, "no tls section: a certificate and a key are required "
+				     "for the listeners (listen '%s' names none of its own)",
+				     config_quote(q, l->name));
+		return -1;
+	}
+	if (check_certificate_dir(ctx, sec, dir, &l->certificate_dir_line) < 0)
+		return -1;
+	if (dir == NULL) {
+		dir = t->certificate_dir;
+		l->certificate_dir_line = t->certificate_dir_line;
+	}
+	return copy_str(ctx, &l->certificate, cert != NULL ? cert : t->certificate) < 0 ||
+	       copy_str(ctx, &l->key, key != NULL ? key : t->key) < 0 ||
+	       copy_str(ctx, &l->certificate_dir, dir) < 0 ? -1 : 0;
+}
+
 static int build_listener(struct load_ctx *ctx, cfg_t *sec, struct mg_config *c,
 			  struct mg_listener_config *l)
 {
@@ -719,6 +804,8 @@ static int build_listener(struct load_ctx *ctx, cfg_t *sec, struct mg_config *c,
 	}
 	l->auth = cfg_size(sec, "auth") > 0 ? (enum mg_auth_method)cfg_getint(sec, "auth")
 					     : MG_AUTH_DEFAULT;
+	if (build_listener_certs(ctx, sec, &c->tls, l) < 0)
+		return -1;
 	return build_networks(ctx, sec, "proxy_networks", "listen", l->name, l->line,
 			      &l->proxy_networks, &l->n_proxy_networks);
 }
@@ -842,34 +929,6 @@ static int build_listeners(struct load_ctx *ctx, cfg_t *root, struct mg_config *
 	return check_listen_conflicts(ctx, c);
 }
 
-static int build_tls(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
-{
-	cfg_t *sec = cfg_getsec(root, "tls");
-	struct mg_tls_config *t = &c->tls;
-
-	t->line = section_line(ctx, "tls", 0);
-	if (copy_str(ctx, &t->certificate, opt_str(sec, "certificate")) < 0 ||
-	    copy_str(ctx, &t->key, opt_str(sec, "key")) < 0 ||
-	    copy_str(ctx, &t->ciphers, opt_str(sec, "ciphers")) < 0 ||
-	    copy_str(ctx, &t->ciphersuites, opt_str(sec, "ciphersuites")) < 0)
-		return -1;
-	t->min_version = (enum mg_tls_version)cfg_getint(sec, "min_protocol");
-	t->require_forward_secrecy = cfg_getbool(sec, "require_forward_secrecy") == cfg_true;
-
-	/* Every listener needs them: a listener without TLS cannot exist. */
-	if (t->certificate == NULL || t->key == NULL) {
-		const char *what = t->certificate == NULL ? "certificate" : "key";
-
-		if (t->line > 0)
-			config_error(ctx, t->line, "tls: %s is required", what);
-		else
-			config_error(ctx, 0, "no tls section: a certificate and a key are "
-				  "required for the listeners");
-		return -1;
-	}
-	return 0;
-}
-
 static int build_config(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 {
 	enum mg_log_level level = (enum mg_log_level)cfg_getint(root, "log_level");
@@ -925,9 +984,9 @@ static int build_config(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 
 	if (build_backends(ctx, root, c) < 0 ||
 	    build_default_backend(ctx, root, c) < 0 ||
+	    build_tls(ctx, root, c) < 0 ||
 	    build_listeners(ctx, root, c) < 0 ||
-	    build_client_sets(ctx, root, c) < 0 ||
-	    build_tls(ctx, root, c) < 0)
+	    build_client_sets(ctx, root, c) < 0)
 		return -1;
 	if (c->user_map != NULL) {
 		char err[512];
@@ -954,6 +1013,8 @@ static cfg_t *new_parser(void)
 		CFG_STR("ciphers", NULL, CFGF_NODEFAULT),
 		CFG_STR("ciphersuites", NULL, CFGF_NODEFAULT),
 		CFG_BOOL("require_forward_secrecy", cfg_true, CFGF_NONE),
+		CFG_STR("certificate_dir", NULL, CFGF_NODEFAULT),
+		CFG_BOOL("sni_strict", cfg_false, CFGF_NONE),
 		CFG_END()
 	};
 	cfg_opt_t backend_opts[] = {
@@ -992,6 +1053,9 @@ static cfg_t *new_parser(void)
 		CFG_STR("backend", NULL, CFGF_NODEFAULT),
 		CFG_STR_LIST("proxy_networks", NULL, CFGF_NODEFAULT),
 		CFG_INT_CB("auth", MG_AUTH_BACKEND, CFGF_NODEFAULT, parse_auth),
+		CFG_STR("certificate", NULL, CFGF_NODEFAULT),
+		CFG_STR("key", NULL, CFGF_NODEFAULT),
+		CFG_STR("certificate_dir", NULL, CFGF_NODEFAULT),
 		CFG_END()
 	};
 	cfg_opt_t opts[] = {
@@ -1116,6 +1180,7 @@ void config_free(struct mg_config *cfg)
 	free(cfg->session_chroot);
 	free(cfg->tls.certificate);
 	free(cfg->tls.key);
+	free(cfg->tls.certificate_dir);
 	free(cfg->tls.ciphers);
 	free(cfg->tls.ciphersuites);
 	for (i = 0; i < cfg->n_listeners; i++) {
@@ -1126,6 +1191,9 @@ void config_free(struct mg_config *cfg)
 			free(l->addresses[j]);
 		free(l->addresses);
 		free(l->proxy_networks);
+		free(l->certificate);
+		free(l->key);
+		free(l->certificate_dir);
 	}
 	free(cfg->listeners);
 	for (i = 0; i < cfg->n_client_sets; i++) {

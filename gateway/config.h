@@ -71,8 +71,15 @@ enum mg_client_address {
 };
 
 struct mg_tls_config {
-	char *certificate;		/* PEM chain, required */
-	char *key;			/* PEM private key, required */
+	/*
+	 * The default pair (clients without SNI, names nothing else serves):
+	 * required unless every listener names its own.
+	 */
+	char *certificate;		/* PEM chain, leaf first */
+	char *key;			/* PEM private key */
+	char *certificate_dir;		/* NAME.pem (+ NAME.key) served by SNI name, or NULL */
+	int certificate_dir_line;
+	bool sni_strict;		/* a name nothing serves: unrecognized_name alert */
 	enum mg_tls_version min_version;	/* default TLS 1.2 */
 	char *ciphers;			/* TLS 1.2 cipher list, NULL = built-in default */
 	char *ciphersuites;		/* TLS 1.3 suites, NULL = OpenSSL default */
@@ -131,6 +138,15 @@ struct mg_listener_config {
 	struct mg_cidr *proxy_networks;	/* load balancers whose PROXY header is accepted */
 	size_t n_proxy_networks;
 	enum mg_auth_method auth;	/* MG_AUTH_DEFAULT: the global one */
+	/*
+	 * What the listener serves, resolved at load: its own certificate and
+	 * key (set together) or the tls section's, and its own certificate_dir
+	 * or the tls section's. Each a copy; certificate_dir may be NULL.
+	 */
+	char *certificate;
+	char *key;
+	char *certificate_dir;
+	int certificate_dir_line;	/* where certificate_dir was set, for messages */
 	int line;
 };
 

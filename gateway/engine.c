@@ -22,6 +22,7 @@
 #include "engine_conn.h"
 #include "log.h"
 #include "engine_privdrop.h"
+#include "engine_servers.h"
 #include "engine_tls.h"
 
 #define ACCEPT_BURST 32
@@ -254,6 +255,14 @@ static int receive_ticket_keys(struct engine *e, unsigned char *keys, char *err,
 	return 0;
 }
 
+static void log_note(bool warning, const char *msg, void *arg)
+{
+	if (warning)
+		log_warning("%s", msg);
+	else
+		log_info("%s", msg);
+}
+
 /* Everything that needs root or may fail: certificates, keys, backend addresses. */
 static int engine_prepare(struct engine *e, char *err, size_t errlen)
 {
@@ -268,19 +277,18 @@ static int engine_prepare(struct engine *e, char *err, size_t errlen)
 	}
 	if (receive_ticket_keys(e, keys, err, errlen) < 0)
 		return -1;
-	for (size_t i = 0; i < cfg->n_listeners; i++) {
-		enum mg_protocol protocol = cfg->listeners[i].protocol;
-
-		if (e->ctx.tls_server[protocol] != NULL)
-			continue;
-		e->ctx.tls_server[protocol] = tls_server_new(&cfg->tls, protocol, err, errlen);
-		if (e->ctx.tls_server[protocol] == NULL ||
-		    tls_server_set_ticket_keys(e->ctx.tls_server[protocol], keys, sizeof(keys)) < 0) {
-			if (e->ctx.tls_server[protocol] != NULL)
-				snprintf(err, errlen, "cannot set the session ticket keys");
-			rc = -1;
-			break;
-		}
+	/*
+	 * Every engine loads the same files: only the first says what it found
+	 * (pairs skipped, certificates about to expire). A periodic re-check of
+	 * expiry would call servers_warn_expiring() from a timer of that engine.
+	 */
+	e->ctx.servers = servers_load(cfg, false, e->params->index == 0 ? log_note : NULL, NULL,
+				      err, errlen);
+	if (e->ctx.servers == NULL) {
+		rc = -1;
+	} else if (servers_set_ticket_keys(e->ctx.servers, keys, sizeof(keys)) < 0) {
+		snprintf(err, errlen, "cannot set the session ticket keys");
+		rc = -1;
 	}
 	explicit_bzero(keys, sizeof(keys));
 	if (rc < 0)

@@ -44,6 +44,7 @@
 #include "protocol.h"
 #include "proxy_protocol.h"
 #include "stream.h"
+#include "engine_servers.h"
 #include "engine_tls.h"
 
 #define CLOSING_FLUSH_MS 30000
@@ -507,7 +508,8 @@ static struct bufferevent *client_tls_bev(struct engine_conn *conn)
 	struct bufferevent *bev;
 	char err[256];
 
-	ssl = tls_server_ssl(conn->ctx->tls_server[conn->listener->protocol], err, sizeof(err));
+	ssl = tls_server_ssl(servers_get(conn->ctx->servers, conn->listener_index), err,
+			     sizeof(err));
 	if (ssl == NULL) {
 		log_error("%s", err);
 		return NULL;

@@ -16,7 +16,7 @@
 #include "netaddr.h"
 
 struct event_base;
-struct mg_tls_server;
+struct engine_servers;
 struct mg_tls_client;
 struct engine_conn;
 
@@ -39,7 +39,7 @@ struct engine_out {
 struct engine_ctx {
 	struct event_base *base;
 	const struct mg_config *cfg;
-	struct mg_tls_server *tls_server[MG_PROTO_COUNT];
+	struct engine_servers *servers;	/* each listener's TLS server side */
 	struct engine_backend *backends;	/* per cfg->backends[i] */
 	int master_fd;
 	struct engine_out *out;		/* in order; never blocks the loop */

@@ -17,12 +17,15 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "engine_certs.h"
 #include "engine_tls.h"
 #include "tls_openssl.h"
 
 struct mg_tls_server {
 	SSL_CTX *ctx;
 	const char *alpn;	/* "imap" or "pop3" */
+	struct tls_certs *names;	/* certificates by SNI name, not ours; or NULL */
+	bool sni_strict;
 };
 
 struct mg_tls_client {
@@ -89,8 +92,49 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg, enum mg_protocol protocol,
-				     char *err, size_t errlen)
+/*
+ * The servername callback: runs on the client hello, before OpenSSL picks
+ * the certificate and signature algorithm, so the pairs put on the
+ * connection here are the ones it chooses from (ECDSA or RSA, by the
+ * client's signature algorithms). A name is looked up in the set's hash
+ * tables; one that finds nothing leaves the default pair in place, or
+ * with sni_strict ends the handshake, unless the default pair itself is
+ * for that name. Nothing here keeps anything of the name.
+ */
+static int choose_certificate(SSL *ssl, int *alert, void *arg)
+{
+	const struct mg_tls_server *server = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	const struct tls_cert *found[2] = { NULL, NULL };
+
+	if (name == NULL)
+		return SSL_TLSEXT_ERR_OK;	/* no SNI: the default pair */
+	if (server->names != NULL &&
+	    tls_certs_find(server->names, name, strlen(name), found) > 0) {
+		/* Only the name's pairs: a default RSA one must not answer an RSA-only client. */
+		SSL_certs_clear(ssl);
+		for (int i = 0; i < 2; i++) {
+			if (found[i] != NULL && tls_cert_use(server->names, ssl, found[i]) < 0) {
+				ERR_clear_error();
+				*alert = SSL_AD_INTERNAL_ERROR;
+				return SSL_TLSEXT_ERR_ALERT_FATAL;
+			}
+		}
+		return SSL_TLSEXT_ERR_OK;
+	}
+	if (server->sni_strict &&
+	    X509_check_host(SSL_CTX_get0_certificate(server->ctx), name, strlen(name),
+			    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) != 1) {
+		ERR_clear_error();
+		*alert = SSL_AD_UNRECOGNIZED_NAME;
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg,
+				     const struct mg_listener_config *listener, char *err,
+				     size_t errlen)
 {
 	struct mg_tls_server *server = calloc(1, sizeof(*server));
 	static const unsigned char session_context[] = "mailgate";
@@ -100,7 +144,8 @@ struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg, enum mg_pr
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	server->alpn = protocol == MG_PROTO_POP3 ? "pop3" : "imap";
+	server->alpn = listener->protocol == MG_PROTO_POP3 ? "pop3" : "imap";
+	server->sni_strict = cfg->sni_strict;
 	server->ctx = SSL_CTX_new(TLS_server_method());
 	if (server->ctx == NULL) {
 		tls_openssl_error(err, errlen, "cannot create TLS context");
@@ -129,12 +174,12 @@ struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg, enum mg_pr
 		goto fail;
 	}
 
-	if (SSL_CTX_use_certificate_chain_file(server->ctx, cfg->certificate) != 1) {
-		tls_openssl_error(err, errlen, cfg->certificate);
+	if (SSL_CTX_use_certificate_chain_file(server->ctx, listener->certificate) != 1) {
+		tls_openssl_error(err, errlen, listener->certificate);
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(server->ctx, cfg->key, SSL_FILETYPE_PEM) != 1) {
-		tls_openssl_error(err, errlen, cfg->key);
+	if (SSL_CTX_use_PrivateKey_file(server->ctx, listener->key, SSL_FILETYPE_PEM) != 1) {
+		tls_openssl_error(err, errlen, listener->key);
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(server->ctx) != 1) {
@@ -150,10 +195,30 @@ struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg, enum mg_pr
 	SSL_CTX_set_session_cache_mode(server->ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_session_id_context(server->ctx, session_context, sizeof(session_context) - 1);
 	SSL_CTX_set_alpn_select_cb(server->ctx, alpn_select, server);
+	SSL_CTX_set_tlsext_servername_callback(server->ctx, choose_certificate);
+	SSL_CTX_set_tlsext_servername_arg(server->ctx, server);
 	return server;
 fail:
 	tls_server_free(server);
 	return NULL;
+}
+
+void tls_server_set_names(struct mg_tls_server *server, struct tls_certs *names)
+{
+	server->names = names;
+}
+
+time_t tls_server_not_after(const struct mg_tls_server *server)
+{
+	X509 *leaf = SSL_CTX_get0_certificate(server->ctx);
+	int days = 0, secs = 0;
+
+	/* Relative to now, which is what a warning before expiry wants anyway. */
+	if (leaf == NULL || !ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(leaf))) {
+		ERR_clear_error();
+		return 0;
+	}
+	return time(NULL) + (time_t)days * 24 * 60 * 60 + secs;
 }
 
 void tls_server_free(struct mg_tls_server *server)

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "config.h"
 #include "tls.h"
@@ -16,8 +17,25 @@
 struct mg_tls_server;	/* what a listener offers */
 struct mg_tls_client;	/* how we talk to one backend */
 
-struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg, enum mg_protocol protocol,
-				     char *err, size_t errlen);
+struct tls_certs;
+
+/*
+ * What listener offers: its default pair (certificate, key), the tls
+ * section's versions and ciphers, ALPN for its protocol.
+ */
+struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg,
+				     const struct mg_listener_config *listener, char *err,
+				     size_t errlen);
+
+/*
+ * Certificates by name (engine_certs.h) for the clients' SNI, or NULL for
+ * none. The set stays the caller's and must outlive the server; one engine
+ * is one thread, so servers of that engine may share one set.
+ */
+void tls_server_set_names(struct mg_tls_server *server, struct tls_certs *names);
+
+/* When the default pair's leaf expires (0 if unknown). */
+time_t tls_server_not_after(const struct mg_tls_server *server);
 
 /*
  * Session ticket keys shared by every engine, so a client resumes whichever

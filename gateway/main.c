@@ -32,6 +32,12 @@ static void print_warning(const char *msg, void *arg)
 	fprintf(stderr, "mailgated: warning: %s\n", msg);
 }
 
+static void print_note(bool warning, const char *msg, void *arg)
+{
+	if (warning)
+		print_warning(msg, arg);
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONFIG;
@@ -77,7 +83,7 @@ int main(int argc, char **argv)
 	if (check_only) {
 		int warnings = config_warnings(cfg, print_warning, NULL);
 
-		if (master_check(cfg, err, sizeof(err)) < 0) {
+		if (master_check(cfg, print_note, NULL, err, sizeof(err)) < 0) {
 			fprintf(stderr, "mailgated: %s: %s\n", path, err);
 			return 1;
 		}

@@ -460,19 +460,13 @@ static void shutdown_all(struct master *m)
 
 /* ---- start-up -------------------------------------------------------------------- */
 
-int master_check(struct mg_config *cfg, char *err, size_t errlen)
+int master_check(struct mg_config *cfg, servers_note_fn *note, void *arg, char *err,
+		 size_t errlen)
 {
-	struct mg_tls_server *server[MG_PROTO_COUNT] = { NULL };
-	int rc = 0;
-
 	/* What each engine loads at start, loaded once here to prove it loads. */
-	for (size_t i = 0; rc == 0 && i < cfg->n_listeners; i++) {
-		enum mg_protocol protocol = cfg->listeners[i].protocol;
+	struct engine_servers *servers = servers_load(cfg, true, note, arg, err, errlen);
+	int rc = servers != NULL ? 0 : -1;
 
-		if (server[protocol] == NULL &&
-		    (server[protocol] = tls_server_new(&cfg->tls, protocol, err, errlen)) == NULL)
-			rc = -1;
-	}
 	for (size_t i = 0; rc == 0 && i < cfg->n_backends; i++) {
 		struct mg_tls_client *client;
 		char detail[256];
@@ -486,8 +480,7 @@ int master_check(struct mg_config *cfg, char *err, size_t errlen)
 		}
 		tls_client_free(client);
 	}
-	for (size_t i = 0; i < MG_PROTO_COUNT; i++)
-		tls_server_free(server[i]);
+	servers_free(servers);
 	config_free(cfg);
 	return rc;
 }

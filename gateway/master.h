@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "engine_servers.h"
 
 /*
  * Build TLS contexts, bind every listener, daemonise unless foreground,
@@ -17,8 +18,12 @@ int master_run(struct mg_config *cfg, const char *config_path, bool foreground);
 
 /*
  * What -t adds to the configuration check: load the certificates and keys and
- * build every TLS context, as start-up would. Takes ownership of cfg.
+ * build every TLS context, as start-up would, but a pair in a
+ * certificate_dir that does not load fails the check (start-up skips it).
+ * note hears the warnings (certificates about to expire). Takes ownership
+ * of cfg.
  */
-int master_check(struct mg_config *cfg, char *err, size_t errlen);
+int master_check(struct mg_config *cfg, servers_note_fn *note, void *arg, char *err,
+		 size_t errlen);
 
 #endif

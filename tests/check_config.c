@@ -339,6 +339,8 @@ START_TEST(test_defaults)
 	ck_assert_ptr_null(c->tls.ciphersuites);
 	ck_assert(c->tls.require_forward_secrecy);
 	ck_assert_int_eq(c->tls.line, 1);
+	ck_assert_ptr_null(c->tls.certificate_dir);
+	ck_assert(!c->tls.sni_strict);
 
 	ck_assert_uint_eq(c->n_backends, 1);
 	ck_assert_uint_eq(c->backends[0].imap_port, 143);
@@ -361,6 +363,10 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(l->line, 8);
 	ck_assert_uint_eq(l->n_proxy_networks, 0);
 	ck_assert_ptr_null(l->proxy_networks);
+	/* A listener serves the tls section's pair, and no certificates by name. */
+	ck_assert_str_eq(l->certificate, "/c.pem");
+	ck_assert_str_eq(l->key, "/k.pem");
+	ck_assert_ptr_null(l->certificate_dir);
 
 	/* No client sets, no user map: everybody must use TLS. */
 	ck_assert_int_eq(c->cleartext_default, MG_CLEARTEXT_REFUSE);
@@ -1389,6 +1395,130 @@ START_TEST(test_master_backends_bounded)
 }
 END_TEST
 
+/* ---- certificates by name ------------------------------------------------ */
+
+static const char sni_conf[] =
+	"tls {\n"						/* 1 */
+	"  certificate = \"/etc/mg/default.pem\"\n"
+	"  key = \"/etc/mg/default.key\"\n"
+	"  certificate_dir = \"/etc/mg/certs\"\n"
+	"  sni_strict = yes\n"					/* 5 */
+	"}\n"
+	BACKEND_OK						/* 7..9 */
+	"listen shared {\n"					/* 10 */
+	"  protocol = imap\n"
+	"  port = 143\n"
+	"}\n"
+	"listen own {\n"
+	"  protocol = imap\n"					/* 15 */
+	"  port = 993\n"
+	"  tls = implicit\n"
+	"  certificate = \"/etc/mg/own.pem\"\n"
+	"  key = \"/etc/mg/own.key\"\n"
+	"  certificate_dir = \"/etc/mg/own.d\"\n"		/* 20 */
+	"}\n"
+	"listen dir_only {\n"
+	"  protocol = pop3\n"
+	"  port = 995\n"
+	"  certificate_dir = \"/etc/mg/pop3.d\"\n"		/* 25 */
+	"}\n"
+	"listen pair_only {\n"
+	"  protocol = pop3\n"
+	"  port = 110\n"
+	"  certificate = \"/etc/mg/p.pem\"\n"			/* 30 */
+	"  key = \"/etc/mg/p.key\"\n"
+	"}\n";
+
+START_TEST(test_certificates_by_name)
+{
+	struct mg_config *c = load_ok(sni_conf);
+	const struct mg_listener_config *l = c->listeners;
+
+	ck_assert_str_eq(c->tls.certificate_dir, "/etc/mg/certs");
+	ck_assert_int_eq(c->tls.certificate_dir_line, 4);
+	ck_assert(c->tls.sni_strict);
+	ck_assert_uint_eq(c->n_listeners, 4);
+	/* Nothing of its own: all of the tls section's. */
+	ck_assert_str_eq(l[0].certificate, "/etc/mg/default.pem");
+	ck_assert_str_eq(l[0].key, "/etc/mg/default.key");
+	ck_assert_str_eq(l[0].certificate_dir, "/etc/mg/certs");
+	ck_assert_int_eq(l[0].certificate_dir_line, 4);
+	/* All of its own. */
+	ck_assert_str_eq(l[1].certificate, "/etc/mg/own.pem");
+	ck_assert_str_eq(l[1].key, "/etc/mg/own.key");
+	ck_assert_str_eq(l[1].certificate_dir, "/etc/mg/own.d");
+	ck_assert_int_eq(l[1].certificate_dir_line, 20);
+	/* Each setting overrides on its own. */
+	ck_assert_str_eq(l[2].certificate, "/etc/mg/default.pem");
+	ck_assert_str_eq(l[2].certificate_dir, "/etc/mg/pop3.d");
+	ck_assert_int_eq(l[2].certificate_dir_line, 25);
+	ck_assert_str_eq(l[3].certificate, "/etc/mg/p.pem");
+	ck_assert_str_eq(l[3].key, "/etc/mg/p.key");
+	ck_assert_str_eq(l[3].certificate_dir, "/etc/mg/certs");
+	config_free(c);
+
+	c = load_ok("tls {\n certificate = \"/c\"\n key = \"/k\"\n sni_strict = no\n}\n"
+		    BACKEND_OK LISTEN_OK);
+	ck_assert(!c->tls.sni_strict);
+	config_free(c);
+}
+END_TEST
+
+/* With a pair in every listener, the tls section needs none (nor must exist). */
+START_TEST(test_default_pair_per_listener_only)
+{
+	struct mg_config *c = load_ok(
+		BACKEND_OK
+		"listen a {\n protocol = imap\n port = 143\n certificate = \"/a.pem\"\n"
+		" key = \"/a.key\"\n}\n"
+		"tls {\n certificate_dir = \"/d\"\n}\n");
+
+	ck_assert_ptr_null(c->tls.certificate);
+	ck_assert_str_eq(c->listeners[0].certificate, "/a.pem");
+	ck_assert_str_eq(c->listeners[0].certificate_dir, "/d");
+	ck_assert_int_eq(c->listeners[0].certificate_dir_line, 11);
+	config_free(c);
+	c = load_ok(BACKEND_OK "listen a {\n protocol = imap\n port = 143\n"
+		    " certificate = \"/a.pem\"\n key = \"/a.key\"\n}\n");
+	ck_assert_ptr_null(c->listeners[0].certificate_dir);
+	config_free(c);
+}
+END_TEST
+
+static const struct error_case sni_error_cases[] = {
+	{ "tls {\n certificate = \"/c\"\n key = \"/k\"\n certificate_dir = \"certs\"\n}\n"
+	  BACKEND_OK LISTEN_OK, 4, "certificate_dir 'certs' must be an absolute path" },
+	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n\n"
+	  " certificate_dir = \"./d\"\n}\n", 12, "certificate_dir './d' must be an absolute path" },
+	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n certificate = \"/x\"\n}\n",
+	  8, "listen 'l': key is required with certificate" },
+	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n key = \"/x\"\n}\n",
+	  8, "listen 'l': certificate is required with key" },
+	{ "tls {\n certificate_dir = \"/d\"\n}\n" BACKEND_OK LISTEN_OK, 1,
+	  "tls: certificate is required (listen 'l' names none of its own)" },
+	{ BACKEND_OK "listen a {\n protocol = imap\n port = 143\n certificate = \"/a\"\n"
+	  " key = \"/k\"\n}\n" "listen b {\n protocol = imap\n port = 993\n}\n", 0,
+	  "no tls section: a certificate and a key are required for the listeners "
+	  "(listen 'b' names none of its own)" },
+	{ "tls {\n certificate = \"/c\"\n key = \"/k\"\n sni_strict = maybe\n}\n"
+	  BACKEND_OK LISTEN_OK, 4, "invalid boolean value for option 'sni_strict'" },
+	{ "tls {\n certificate = \"/c\"\n key = \"/k\"\n certificate_dir = \"\"\n}\n"
+	  BACKEND_OK LISTEN_OK, 4, "certificate_dir must not be empty" },
+	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n certificate = \"/a\"\n"
+	  " certificate = \"/b\"\n}\n", 12, "certificate is set twice (first on line 11)" },
+	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n sni_strict = yes\n}\n",
+	  11, "no such option 'sni_strict'" },
+};
+
+START_TEST(test_sni_errors)
+{
+	const struct error_case *ec = &sni_error_cases[_i];
+
+	write_conf(ec->text);
+	expect_load_error(ec->line, ec->needle);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1403,6 +1533,14 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_listeners_may_share_port_on_other_addresses);
 	tcase_add_test(tc, test_env_single_quotes_are_literal);
 	tcase_add_test(tc, test_other_quoting);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("certificates");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_certificates_by_name);
+	tcase_add_test(tc, test_default_pair_per_listener_only);
+	tcase_add_loop_test(tc, test_sni_errors, 0,
+			    (int)(sizeof(sni_error_cases) / sizeof(sni_error_cases[0])));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("routing");

@@ -484,24 +484,29 @@ class Certs:
         os.chmod(self.ca, 0o644)
         self.cert, self.key = self.issue("server", cn=cn)
 
-    def _genkey(self, name):
+    def _genkey(self, name, key_type="ec"):
         path = os.path.join(self.dir, name)
-        run([self.openssl, "genpkey", "-algorithm", "EC",
-             "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path])
+        if key_type == "rsa":
+            run([self.openssl, "genpkey", "-algorithm", "RSA",
+                 "-pkeyopt", "rsa_keygen_bits:2048", "-out", path])
+        else:
+            run([self.openssl, "genpkey", "-algorithm", "EC",
+                 "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path])
         os.chmod(path, 0o644)   # tests only: the daemon re-reads it unprivileged
         return path
 
     def issue(self, name, cn="localhost", dns=("localhost",), ips=("127.0.0.1",),
-              not_before=None, not_after=None, days=365):
+              not_before=None, not_after=None, days=365, key_type="ec"):
         """Issue a server certificate; returns (cert_path, key_path).
         not_before/not_after are Unix times (e.g. in the past for an expired
-        certificate); default now-1h .. now+days."""
+        certificate); default now-1h .. now+days. key_type: "ec" (P-256) or
+        "rsa" (2048 bits)."""
         now = time.time()
         if not_before is None:
             not_before = now - 3600
         if not_after is None:
             not_after = now + days * 86400
-        key = self._genkey(name + "-key.pem")
+        key = self._genkey(name + "-key.pem", key_type)
         csr = os.path.join(self.dir, name + ".csr")
         cert = os.path.join(self.dir, name + ".pem")
         ext = os.path.join(self.dir, name + ".ext")

@@ -1,0 +1,63 @@
+/*
+ * engine_servers.h - the TLS server side of every listener, as an engine
+ * builds it at start (while still root) and as mailgated -t checks it.
+ *
+ * Listeners that serve the same protocol with the same default pair and
+ * certificate_dir share one server context; each certificate_dir is
+ * loaded once and shared by every context that names it (at hosting scale
+ * a directory holds thousands of pairs). A pair in a directory that does
+ * not load is reported with its path and skipped, or, checking (-t), fails
+ * the whole load. Certificates that expire within EXPIRY_WARN_DAYS are
+ * warned about at load.
+ */
+#ifndef MG_ENGINE_SERVERS_H
+#define MG_ENGINE_SERVERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "config.h"
+
+struct engine_servers;
+struct mg_tls_server;
+
+/* Days before expiry from which a loaded certificate is warned about. */
+#define EXPIRY_WARN_DAYS 14
+
+/*
+ * What a load has to say, as one key=value line: a warning (a skipped
+ * pair, a certificate about to expire) or, not a warning, what a
+ * certificate_dir held.
+ */
+typedef void servers_note_fn(bool warning, const char *msg, void *arg);
+
+/*
+ * Build the server context of every listener of cfg (which must outlive
+ * the result). strict (for -t): a pair in a certificate_dir that does not
+ * load is an error; otherwise it is noted and skipped. note may be NULL
+ * (say, in all engines but one, so a finding is logged once). Returns NULL
+ * with err on failure: a default pair or a directory that cannot be read,
+ * or (strict) a broken pair, err naming the file.
+ */
+struct engine_servers *servers_load(const struct mg_config *cfg, bool strict,
+				    servers_note_fn *note, void *arg, char *err, size_t errlen);
+
+/* The context of cfg->listeners[listener]. */
+struct mg_tls_server *servers_get(const struct engine_servers *servers, size_t listener);
+
+/* Give every context the session ticket keys (engine_tls.h). Returns 0 or -1. */
+int servers_set_ticket_keys(struct engine_servers *servers, const unsigned char *keys,
+			    size_t len);
+
+/*
+ * Warn about every certificate (default pairs and directories) that expires
+ * before now + EXPIRY_WARN_DAYS, or has expired. Called by servers_load();
+ * the hook for a periodic re-check.
+ */
+void servers_warn_expiring(const struct engine_servers *servers, time_t now,
+			   servers_note_fn *note, void *arg);
+
+void servers_free(struct engine_servers *servers);
+
+#endif
