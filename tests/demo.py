@@ -12,6 +12,9 @@ message, and mailgated in front of it:
 
 then prints client commands that work against it and stays in the
 foreground until Ctrl-C or SIGTERM, when it stops everything it started.
+Two names, imap.demo.test and mail.other.test, are served with their own
+certificates from a certificate directory (DIR/certs.d), chosen by the
+name the client asks for (SNI).
 
     python3 tests/demo.py --dir BUILD/demo-run
     (MG_MAILGATED=path/to/mailgated; default gateway/mailgated)
@@ -77,6 +80,32 @@ client legacy_devices {
   backend = "legacy"
 }
 """ % LEGACY_SOURCE
+
+
+# Names served from the certificate directory, each with its own certificate.
+SNI_NAMES = ("imap.demo.test", "mail.other.test")
+
+
+def make_certificate_dir(td, certs):
+    """DIR/certs.d with NAME.pem and NAME.key for each of SNI_NAMES."""
+    d = td.mkdir("certs.d")
+    for name in SNI_NAMES:
+        cert, key = certs.issue(name, cn=name, dns=(name,), ips=())
+        shutil.copyfile(cert, os.path.join(d, name + ".pem"))
+        shutil.copyfile(key, os.path.join(d, name + ".key"))
+        os.chmod(os.path.join(d, name + ".key"), 0o600)
+    return d
+
+
+def sni_commands(ca):
+    """One s_client line per name: the certificate served names it."""
+    port = port_of("imaps")
+    lines = ["openssl s_client -connect 127.0.0.1:%d -servername %s -verify_hostname %s "
+             "-CAfile %s </dev/null | grep -E 'subject=|Verify return'" % (port, n, n, ca)
+             for n in SNI_NAMES]
+    lines.append("curl --cacert %s --resolve %s:%d:127.0.0.1 'imaps://%s:%s@%s:%d/INBOX;UID=1'"
+                 % (ca, SNI_NAMES[0], port, DEMO_USER, DEMO_PASSWORD, SNI_NAMES[0], port))
+    return lines
 
 
 def client_commands(ca):
@@ -158,6 +187,7 @@ def main():
         legacy.deliver(DEMO_USER, LEGACY_WELCOME)
         legacy.start()
 
+        certificate_dir = make_certificate_dir(td, certs)
         listeners = [mgtest.listener(name, tls, port=port, protocol=proto)
                      for name, proto, tls, port in FRONT]
         mg = mgtest.Mailgated(
@@ -167,6 +197,7 @@ def main():
             default_backend="dovecot",
             extra=LEGACY_CLIENTS,
             listeners=listeners,
+            tls={"certificate_dir": certificate_dir},
             user="nobody", group="nogroup", log_level="info",
             login_timeout=60, session_timeout=1800, shutdown_grace=5,
             auth_failure_delay=2000)
@@ -188,6 +219,10 @@ def main():
         for name, _p, _t, _port in FRONT:
             for line in cmds.get(name, []):
                 print("  " + line)
+        print()
+        print("Certificates by name (SNI) from %s:" % certificate_dir)
+        for line in sni_commands(ca):
+            print("  " + line)
         print()
         print("A legacy device (source %s) may use cleartext; the same from 127.0.0.1 is "
               "refused:" % LEGACY_SOURCE)
