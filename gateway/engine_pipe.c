@@ -85,6 +85,27 @@ static size_t gather_record(struct pipe_end *end, struct evbuffer *in, struct ev
 	return n;
 }
 
+/*
+ * Towards a cleartext socket with nothing queued: write at once. Queued
+ * output is written by libevent only after a round trip through epoll
+ * (EPOLLOUT added, a wakeup, the write, EPOLLOUT removed): three system
+ * calls more per message, and the pre-login dialogue is many small
+ * messages over a socket the child reads at once. What the socket does not
+ * take (or refuses, with an error) is queued as before, and libevent's own
+ * write reports the error. Never with output queued: order is kept.
+ */
+static void write_through(struct pipe_end *end, struct evbuffer *in)
+{
+	struct bufferevent *to = end->peer->bev;
+
+	if (bufferevent_openssl_get_ssl(to) != NULL ||
+	    !(bufferevent_get_enabled(to) & EV_WRITE) ||
+	    evbuffer_get_length(bufferevent_get_output(to)) != 0)
+		return;
+	/* Drains what the socket took; on an error nothing, and libevent sees it again. */
+	(void)evbuffer_write(in, bufferevent_getfd(to));
+}
+
 void pipe_pump(struct pipe_end *end)
 {
 	struct evbuffer *in;
@@ -102,6 +123,7 @@ void pipe_pump(struct pipe_end *end)
 		n = gather_record(end, in, bufferevent_get_output(end->peer->bev));
 		end->bytes_in += n;
 	} else if (n > 0) {
+		write_through(end, in);
 		/* Whole chains change hands; nothing is copied. */
 		evbuffer_add_buffer(bufferevent_get_output(end->peer->bev), in);
 		end->bytes_in += n;
@@ -178,7 +200,13 @@ void pipe_set(struct engine_pipe *pipe, struct pipe_end *end, struct bufferevent
 	bufferevent_setcb(bev, on_read, on_write, on_event, end);
 	/* Called whenever a write leaves at most PIPE_LOW queued. */
 	bufferevent_setwatermark(bev, EV_WRITE, PIPE_LOW, 0);
-	bufferevent_enable(bev, EV_WRITE);
+	/*
+	 * A new socket bufferevent is born with writing enabled and an empty
+	 * output; enabling it again would arm EPOLLOUT for a wakeup with nothing
+	 * to write. (A TLS one is always enabled: its handshake may need it.)
+	 */
+	if (!(bufferevent_get_enabled(bev) & EV_WRITE) || bufferevent_openssl_get_ssl(bev) != NULL)
+		bufferevent_enable(bev, EV_WRITE);
 	update_reading(end);
 	update_reading(end->peer);
 }
