@@ -302,6 +302,8 @@ static int poll_timeout(const struct master *m)
 		next = m->restart_at;
 	if (m->authd_restart_at != 0 && (next == 0 || m->authd_restart_at < next))
 		next = m->authd_restart_at;
+	if (m->spares_topup_at != 0 && (next == 0 || m->spares_topup_at < next))
+		next = m->spares_topup_at;
 	return next == 0 ? -1 : stream_ms_left(next);
 }
 
@@ -381,7 +383,7 @@ static void loop(struct master *m)
 			reap(m);
 		}
 		timers(m);
-		spares_fill(m);
+		spares_fill(m, rc == 0);
 		if (m->reload_retiring && !old_engines_accepting(m))
 			reload_finish(m);
 		if (got_hup) {

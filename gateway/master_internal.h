@@ -72,6 +72,8 @@ struct engine_proc {
 
 /* Session children forked ahead (master_spares.c), kept at this many. */
 #define SPARES_MAX 8
+#define SPARES_LOW 4		/* under load, refilled (to SPARES_MAX) only at this many */
+#define SPARES_TOPUP_MS 100	/* an idle master tops the pool up after this long */
 
 struct spare {
 	pid_t pid;
@@ -119,6 +121,7 @@ struct master {
 	size_t n_spares;
 	unsigned spares_generation;	/* whose configuration and sandbox they run */
 	long long spares_authd;		/* the auth process they hold (its start time) */
+	long long spares_topup_at;	/* 0, or when a pool that is not full is topped up */
 
 	struct request *requests;
 	size_t n_requests, cap_requests;
@@ -137,7 +140,8 @@ void queue_request(struct master *m, struct engine_proc *e, struct chan_reader *
 void log_warning_cb(const char *msg, void *arg);
 
 /* master_spares.c */
-void spares_fill(struct master *m);
+/* Refill the pool: at once when low, else when quiet (a poll that timed out) past the top-up time. */
+void spares_fill(struct master *m, bool quiet);
 /* A spare of generation g takes the session on link: its pid, or 0 if none is left. */
 pid_t spares_take(struct master *m, const struct generation *g, int link);
 bool spares_forget(struct master *m, pid_t pid);

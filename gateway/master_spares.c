@@ -7,9 +7,18 @@
  * on a private control socket for the one channel it will serve. Granting a
  * session then costs one small message instead of a fork on the client's
  * path; the pool is topped up after the master has answered the engines,
- * so a burst of connections is granted first and forked for after. It is
- * kept full, so an idle gateway always has the same processes (what the
- * benchmark's memory figures rely on).
+ * so a burst of connections is granted first and forked for after.
+ *
+ * Under load the pool is refilled in batches: only once it is down to
+ * SPARES_LOW, then to full. Every fork makes the master's own pages
+ * copy-on-write again, so each page its loop writes (poll, the engine
+ * messages, the session counts) costs a page fault per fork; on a
+ * hypervisor with shadow page tables that is ~50 us each, about a quarter of
+ * the master's CPU per session when it forked one spare per session. A
+ * batch pays those faults once for SPARES_MAX - SPARES_LOW forks. A pool
+ * above SPARES_LOW but not full is topped up once the master has been
+ * quiet for SPARES_TOPUP_MS, so an idle gateway still always has the same
+ * processes (what the benchmark's memory figures rely on).
  *
  * The pool belongs to one generation (its configuration and sandbox): when
  * a reload makes another generation current, the old spares are let go (they
@@ -31,6 +40,7 @@
 #include "log.h"
 #include "master_internal.h"
 #include "session_sandbox.h"
+#include "stream.h"
 
 static void let_go(struct spare *s)
 {
@@ -55,7 +65,6 @@ static int fork_spare(struct master *m, struct generation *g)
 		log_error("spare session: socketpair: %s", strerror(errno));
 		return -1;
 	}
-	fflush(NULL);
 	pid = fork();
 	if (pid == 0)
 		session_spare_main(&g->sandbox, g->cfg, pair[1],
@@ -73,12 +82,14 @@ static int fork_spare(struct master *m, struct generation *g)
 	return 0;
 }
 
-void spares_fill(struct master *m)
+void spares_fill(struct master *m, bool quiet)
 {
 	struct generation *g = m->current;
+	long long now;
 
 	if (m->stopping || g == NULL) {
 		spares_drop(m);
+		m->spares_topup_at = 0;
 		return;
 	}
 	if (m->spares_generation != g->number || m->spares_authd != m->authd_started_ms) {
@@ -86,8 +97,24 @@ void spares_fill(struct master *m)
 		m->spares_generation = g->number;
 		m->spares_authd = m->authd_started_ms;
 	}
+	if (m->n_spares == SPARES_MAX) {
+		m->spares_topup_at = 0;
+		return;
+	}
+	now = stream_now_ms();
+	if (m->n_spares > SPARES_LOW && !(quiet && m->spares_topup_at != 0 &&
+					  now >= m->spares_topup_at)) {
+		/* Not low yet: top up later, once nothing else is going on. */
+		if (!quiet || m->spares_topup_at == 0)
+			m->spares_topup_at = now + SPARES_TOPUP_MS;
+		return;
+	}
+	/* One flush for the batch: no child inherits a buffered line to write again. */
+	fflush(NULL);
 	while (m->n_spares < SPARES_MAX && fork_spare(m, g) == 0)
 		;
+	/* A fork that failed is tried again later, not in a loop. */
+	m->spares_topup_at = m->n_spares == SPARES_MAX ? 0 : now + SPARES_TOPUP_MS;
 }
 
 pid_t spares_take(struct master *m, const struct generation *g, int link)
