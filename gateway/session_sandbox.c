@@ -148,18 +148,20 @@ _Noreturn void session_child_main(const struct session_sandbox *sandbox,
 	_exit(0);
 }
 
-_Noreturn void session_spare_main(const struct session_sandbox *sandbox,
-				  const struct mg_config *cfg, int control, int authd_fd)
+/*
+ * Wait until the master hands over a session (its link, returned) or lets
+ * go (EOF: -1). A frame of its own: the message buffer is gone from the
+ * stack before the session runs, so the session's frames do not start
+ * 17 kB deeper, on pages the child would otherwise fault in (and stack
+ * probing touches every page of a large frame).
+ */
+static __attribute__((noinline)) int wait_for_session(int control)
 {
-	struct mg_session_env env = { .cfg = cfg, .authd_fd = authd_fd };
-	int keep[2] = { control, authd_fd };
 	unsigned char buf[CHAN_MSG_MAX];
 	int fds[CHAN_MAX_FDS];
 	size_t nfds = 0;
 	long len;
 
-	shut_in_child(sandbox, "mailgated-spare", keep, authd_fd >= 0 ? 2 : 1);
-	/* Waits until the master hands over a session, or lets go (EOF): then exit. */
 	for (;;) {
 		struct pollfd pfd = { .fd = control, .events = POLLIN };
 
@@ -169,13 +171,25 @@ _Noreturn void session_spare_main(const struct session_sandbox *sandbox,
 		if (len >= 0 || (errno != EAGAIN && errno != EINTR))
 			break;
 	}
-	close(control);
 	if (len <= 0 || buf[0] != CHAN_SPARE_SESSION || len != 1 || nfds != 1) {
 		if (len > 0)
 			chan_close_fds(fds, nfds);
-		_exit(0);
+		return -1;
 	}
-	env.link = fds[0];
+	return fds[0];
+}
+
+_Noreturn void session_spare_main(const struct session_sandbox *sandbox,
+				  const struct mg_config *cfg, int control, int authd_fd)
+{
+	struct mg_session_env env = { .cfg = cfg, .authd_fd = authd_fd };
+	int keep[2] = { control, authd_fd };
+
+	shut_in_child(sandbox, "mailgated-spare", keep, authd_fd >= 0 ? 2 : 1);
+	env.link = wait_for_session(control);
+	close(control);
+	if (env.link < 0)
+		_exit(0);
 	prctl(PR_SET_NAME, "mailgated-login");
 	session_run(&env);
 	_exit(0);
