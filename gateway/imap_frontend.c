@@ -111,10 +111,17 @@ static void command_reset(struct imap_client *client)
 	client->literal_total = 0;
 }
 
+/*
+ * data may be NULL when len is 0: an empty literal ({0}, {0+}) is "read" from
+ * a stream whose buffer was released when it ran empty. memcpy must never see
+ * a null pointer, even for no bytes.
+ */
 static int command_append(struct imap_client *client, const char *data, size_t len)
 {
 	if (len > client->command_cap - client->command_len)
 		return -1;
+	if (len == 0)
+		return 0;
 	memcpy(client->command + client->command_len, data, len);
 	client->command_len += len;
 	return 0;

@@ -111,6 +111,19 @@ static const struct good_case good_cases[] = {
 	{ BYTES("a1 X {3}\r\n\"\\  \"x\""), "a1", "X", "l:\"\\\\x20 q:x" },
 	{ BYTES("a1 X ({1}\r\na)"), "a1", "X", "( l:a )" },
 	{ BYTES("a1 X {7}\r\n{1}\r\nab"), "a1", "X", "l:{1}\\x0d\\x0aab" },
+	/* empty literals in every argument position (the front end reads no bytes for them) */
+	{ BYTES("a1 X {0}\r\n"), "a1", "X", "l:" },
+	{ BYTES("a1 X {0+}\r\n"), "a1", "X", "l:" },
+	{ BYTES("a1 X {00}\r\n"), "a1", "X", "l:" },
+	{ BYTES("a1 X {0}\r\n a"), "a1", "X", "l: a:a" },
+	{ BYTES("a1 X a {0+}\r\n b"), "a1", "X", "a:a l: a:b" },
+	{ BYTES("a1 X ({0}\r\n)"), "a1", "X", "( l: )" },
+	{ BYTES("a1 X ({0+}\r\n {0}\r\n)"), "a1", "X", "( l: l: )" },
+	{ BYTES("a1 X (({0}\r\n))"), "a1", "X", "( ( l: ) )" },
+	{ BYTES("a1 X ({0}\r\n) {0+}\r\n"), "a1", "X", "( l: ) l:" },
+	{ BYTES("a1 X {0}\r\n {1}\r\n{"), "a1", "X", "l: l:{" },
+	{ BYTES("a1 ID ({0}\r\n {0+}\r\n)"), "a1", "ID", "( l: l: )" },
+	{ BYTES("a1 AUTHENTICATE PLAIN {0}\r\n"), "a1", "AUTHENTICATE", "a:PLAIN l:" },
 	/* lists */
 	{ BYTES("a1 ID (\"name\" \"x\" \"version\" NIL)"), "a1", "ID",
 	  "( q:name q:x q:version a:NIL )" },
@@ -246,6 +259,25 @@ static const struct bad_case bad_cases[] = {
 	{ BYTES("a1 LOGIN x{1}\r\na"), "a1" },
 	{ BYTES("a1 LOGIN ~{3}\r\nabc"), "a1" },
 	{ BYTES("a1 LOGIN {1}\r\na{1}\r\nb"), "a1" },
+	/* empty literals where no literal may stand, or malformed around them */
+	{ BYTES("{0}\r\n NOOP"), NULL },
+	{ BYTES("{0+}\r\n"), NULL },
+	{ BYTES("{0}\r\n"), NULL },
+	{ BYTES("a1 {0}\r\n"), "a1" },
+	{ BYTES("a1 {0+}\r\n NOOP"), "a1" },
+	{ BYTES("a1 X {0}\r\n{0}\r\n"), "a1" },
+	{ BYTES("a1 X {0}\r\na"), "a1" },
+	{ BYTES("a1 X {0}\r\n "), "a1" },
+	{ BYTES("a1 X {0}\r\n)"), "a1" },
+	{ BYTES("a1 X ({0}\r\n"), "a1" },
+	{ BYTES("a1 X ({0}\r\n )"), "a1" },
+	{ BYTES("a1 X x{0}\r\n"), "a1" },
+	{ BYTES("a1 X {0}"), "a1" },
+	{ BYTES("a1 X {0}\r"), "a1" },
+	{ BYTES("a1 X {0}\n"), "a1" },
+	{ BYTES("a1 X {0++}\r\n"), "a1" },
+	{ BYTES("a1 X {+0}\r\n"), "a1" },
+	{ BYTES("a1 X {0}\r\n\r\n"), "a1" },
 	/* lists */
 	{ BYTES("a1 X (a"), "a1" },
 	{ BYTES("a1 X ("), "a1" },
@@ -491,6 +523,70 @@ START_TEST(test_truncated)
 }
 END_TEST
 
+/*
+ * "{0}" or "{0+}" in place of each argument of a command with nested lists:
+ * it parses, and the empty token points into the buffer (never NULL), so a
+ * caller may copy it without a null pointer reaching memcpy.
+ */
+START_TEST(test_empty_literal_everywhere)
+{
+	/* What goes before and after the empty literal. */
+	static const struct {
+		const char *before, *after;
+	} slots[] = { { "", "" },	  { "x ", "" },		{ "(", ")" },
+		      { "(x ", ")" },	  { "(", " x)" },	{ "((", "))" },
+		      { "(x (", ") x)" }, { "", " x" },		{ "() ", "" } };
+	const char *empty = _i % 2 == 0 ? "{0}\r\n" : "{0+}\r\n";
+	char in[128];
+	struct parsed p;
+	int n;
+
+	for (size_t s = 0; s < sizeof(slots) / sizeof(slots[0]); s++) {
+		size_t i, literals = 0;
+
+		n = snprintf(in, sizeof(in), "t%d X %s%s%s", _i, slots[s].before, empty,
+			     slots[s].after);
+		ck_assert(n > 0 && (size_t)n < sizeof(in));
+		parse_bytes(&p, in, (size_t)n);
+		ck_assert_msg(p.rc == 0, "slot \"%s\": %s", in, p.error);
+		for (i = 0; i < p.cmd.nargs; i++) {
+			const struct imap_token *t = &p.cmd.args[i];
+
+			if (t->type != IMAP_TOKEN_STRING)
+				continue;
+			literals++;
+			ck_assert(t->literal);
+			ck_assert_uint_eq(t->len, 0);
+			ck_assert_ptr_nonnull(t->value);
+			ck_assert(t->value >= p.buf && t->value <= p.buf + n);
+		}
+		ck_assert_uint_eq(literals, 1);
+		free(p.buf);
+	}
+}
+END_TEST
+
+/* Every truncation of a command of empty literals fails cleanly or parses. */
+START_TEST(test_truncated_empty_literals)
+{
+	static const char cmd[] = "a1 LOGIN {0}\r\n ({0+}\r\n ({0}\r\n)) {0}\r\n";
+	size_t len = sizeof(cmd) - 1;
+
+	for (size_t i = 0; i <= len; i++) {
+		struct parsed p;
+
+		parse_bytes(&p, cmd, i);
+		if (i == len)
+			ck_assert_msg(p.rc == 0, "whole command: %s", p.error);
+		if (p.rc == 0)
+			ck_assert_ptr_null(p.error);
+		else
+			ck_assert_ptr_nonnull(p.error);
+		free(p.buf);
+	}
+}
+END_TEST
+
 /* ---- imap_line_literal --------------------------------------------------- */
 
 struct literal_case {
@@ -505,6 +601,17 @@ static const struct literal_case literal_cases[] = {
 	{ BYTES("a LOGIN {5+}"), IMAP_LITERAL_NONSYNC, 5 },
 	{ BYTES("a LOGIN {0}"), IMAP_LITERAL_SYNC, 0 },
 	{ BYTES("a LOGIN {00005}"), IMAP_LITERAL_SYNC, 5 },
+	{ BYTES("a LOGIN {0+}"), IMAP_LITERAL_NONSYNC, 0 },
+	{ BYTES("a LOGIN {00}"), IMAP_LITERAL_SYNC, 0 },
+	{ BYTES("a X ({0}"), IMAP_LITERAL_SYNC, 0 },
+	{ BYTES("a X ({0+}"), IMAP_LITERAL_NONSYNC, 0 },
+	{ BYTES(" {0}"), IMAP_LITERAL_SYNC, 0 },
+	{ BYTES(" {0+}"), IMAP_LITERAL_NONSYNC, 0 },
+	{ BYTES("a {0}"), IMAP_LITERAL_SYNC, 0 },	/* a literal name: the parser refuses it */
+	{ BYTES("{0}"), IMAP_LITERAL_INVALID, 0 },
+	{ BYTES("{0+}"), IMAP_LITERAL_INVALID, 0 },
+	{ BYTES("a X x{0}"), IMAP_LITERAL_INVALID, 0 },
+	{ BYTES("a X {0-}"), IMAP_LITERAL_INVALID, 0 },
 	{ BYTES("a X ({12+}"), IMAP_LITERAL_NONSYNC, 12 },
 	{ BYTES(" {7}"), IMAP_LITERAL_SYNC, 7 },
 	{ BYTES("a X {4294967295}"), IMAP_LITERAL_SYNC, 4294967295u },
@@ -730,6 +837,8 @@ static Suite *imap_token_suite(void)
 	tcase_add_loop_test(tc, test_bad, 0, TABLE_LEN(bad_cases));
 	tcase_add_test(tc, test_nul_everywhere);
 	tcase_add_test(tc, test_truncated);
+	tcase_add_loop_test(tc, test_empty_literal_everywhere, 0, 2);
+	tcase_add_test(tc, test_truncated_empty_literals);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("limits");

@@ -554,6 +554,82 @@ def test_sync_literal_too_large():
         logout(c)
 
 
+# Zero-length literals, synchronising and LITERAL+, in every position. Each
+# case is a list of parts: the first is sent at once, each later one after a
+# "+ " continuation. Expected: the tagged status and response code (or the
+# untagged "* BAD" when the tag itself is a literal); then the session goes
+# on serving.
+EMPTY_LITERALS_CLEARTEXT = [
+    (["a LOGIN {0}\r\n"], "a", "NO", "PRIVACYREQUIRED"),
+    (["a LOGIN {0+}\r\n {0+}\r\n\r\n"], "a", "NO", "PRIVACYREQUIRED"),
+    (["a LOGIN alice {0+}\r\n\r\n"], "a", "NO", "PRIVACYREQUIRED"),
+    (["a AUTHENTICATE {0}\r\n"], "a", "NO", "PRIVACYREQUIRED"),
+    (["a AUTHENTICATE PLAIN {0+}\r\n\r\n"], "a", "NO", "PRIVACYREQUIRED"),
+    (["a NOOP {0}\r\n", "\r\n"], "a", "BAD", None),
+    (["a NOOP {0+}\r\n\r\n"], "a", "BAD", None),
+    (["a CAPABILITY {0+}\r\n {0}\r\n", "\r\n"], "a", "BAD", None),
+    (["a ID ({0}\r\n", " {0}\r\n", ")\r\n"], "a", "OK", None),
+    (["a ID ({0+}\r\n {0+}\r\n)\r\n"], "a", "OK", None),
+    (["a ID ({0+}\r\n)\r\n"], "a", "BAD", None),
+    (["a ID {0}\r\n", "\r\n"], "a", "BAD", None),
+    (["a {0}\r\n", "\r\n"], "a", "BAD", None),
+    (["a {0+}\r\n NOOP\r\n"], "a", "BAD", None),
+    (["{0}\r\n"], "*", "BAD", None),
+    (["{0+}\r\n\r\n"], "*", "BAD", None),
+]
+EMPTY_LITERALS_TLS = [
+    (["a LOGIN {0}\r\n", " {0}\r\n", "\r\n"], "a", "BAD", None),
+    (["a LOGIN {0+}\r\n {0+}\r\n\r\n"], "a", "BAD", None),
+    (["a LOGIN alice {0}\r\n", "\r\n"], "a", "BAD", None),
+    (["a LOGIN {0+}\r\n x\r\n"], "a", "BAD", None),
+    (["a AUTHENTICATE {0}\r\n", "\r\n"], "a", "BAD", None),
+    (["a AUTHENTICATE PLAIN {0+}\r\n\r\n"], "a", "BAD", None),
+    (["a STARTTLS {0}\r\n", "\r\n"], "a", "BAD", None),
+]
+
+
+def send_with_continuations(c, parts):
+    """Send parts[0], then each further part after a "+ " continuation;
+    returns the first line that is not one."""
+    c.send(parts[0])
+    for part in parts[1:]:
+        line = c.readline()
+        assert line.startswith("+ "), "expected a continuation, got %r" % line
+        c.send(part)
+    return c.readline()
+
+
+def check_empty_literals(connect, cases):
+    for parts, tag, status, code in cases:
+        with connect() as c:
+            line = send_with_continuations(c, parts)
+            while tag != "*" and line.startswith("* "):
+                line = c.readline()         # ID's untagged answer
+            assert not line.startswith("+"), "continuation after the last part: %r" % line
+            try:
+                assert_tagged(line, tag, status, code)
+            except AssertionError as ex:
+                raise AssertionError("%r: %s" % (parts, ex))
+            untagged, tagged = c.command("b", "NOOP")
+            assert not untagged, "%r: unexpected lines %r" % (parts, untagged)
+            assert_tagged(tagged, "b", "OK")
+
+
+def test_empty_literals_before_tls():
+    check_empty_literals(plain, EMPTY_LITERALS_CLEARTEXT)
+    env().mg.assert_no_crash_reports()
+
+
+def test_empty_literals_over_tls():
+    check_empty_literals(secure, EMPTY_LITERALS_TLS)
+    with secure() as c:             # and a real login still works after them
+        c.send("a LOGIN {0+}\r\n {0+}\r\n\r\n")
+        assert_tagged(c.readline(), "a", "BAD")
+        login_ok(c, "alice")
+        logout(c)
+    env().mg.assert_no_crash_reports()
+
+
 def test_nul_byte_is_bad():
     with plain() as c:
         c.send(b"a NO\x00OP\r\n")
@@ -935,7 +1011,8 @@ def test_backend_unknown_ca_refused():
 IMAP_FRAGMENTS = [b"a LOGIN ", b"{5}\r\n", b"{99999999}\r\n", b"{3+}\r\nabc", b"\"x\\\"y\"",
                   b"AUTHENTICATE PLAIN ", b"=", b"*\r\n", b"STARTTLS\r\n", b"(((", b")))",
                   b"\x00", b"\r\n", b"\n", b"ID (\"a\" \"b\")", b"\xff\xfe", b" ", b"NIL",
-                  b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n", b"x" * 9000]
+                  b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n", b"x" * 9000,
+                  b"{0}\r\n", b"{0+}\r\n", b" {0}\r\n", b"({0+}\r\n)", b"a ID ({0+}\r\n"]
 
 
 def test_hostile_input_does_not_hurt_the_daemon():
