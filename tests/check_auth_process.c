@@ -11,7 +11,11 @@
  * pam_wrapper must be preloaded before the process starts, so main() sets up
  * a private directory (service files, pam_matrix password file, a helper
  * script) and re-executes itself with LD_PRELOAD and the PAM_WRAPPER_*
- * variables; `make check` can therefore run the binary plainly.
+ * variables; `make check` can therefore run the binary plainly. Where
+ * pam_wrapper, pam_matrix and libpam's modules are comes from configure
+ * (pkg-config, or the linker's search path): the test is skipped only when
+ * pam_wrapper is not installed, and fails when it is but a file it needs is
+ * not where configure found it.
  */
 #include <security/pam_appl.h>	/* the conversation test builds PAM messages */
 
@@ -36,9 +40,9 @@
 #include "auth_process.h"
 #include "log.h"
 
-#define PAM_WRAPPER_LIB	"/usr/lib/x86_64-linux-gnu/libpam_wrapper.so"
-#define PAM_MATRIX	"/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so"
-#define PAM_MODULE_DIR	"/usr/lib/x86_64-linux-gnu/security"
+#if !defined(PAM_WRAPPER_LIB) || !defined(PAM_MATRIX) || !defined(PAM_MODULE_DIR)
+#error "PAM_WRAPPER_LIB, PAM_MATRIX and PAM_MODULE_DIR come from configure (see Makefile.am)"
+#endif
 #define DIR_ENV		"MG_AUTHD_TEST_DIR"
 
 #define CHECK_MS	15000	/* a session's overall wait in these tests */
@@ -1368,6 +1372,40 @@ static void remove_dir(const char *dir)
 	rmdir(dir);
 }
 
+/*
+ * 0 when every file the tests preload or name in a service file is readable;
+ * otherwise the exit status: 77 (skip) when pam_wrapper is not installed at
+ * all, EXIT_FAILURE when it is but something is not where configure found it.
+ */
+static int pam_files_present(void)
+{
+	const char *const files[] = { PAM_WRAPPER_LIB, PAM_MATRIX, PAM_MODULE_DIR "/pam_exec.so",
+				      PAM_MODULE_DIR "/pam_deny.so" };
+	int rc = 0;
+
+	if (PAM_WRAPPER_LIB[0] == '\0') {
+		fprintf(stderr, "check_auth_process: configure found no pam_wrapper (neither "
+			"pkg-config nor the linker knows it; Debian: libpam-wrapper); skipped\n");
+		return 77;
+	}
+	if (PAM_MODULE_DIR[0] == '\0') {
+		fprintf(stderr, "check_auth_process: pam_wrapper is installed (%s) but configure "
+			"found no PAM module directory (pkg-config pam, or libpam.so)\n",
+			PAM_WRAPPER_LIB);
+		return EXIT_FAILURE;
+	}
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (access(files[i], R_OK) != 0) {
+			fprintf(stderr, "check_auth_process: pam_wrapper is installed (%s) but %s "
+				"is missing: %s (Debian: libpam-wrapper, libpam-modules; "
+				"re-run configure after installing)\n", PAM_WRAPPER_LIB, files[i],
+				strerror(errno));
+			rc = EXIT_FAILURE;
+		}
+	}
+	return rc;
+}
+
 /* Re-run this binary with pam_wrapper preloaded; returns only on failure. */
 static int reexec_under_pam_wrapper(char **argv)
 {
@@ -1375,13 +1413,10 @@ static int reexec_under_pam_wrapper(char **argv)
 	char preload[2048], asan[2048], lsan[2048];
 	const char *old;
 
-	if (access(PAM_WRAPPER_LIB, R_OK) != 0 || access(PAM_MATRIX, R_OK) != 0 ||
-	    access(PAM_MODULE_DIR "/pam_exec.so", R_OK) != 0 ||
-	    access(PAM_MODULE_DIR "/pam_deny.so", R_OK) != 0) {
-		fprintf(stderr, "check_auth_process: pam_wrapper, pam_matrix or pam_exec missing "
-			"(Debian: libpam-wrapper, libpam-modules); skipped\n");
-		return 77;
-	}
+	int rc = pam_files_present();
+
+	if (rc != 0)
+		return rc;
 	if (setup_dir(dir, sizeof(dir)) < 0) {
 		fprintf(stderr, "check_auth_process: cannot set up %s: %s\n", dir, strerror(errno));
 		return 99;

@@ -11,6 +11,7 @@ Run: python3 tests/integration/test_pam.py
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -18,11 +19,30 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import mgtest  # noqa: E402
-from mgtest import ImapClient, Pop3Client  # noqa: E402
+from mgtest import ImapClient, Pop3Client, b64, sasl_plain  # noqa: E402
 
-PAM_WRAPPER_LIB = "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so"
-PAM_MATRIX = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so"
-PAM_MODULES = "/usr/lib/x86_64-linux-gnu/security"
+
+
+def pam_paths():
+    """pam_wrapper's library, pam_matrix and libpam's module directory: from
+    configure (make check exports them), or else from pkg-config, never a
+    fixed path. A missing file fails the tests: PAM is part of the product."""
+    lib = os.environ.get("MG_PAM_WRAPPER_LIB")
+    matrix = os.environ.get("MG_PAM_MATRIX")
+    modules = os.environ.get("MG_PAM_MODULE_DIR")
+    if not (lib and matrix and modules):
+        def pkg_config(*args):
+            r = subprocess.run(["pkg-config"] + list(args), stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, universal_newlines=True)
+            return r.stdout.strip() if r.returncode == 0 else ""
+        lib = pkg_config("--libs", "pam_wrapper")
+        matrix = pkg_config("--variable=modules", "pam_wrapper") + "/pam_matrix.so"
+        modules = pkg_config("--variable=libdir", "pam") + "/security"
+    for path in (lib, matrix, modules + "/pam_exec.so", modules + "/pam_deny.so"):
+        assert path.startswith("/") and os.path.exists(path), \
+            "%r missing: install libpam-wrapper and libpam-modules (and re-run configure)" % path
+    return lib, matrix, modules
+
 
 # PAM's view (pam_matrix: user:password:the service its account step allows)
 PAM_USERS = {
@@ -41,6 +61,10 @@ DOVECOT_USERS = {
     "carol": "carol-only-in-dovecot",
     "dora": "dora-has-another-password-in-dovecot",
 }
+# test_no_password_in_logs: passwords that appear nowhere else, grepped for in every log
+PAM_USERS["logcheck"] = ("Lc7-PAM-LOGCHECK-pw-52817", "mailgate")
+DOVECOT_USERS["logcheck"] = PAM_USERS["logcheck"][0]
+LOGCHECK_WRONG = "Wq3-PAM-LOGCHECK-wrong-39164"     # never valid
 for i in range(20):
     PAM_USERS["user%02d" % i] = ("parallel-%02d" % i, "mailgate")
     DOVECOT_USERS["user%02d" % i] = "parallel-%02d" % i
@@ -59,6 +83,7 @@ _env = None
 def pam_environment(td):
     """Service files and the environment that make mailgated's PAM calls go
     to pam_matrix (pam_wrapper), with the sanitizers' known quirks."""
+    pam_wrapper_lib, pam_matrix, pam_modules = pam_paths()
     d = td.mkdir("pam")
     services = os.path.join(d, "services")
     os.makedirs(services, exist_ok=True)
@@ -72,15 +97,15 @@ def pam_environment(td):
     os.chmod(slow, 0o755)
     with open(os.path.join(services, "other"), "w") as f:
         f.write("auth required %s/pam_deny.so\naccount required %s/pam_deny.so\n"
-                % (PAM_MODULES, PAM_MODULES))
+                % (pam_modules, pam_modules))
     with open(os.path.join(services, "mailgate"), "w") as f:
-        f.write("auth requisite %s/pam_exec.so quiet %s\n" % (PAM_MODULES, slow))
-        f.write("auth required %s passdb=%s\n" % (PAM_MATRIX, passdb))
-        f.write("account required %s passdb=%s\n" % (PAM_MATRIX, passdb))
+        f.write("auth requisite %s/pam_exec.so quiet %s\n" % (pam_modules, slow))
+        f.write("auth required %s passdb=%s\n" % (pam_matrix, passdb))
+        f.write("account required %s passdb=%s\n" % (pam_matrix, passdb))
     supp = os.path.join(d, "lsan.supp")
     with open(supp, "w") as f:
         f.write("leak:libpam_wrapper.so\n")
-    preload = PAM_WRAPPER_LIB
+    preload = pam_wrapper_lib
     if os.environ.get("LD_PRELOAD"):
         preload += ":" + os.environ["LD_PRELOAD"]
     asan = os.environ.get("ASAN_OPTIONS", "")
@@ -101,8 +126,6 @@ def env():
     global _env
     if _env is not None:
         return _env
-    for path in (PAM_WRAPPER_LIB, PAM_MATRIX):
-        assert os.path.exists(path), "%s missing: install libpam-wrapper" % path
     e = _Env()
     e.td = mgtest.TestDir()
     e.certs = mgtest.Certs(e.td.join("certs"))
@@ -384,12 +407,67 @@ def test_backend_auth_listener_skips_pam():
         assert tagged.startswith("a OK"), tagged
 
 
-def test_no_password_in_logs():
+def every_log():
+    """(path, text) of every log this run's processes wrote: the gateway's,
+    Dovecot's (and its stderr), anything else named *.log under the test dir."""
     e = env()
-    text = e.mg.log()
-    for user, (password, _service) in PAM_USERS.items():
-        assert password not in text, "%s's password is in the log" % user
-    assert MASTER_PASSWORD not in text
+    logs = []
+    for root, _dirs, files in os.walk(e.td.path):
+        for name in files:
+            if name.endswith((".log", ".stderr")):
+                path = os.path.join(root, name)
+                with open(path, "rb") as f:
+                    logs.append((path, f.read().decode("latin-1")))
+    return logs
+
+
+def test_no_password_in_logs():
+    """Logins of its own (right and wrong, IMAP and POP3, LOGIN/USER-PASS and
+    AUTHENTICATE/AUTH PLAIN with and without an initial response, and the
+    master-user route), then every form of every password is searched for
+    in every log."""
+    e = env()
+    user, pw = "logcheck", pam_password("logcheck")
+    wrong = LOGCHECK_WRONG
+    with secure() as c:
+        assert c.login(user, wrong, tag="a")[1].startswith("a NO [AUTHENTICATIONFAILED]")
+        tagged = c.command("b", "AUTHENTICATE PLAIN " + sasl_plain(user, wrong))[1]
+        assert tagged.startswith("b NO [AUTHENTICATIONFAILED]"), tagged
+        assert c.login(user, pw, tag="c")[1].startswith("c OK")
+    with secure() as c:
+        c.send("a AUTHENTICATE PLAIN\r\n")
+        assert c.readline().startswith("+"), "no continuation for AUTHENTICATE PLAIN"
+        c.send(sasl_plain(user, pw) + "\r\n")
+        assert c.read_response("a")[1].startswith("a OK")
+    with secure("imaps_master") as c:
+        assert c.login(user, pw, tag="a")[1].startswith("a OK")
+    with Pop3Client(e.mg.port("pop3s"), implicit_tls=True, ca=e.certs.ca) as c:
+        assert c.user_pass(user, wrong).startswith("-ERR [AUTH]")
+        assert c.command("AUTH PLAIN " + sasl_plain(user, wrong)).startswith("-ERR [AUTH]")
+        assert c.command("AUTH PLAIN " + sasl_plain(user, pw)).startswith("+OK")
+    with Pop3Client(e.mg.port("pop3s"), implicit_tls=True, ca=e.certs.ca) as c:
+        assert c.command("AUTH PLAIN").startswith("+")
+        assert c.command(sasl_plain(user, pw)).startswith("+OK")
+        assert c.command("QUIT").startswith("+OK")
+    with Pop3Client(e.mg.port("pop3s"), implicit_tls=True, ca=e.certs.ca) as c:
+        assert c.user_pass(user, pw).startswith("+OK")
+    # every login above reached the log: the search below has something to search
+    def logged(kind):
+        return [l for l in e.mg.log().splitlines() if kind in l and "user=%s " % user in l]
+    mgtest.wait_until(lambda: len(logged("login failed")) >= 4 and len(logged("login ok")) >= 6,
+                      10, what="the 4 failed and 6 good logins of %s in the log" % user)
+
+    forbidden = {MASTER_PASSWORD, wrong, b64(wrong), sasl_plain(user, wrong),
+                 mgtest.b64("%s\0%s\0%s" % (user, MASTER_USER, MASTER_PASSWORD))}
+    for password, _service in PAM_USERS.values():
+        forbidden |= {password, b64(password)}
+    forbidden |= {sasl_plain(user, pw)}
+    logs = every_log()
+    names = [os.path.basename(path) for path, _text in logs]
+    assert "mailgated.log" in names and "dovecot.log" in names, names
+    for path, text in logs:
+        for secret in sorted(forbidden):
+            assert secret not in text, "a password (%r) appears in %s" % (secret, path)
 
 
 if __name__ == "__main__":
