@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "imap_backend_step.h"
+#include "line_word.h"
 #include "imap_token.h"
 
 /* A state or reply class left out of a switch is a warning (an error with -Werror). */
@@ -73,24 +74,15 @@ const char *imap_backend_tag(enum imap_backend_state state)
 	return NULL;
 }
 
-/* line[0..len) is word (any case), alone or followed by a space. */
-static bool starts_with_word(const char *line, size_t len, const char *word)
-{
-	size_t wlen = strlen(word);
-
-	return len >= wlen && imap_word_equals(line, wlen, word) &&
-	       (len == wlen || line[wlen] == ' ');
-}
-
 /* The text of a tagged answer, after "tag ". */
 static enum imap_backend_reply classify_answer(const char *text, size_t len)
 {
-	if (starts_with_word(text, len, "OK"))
+	if (starts_with_word(text, len, "OK", WORD_ANY_CASE))
 		return IMAP_BACKEND_REPLY_OK;
 	/* Dovecot's "NO [UNAVAILABLE]": the credentials could not be checked. */
 	if (len >= 16 && memmem(text, len, "[UNAVAILABLE]", 13) != NULL)
 		return IMAP_BACKEND_REPLY_UNAVAILABLE;
-	if (starts_with_word(text, len, "NO"))
+	if (starts_with_word(text, len, "NO", WORD_ANY_CASE))
 		return IMAP_BACKEND_REPLY_NO;
 	return IMAP_BACKEND_REPLY_TAGGED;
 }
@@ -102,7 +94,7 @@ enum imap_backend_reply imap_backend_classify(enum imap_backend_state state, con
 	size_t taglen = tag != NULL ? strlen(tag) : 0;
 
 	*text = 0;
-	if (state == IMAP_BACKEND_GREETING && starts_with_word(line, len, "* OK"))
+	if (state == IMAP_BACKEND_GREETING && starts_with_word(line, len, "* OK", WORD_ANY_CASE))
 		return IMAP_BACKEND_REPLY_OK;
 	if (len >= 1 && line[0] == '+')
 		return IMAP_BACKEND_REPLY_CONTINUATION;

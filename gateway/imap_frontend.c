@@ -22,6 +22,7 @@
 #include "imap_command.h"
 #include "imap_token.h"
 #include "log.h"
+#include "session_policy.h"
 #include "session_sasl_exchange.h"
 #include "session.h"
 
@@ -65,23 +66,21 @@ static const char *capabilities(const struct imap_client *client)
 	return "IMAP4rev1 SASL-IR LITERAL+ ID STARTTLS AUTH=PLAIN AUTH=LOGIN";
 }
 
-/* Count a protocol error; past the limit the client is told and dropped. */
+/* What a session_policy.h verdict means for the dialogue. */
+static enum command_result go_on_unless(int policy)
+{
+	return policy < 0 ? COMMAND_CLOSE : COMMAND_CONTINUE;
+}
+
+/* A protocol error, counted against max_bad_commands (session_policy.c). */
 static enum command_result bad_command(struct imap_client *client, const char *tag,
 				       size_t taglen, const char *text)
 {
-	struct mg_session *session = client->session;
-
-	session->bad_commands++;
-	if (session_reply(client->session, "%.*s BAD %s", (int)taglen, tag, text) < 0)
-		return COMMAND_CLOSE;
-	if (session->bad_commands >= session->cfg->max_bad_commands) {
-		session_reply(client->session, "* BYE Too many invalid commands.");
-		session->end_reason = "too-many-bad-commands";
-		return COMMAND_CLOSE;
-	}
-	return COMMAND_CONTINUE;
+	return go_on_unless(session_bad_command(client->session, "%.*s BAD %s", (int)taglen, tag,
+						text));
 }
 
+/* Counted like a bad command: a client that keeps trying is dropped as soon. */
 static enum command_result refuse_cleartext(struct imap_client *client, const char *tag,
 					    size_t taglen)
 {
@@ -89,16 +88,9 @@ static enum command_result refuse_cleartext(struct imap_client *client, const ch
 
 	log_info("cleartext login refused client=%s:%u listener=%s", session->client_addr,
 		 session->client_port, session->listener->name);
-	if (session_reply(client->session, "%.*s NO [PRIVACYREQUIRED] Cleartext logins are disabled; "
-			  "use STARTTLS first.", (int)taglen, tag) < 0)
-		return COMMAND_CLOSE;
-	session->bad_commands++;
-	if (session->bad_commands >= session->cfg->max_bad_commands) {
-		session_reply(client->session, "* BYE Too many invalid commands.");
-		session->end_reason = "too-many-bad-commands";
-		return COMMAND_CLOSE;
-	}
-	return COMMAND_CONTINUE;
+	return go_on_unless(session_bad_command(session, "%.*s NO [PRIVACYREQUIRED] Cleartext "
+						"logins are disabled; use STARTTLS first.",
+						(int)taglen, tag));
 }
 
 /* ---- reading a whole command ---------------------------------------------- */
@@ -214,15 +206,9 @@ static enum read_result read_command(struct imap_client *client)
 				session->end_reason = "literal-too-large";
 				return READ_CLOSE;
 			}
-			session->bad_commands++;
-			if (session_reply(client->session, "%.*s NO [TOOBIG] Literal too large.", (int)taglen,
-				  tag) < 0)
+			if (session_bad_command(session, "%.*s NO [TOOBIG] Literal too large.",
+						(int)taglen, tag) < 0)
 				return READ_CLOSE;
-			if (session->bad_commands >= cfg->max_bad_commands) {
-				session_reply(client->session, "* BYE Too many invalid commands.");
-				session->end_reason = "too-many-bad-commands";
-				return READ_CLOSE;
-			}
 			return READ_ANSWERED;
 		}
 		if (kind == IMAP_LITERAL_SYNC) {
@@ -283,16 +269,8 @@ static enum command_result try_login(struct imap_client *client, const char *tag
 	case MG_LOGIN_FAILED:
 		break;
 	}
-	session_failure_delay(session);
-	if (session_reply(client->session, "%.*s NO [AUTHENTICATIONFAILED] Authentication failed.", (int)taglen,
-		  tag) < 0)
-		return COMMAND_CLOSE;
-	if (session->auth_failures >= session->cfg->max_auth_failures) {
-		session_reply(client->session, "* BYE Too many failed logins.");
-		session->end_reason = "too-many-auth-failures";
-		return COMMAND_CLOSE;
-	}
-	return COMMAND_CONTINUE;
+	return go_on_unless(session_login_failed(session, "%.*s NO [AUTHENTICATIONFAILED] "
+						 "Authentication failed.", (int)taglen, tag));
 }
 
 static bool is_astring(const struct imap_token *token)

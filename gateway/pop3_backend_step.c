@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "line_word.h"
 #include "pop3_backend_step.h"
 
 /* A state or reply class left out of a switch is a warning (an error with -Werror). */
@@ -52,14 +53,6 @@ const char *pop3_backend_move_name(enum pop3_backend_move move)
 	return (unsigned)move < POP3_BACKEND_MOVE_COUNT ? move_names[move] : "invalid";
 }
 
-/* line[0..len) is word (exactly: POP3 status words are upper case), alone or before a space. */
-static bool starts_with_word(const char *line, size_t len, const char *word)
-{
-	size_t wlen = strlen(word);
-
-	return len >= wlen && memcmp(line, word, wlen) == 0 && (len == wlen || line[wlen] == ' ');
-}
-
 /* Does text (after "-ERR ") open with response code code, or a child of it? */
 static bool has_code(const char *text, size_t len, const char *code)
 {
@@ -72,11 +65,11 @@ static bool has_code(const char *text, size_t len, const char *code)
 
 enum pop3_backend_reply pop3_backend_classify(const char *line, size_t len)
 {
-	if (starts_with_word(line, len, "+OK"))
+	if (starts_with_word(line, len, "+OK", WORD_EXACT))
 		return POP3_BACKEND_REPLY_OK;
 	if (len >= 1 && line[0] == '+')
 		return POP3_BACKEND_REPLY_CONTINUATION;
-	if (!starts_with_word(line, len, "-ERR"))
+	if (!starts_with_word(line, len, "-ERR", WORD_EXACT))
 		return POP3_BACKEND_REPLY_INVALID;
 	if (len > 5) {
 		const char *text = line + 5;

@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "pop3_command.h"
+#include "session_policy.h"
 #include "session_sasl_exchange.h"
 #include "session.h"
 
@@ -73,20 +74,16 @@ static void restart_authorization(struct pop3_client *client)
 		set_state(client, POP3_STATE_AUTHORIZATION);
 }
 
-/* Count a protocol error; past the limit the client is told and dropped. */
+/* What a session_policy.h verdict means for the dialogue. */
+static enum command_result go_on_unless(int policy)
+{
+	return policy < 0 ? COMMAND_CLOSE : COMMAND_CONTINUE;
+}
+
+/* A protocol error, counted against max_bad_commands (session_policy.c). */
 static enum command_result bad_command(struct pop3_client *client, const char *text)
 {
-	struct mg_session *session = client->session;
-
-	session->bad_commands++;
-	if (session_reply(client->session, "-ERR %s", text) < 0)
-		return COMMAND_CLOSE;
-	if (session->bad_commands >= session->cfg->max_bad_commands) {
-		session_reply(client->session, "-ERR Too many invalid commands.");
-		session->end_reason = "too-many-bad-commands";
-		return COMMAND_CLOSE;
-	}
-	return COMMAND_CONTINUE;
+	return go_on_unless(session_bad_command(client->session, "-ERR %s", text));
 }
 
 static enum command_result refuse_cleartext(struct pop3_client *client, enum pop3_command_id id)
@@ -136,15 +133,7 @@ static enum command_result try_login(struct pop3_client *client)
 		break;
 	}
 	restart_authorization(client);
-	session_failure_delay(session);
-	if (session_reply(client->session, "-ERR [AUTH] Authentication failed.") < 0)
-		return COMMAND_CLOSE;
-	if (session->auth_failures >= session->cfg->max_auth_failures) {
-		session_reply(client->session, "-ERR Too many failed logins.");
-		session->end_reason = "too-many-auth-failures";
-		return COMMAND_CLOSE;
-	}
-	return COMMAND_CONTINUE;
+	return go_on_unless(session_login_failed(session, "-ERR [AUTH] Authentication failed."));
 }
 
 static enum command_result cmd_user(struct pop3_client *client, const struct pop3_command *cmd)

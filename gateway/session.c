@@ -50,20 +50,27 @@ int session_send(struct mg_session *session, const char *text, size_t len)
 	return 0;
 }
 
-int session_reply(struct mg_session *session, const char *fmt, ...)
+int session_vreply(struct mg_session *session, const char *fmt, va_list ap)
 {
 	char line[5120];
-	va_list ap;
-	int len;
+	int len = vsnprintf(line, sizeof(line) - 2, fmt, ap);
 
-	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof(line) - 2, fmt, ap);
-	va_end(ap);
 	if (len < 0 || (size_t)len >= sizeof(line) - 2)
 		return -1;
 	line[len++] = '\r';
 	line[len++] = '\n';
 	return session_send(session, line, (size_t)len);
+}
+
+int session_reply(struct mg_session *session, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = session_vreply(session, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 long long session_client_deadline(const struct mg_session *session)

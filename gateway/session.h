@@ -13,6 +13,7 @@
 #define MG_SESSION_H
 
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -111,6 +112,8 @@ void session_read_failed(struct mg_session *session, long rc);
  */
 int session_reply(struct mg_session *session, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+int session_vreply(struct mg_session *session, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 int session_send(struct mg_session *session, const char *text, size_t len);
 
 /*

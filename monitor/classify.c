@@ -29,6 +29,7 @@
 
 #include "classify.h"
 #include "imap_token.h"
+#include "line_word.h"
 
 struct policy_word {
 	const char *word;
@@ -82,33 +83,24 @@ bool classify_policy_wording(const char *text, size_t len)
 	return false;
 }
 
-/* Does text start with word followed by a space or the end? */
-static bool starts_with_word(const char *text, size_t len, const char *word)
-{
-	size_t wlen = strlen(word);
-
-	return len >= wlen && imap_word_equals(text, wlen, word) &&
-	       (len == wlen || text[wlen] == ' ');
-}
-
 enum mon_greeting_class classify_imap_greeting(const char *line, size_t len)
 {
 	if (len < 2 || line[0] != '*' || line[1] != ' ')
 		return MON_GREETING_MALFORMED;
-	if (starts_with_word(line + 2, len - 2, "OK"))
+	if (starts_with_word(line + 2, len - 2, "OK", WORD_ANY_CASE))
 		return MON_GREETING_OK;
-	if (starts_with_word(line + 2, len - 2, "PREAUTH"))
+	if (starts_with_word(line + 2, len - 2, "PREAUTH", WORD_ANY_CASE))
 		return MON_GREETING_PREAUTH;
-	if (starts_with_word(line + 2, len - 2, "BYE"))
+	if (starts_with_word(line + 2, len - 2, "BYE", WORD_ANY_CASE))
 		return MON_GREETING_REFUSED;
 	return MON_GREETING_MALFORMED;
 }
 
 enum mon_greeting_class classify_pop3_greeting(const char *line, size_t len)
 {
-	if (starts_with_word(line, len, "+OK"))
+	if (starts_with_word(line, len, "+OK", WORD_ANY_CASE))
 		return MON_GREETING_OK;
-	if (starts_with_word(line, len, "-ERR"))
+	if (starts_with_word(line, len, "-ERR", WORD_ANY_CASE))
 		return MON_GREETING_REFUSED;
 	return MON_GREETING_MALFORMED;
 }
@@ -128,12 +120,12 @@ bool classify_imap_tagged(const char *line, size_t len, const char *tag, const c
 
 bool classify_imap_ok(const char *status, size_t len)
 {
-	return starts_with_word(status, len, "OK");
+	return starts_with_word(status, len, "OK", WORD_ANY_CASE);
 }
 
 bool classify_pop3_ok(const char *line, size_t len)
 {
-	return starts_with_word(line, len, "+OK");
+	return starts_with_word(line, len, "+OK", WORD_ANY_CASE);
 }
 
 /*
@@ -175,9 +167,9 @@ enum mon_login_class classify_imap_login(const char *status, size_t len, bool lo
 	const char *rest, *code = NULL;
 	size_t restlen, codelen;
 
-	if (starts_with_word(status, len, "OK"))
+	if (starts_with_word(status, len, "OK", WORD_ANY_CASE))
 		return MON_LOGIN_ACCEPTED;
-	if (starts_with_word(status, len, "NO")) {
+	if (starts_with_word(status, len, "NO", WORD_ANY_CASE)) {
 		rest_after_word(status, len, 2, &rest, &restlen);
 		codelen = response_code(rest, restlen, &code);
 		if (codelen > 0 && code_is(code, codelen, "PRIVACYREQUIRED"))
@@ -190,7 +182,7 @@ enum mon_login_class classify_imap_login(const char *status, size_t len, bool lo
 		/* A bare "NO Login failed": the server compared the password. */
 		return MON_LOGIN_CHECKED;
 	}
-	if (starts_with_word(status, len, "BAD")) {
+	if (starts_with_word(status, len, "BAD", WORD_ANY_CASE)) {
 		rest_after_word(status, len, 3, &rest, &restlen);
 		if (logindisabled || classify_policy_wording(rest, restlen))
 			return MON_LOGIN_POLICY;
@@ -211,9 +203,9 @@ enum mon_login_class classify_pop3_user(const char *line, size_t len)
 	const char *rest, *code = NULL;
 	size_t restlen, codelen;
 
-	if (starts_with_word(line, len, "+OK"))
+	if (starts_with_word(line, len, "+OK", WORD_ANY_CASE))
 		return MON_LOGIN_USER_OK;
-	if (!starts_with_word(line, len, "-ERR"))
+	if (!starts_with_word(line, len, "-ERR", WORD_ANY_CASE))
 		return MON_LOGIN_UNEXPECTED;
 	rest_after_word(line, len, 4, &rest, &restlen);
 	if (classify_policy_wording(rest, restlen))
@@ -230,9 +222,9 @@ enum mon_login_class classify_pop3_pass(const char *line, size_t len)
 	const char *rest, *code = NULL;
 	size_t restlen, codelen;
 
-	if (starts_with_word(line, len, "+OK"))
+	if (starts_with_word(line, len, "+OK", WORD_ANY_CASE))
 		return MON_LOGIN_ACCEPTED;
-	if (!starts_with_word(line, len, "-ERR"))
+	if (!starts_with_word(line, len, "-ERR", WORD_ANY_CASE))
 		return MON_LOGIN_UNEXPECTED;
 	rest_after_word(line, len, 4, &rest, &restlen);
 	codelen = response_code(rest, restlen, &code);
