@@ -111,28 +111,50 @@ static long read_line(int fd, char *buf, size_t size)
 	return (long)len;
 }
 
-/* The driver ordered TLS: it stopped writing, then told the engine. */
-static int engine_start_tls(int sock, int link, bool succeed)
+/*
+ * The driver ordered TLS: it stopped writing, then told the engine. Returns
+ * the order's length (type in msg[0]) after checking it is want.
+ */
+static long engine_order(int sock, int link, enum chan_type want, unsigned char *msg)
 {
-	unsigned char msg[CHAN_MSG_MAX];
 	char rest[256];
 	int fds[CHAN_MAX_FDS];
 	size_t nfds = 0;
 	long n = read_line(sock, rest, sizeof(rest));
-	struct chan_msg m;
-	int pair[2];
+	struct pollfd pfd = { .fd = link, .events = POLLIN };
 
 	if (n != 0)
 		fake_fail(4, "bytes after the STARTTLS command", rest, n);
-	struct pollfd pfd = { .fd = link, .events = POLLIN };
-
 	/* chan_recv() never waits: the order may follow the EOF by a moment. */
 	if (poll(&pfd, 1, -1) != 1)
 		fake_fail(3, "poll failed", NULL, 0);
 	n = chan_recv(link, msg, fds, &nfds);
-	if (n < 1 || msg[0] != CHAN_BACKEND_START_TLS || nfds != 0)
-		fake_fail(5, "no BACKEND_START_TLS on the link", NULL, n);
+	if (n < 1 || msg[0] != want || nfds != 0)
+		fake_fail(5, want == CHAN_START_TLS ? "no START_TLS on the link"
+						    : "no BACKEND_START_TLS on the link", NULL, n);
 	close(sock);
+	return n;
+}
+
+/* A new channel for the driver, sent with m; returns our end of it. */
+static int hand_over_channel(int link, struct chan_msg *m)
+{
+	int pair[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) < 0)
+		fake_fail(3, "socketpair failed", NULL, 0);
+	if (chan_send(link, m, &pair[1], 1) < 0)
+		fake_fail(3, "link send failed", NULL, 0);
+	close(pair[1]);
+	return pair[0];
+}
+
+static int engine_start_tls(int sock, int link, bool succeed)
+{
+	unsigned char msg[CHAN_MSG_MAX];
+	struct chan_msg m;
+
+	engine_order(sock, link, CHAN_BACKEND_START_TLS, msg);
 	if (!succeed) {
 		chan_msg_init(&m, CHAN_BACKEND_FAILED);
 		chan_put_str(&m, "handshake failed");
@@ -140,13 +162,38 @@ static int engine_start_tls(int sock, int link, bool succeed)
 			fake_fail(3, "link send failed", NULL, 0);
 		return -1;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) < 0)
-		fake_fail(3, "socketpair failed", NULL, 0);
 	chan_msg_init(&m, CHAN_BACKEND_TLS_UP);
-	if (chan_send(link, &m, &pair[1], 1) < 0)
-		fake_fail(3, "link send failed", NULL, 0);
-	close(pair[1]);
-	return pair[0];
+	return hand_over_channel(link, &m);
+}
+
+/*
+ * As the engine on the client leg: the order carries the go-ahead line the
+ * engine writes in the clear before the handshake; it must be expect. A
+ * failed handshake closes the link (the engine ends the session).
+ */
+static int engine_client_tls(int sock, int link, const char *expect, size_t len, bool succeed)
+{
+	unsigned char msg[CHAN_MSG_MAX];
+	long n = engine_order(sock, link, CHAN_START_TLS, msg);
+	struct chan_reader r;
+	const unsigned char *reply;
+	size_t reply_len;
+	struct chan_msg m;
+
+	chan_reader_init(&r, msg + 1, (size_t)n - 1);
+	chan_get_bytes(&r, &reply, &reply_len, CHAN_REPLY_MAX);
+	if (!chan_reader_done(&r) || reply == NULL || reply_len != len ||
+	    memcmp(reply, expect, len) != 0)
+		fake_fail(6, "START_TLS with another go-ahead line", (const char *)reply,
+			  (long)reply_len);
+	if (!succeed) {
+		close(link);
+		return -1;
+	}
+	chan_msg_init(&m, CHAN_TLS_UP);
+	chan_put_str(&m, "TLSv1.3");
+	chan_put_str(&m, "TEST_CIPHER");
+	return hand_over_channel(link, &m);
 }
 
 static void play(int sock, int link, const struct fake_step *script)
@@ -188,6 +235,12 @@ static void play(int sock, int link, const struct fake_step *script)
 			if (sock < 0)
 				_exit(0);	/* nothing more can happen: the driver gave up */
 			break;
+		case FAKE_CLIENT_TLS:
+		case FAKE_CLIENT_TLS_FAIL:
+			sock = engine_client_tls(sock, link, s->text, len, s->op == FAKE_CLIENT_TLS);
+			if (sock < 0)
+				_exit(0);
+			break;
 		case FAKE_END:
 			break;
 		}
@@ -223,22 +276,28 @@ static void normalize_log(const char *raw, char *out, size_t size)
 	out[used] = '\0';
 }
 
-void fake_login_run(struct fake_login *t, const struct fake_step *script, fake_login_fn login)
-{
-	char path[] = "/tmp/check_backend_log.XXXXXX";
-	static char raw[sizeof(t->log)];
-	struct mg_stream stream;
-	int sock[2], link[2], logfd, saved, status;
+/* The fake's process, and the test's ends of the stream and the link. */
+struct fake_run {
 	pid_t pid;
-	ssize_t n;
+	int sock;
+	int link;
+	int logfd;
+	int saved_stderr;
+};
+
+/* Fork the fake on its script, then capture the log (stderr, debug level). */
+static void fake_start(struct fake_run *run, const struct fake_step *script)
+{
+	char path[] = "/tmp/check_fake_log.XXXXXX";
+	int sock[2], link[2];
 
 	/* As in the session child: a peer that went away is an error, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sock), 0);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, link), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
+	run->pid = fork();
+	ck_assert_int_ge(run->pid, 0);
+	if (run->pid == 0) {
 		close(sock[0]);
 		close(link[0]);
 		play(sock[1], link[1], script);
@@ -246,33 +305,55 @@ void fake_login_run(struct fake_login *t, const struct fake_step *script, fake_l
 	close(sock[1]);
 	close(link[1]);
 	ck_assert_int_eq(fcntl(sock[0], F_SETFL, O_NONBLOCK), 0);
-	stream_init(&stream, sock[0], t->max_line);
-	t->env.link = link[0];
+	run->sock = sock[0];
+	run->link = link[0];
 
-	logfd = mkstemp(path);
-	ck_assert_int_ge(logfd, 0);
+	run->logfd = mkstemp(path);
+	ck_assert_int_ge(run->logfd, 0);
 	unlink(path);
-	saved = dup(STDERR_FILENO);
-	ck_assert_int_ge(saved, 0);
+	run->saved_stderr = dup(STDERR_FILENO);
+	ck_assert_int_ge(run->saved_stderr, 0);
 	log_open("test", 1, MG_LOG_DEBUG);
-	ck_assert_int_ge(dup2(logfd, STDERR_FILENO), 0);
-	t->result = login(&t->session, &stream, t->reply, t->replysize);
-	ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
-	close(saved);
+	ck_assert_int_ge(dup2(run->logfd, STDERR_FILENO), 0);
+}
 
-	/* The driver's end goes: the fake sees EOF and checks nothing more came. */
-	stream_close(&stream);
-	close(link[0]);
-	t->env.link = -1;
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	t->backend_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+/*
+ * The driver is done (it has closed its stream): stop capturing, close the
+ * link so the fake sees EOF, and collect its status and the log.
+ */
+static int fake_finish(struct fake_run *run, char *log, size_t logsize)
+{
+	static char raw[16384];
+	int status;
+	ssize_t n;
 
-	ck_assert_int_eq(lseek(logfd, 0, SEEK_SET), 0);
-	n = read(logfd, raw, sizeof(raw) - 1);
+	ck_assert_int_ge(dup2(run->saved_stderr, STDERR_FILENO), 0);
+	close(run->saved_stderr);
+	close(run->link);
+	ck_assert_int_eq(waitpid(run->pid, &status, 0), run->pid);
+
+	ck_assert_int_eq(lseek(run->logfd, 0, SEEK_SET), 0);
+	n = read(run->logfd, raw, sizeof(raw) - 1);
 	ck_assert_int_ge(n, 0);
 	raw[n] = '\0';
-	close(logfd);
-	normalize_log(raw, t->log, sizeof(t->log));
+	close(run->logfd);
+	normalize_log(raw, log, logsize);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void fake_login_run(struct fake_login *t, const struct fake_step *script, fake_login_fn login)
+{
+	struct fake_run run;
+	struct mg_stream stream;
+
+	fake_start(&run, script);
+	stream_init(&stream, run.sock, t->max_line);
+	t->env.link = run.link;
+	t->result = login(&t->session, &stream, t->reply, t->replysize);
+	/* The driver's end goes: the fake sees EOF and checks nothing more came. */
+	stream_close(&stream);
+	t->env.link = -1;
+	t->backend_status = fake_finish(&run, t->log, sizeof(t->log));
 }
 
 void fake_login_check(const struct fake_login *t, const struct fake_case *c)
@@ -286,4 +367,70 @@ void fake_login_check(const struct fake_login *t, const struct fake_case *c)
 			      t->reply);
 	ck_assert_msg(strcmp(t->log, c->log) == 0, "%s: log\n%s\nexpected\n%s", c->name, t->log,
 		      c->log);
+}
+
+/* ---- the front ends ------------------------------------------------------------ */
+
+void fake_frontend_init(struct fake_frontend *t, const struct mg_protocol_ops *ops)
+{
+	memset(t, 0, sizeof(*t));
+	t->cfg.max_line_length = 256;
+	t->cfg.max_literal_size = 64;
+	t->cfg.max_bad_commands = 3;
+	t->cfg.max_auth_failures = 2;
+	t->cfg.auth_failure_delay_ms = 0;
+	t->cfg.login_timeout = 10;
+	t->cfg.backend_timeout = 2;
+	t->listener.name = "test";
+	t->listener.protocol = ops->protocol;
+	t->listener.tls = MG_LISTEN_STARTTLS;
+	t->env.cfg = &t->cfg;
+	t->env.link = -1;
+	t->env.authd_fd = -1;
+	t->session.env = &t->env;
+	t->session.cfg = &t->cfg;
+	t->session.listener = &t->listener;
+	t->session.ops = ops;
+	snprintf(t->session.client_addr, sizeof(t->session.client_addr), "192.0.2.7");
+	t->session.client_port = 40000;
+}
+
+void fake_frontend_run(struct fake_frontend *t, const struct fake_step *script)
+{
+	struct fake_run run;
+
+	fake_start(&run, script);
+	stream_init(&t->session.client, run.sock, t->cfg.max_line_length);
+	stream_init(&t->session.backend, -1, 1024);
+	t->env.link = run.link;
+	t->session.login_deadline = stream_now_ms() + (long long)t->cfg.login_timeout * 1000;
+	t->result = t->session.ops->frontend(&t->session);
+	/* As session_run() does: the child's end goes, and the fake sees EOF. */
+	stream_close(&t->session.client);
+	stream_close(&t->session.backend);
+	t->env.link = -1;
+	t->client_status = fake_finish(&run, t->log, sizeof(t->log));
+}
+
+void fake_frontend_case_run(const struct mg_protocol_ops *ops, const struct fake_frontend_case *c)
+{
+	struct fake_frontend t;
+
+	fake_frontend_init(&t, ops);
+	t.session.client_tls = t.session.secure = (c->flags & FAKE_FE_TLS) != 0;
+	t.session.cleartext_allowed = (c->flags & FAKE_FE_ALLOWED) != 0;
+	if (c->flags & FAKE_FE_WIDE)
+		t.cfg.max_line_length = 1024;
+	fake_frontend_run(&t, c->script);
+	ck_assert_msg(t.client_status == 0, "%s: the client's script failed (%d)", c->name,
+		      t.client_status);
+	ck_assert_msg(t.result == MG_FRONTEND_CLOSE, "%s: not closed", c->name);
+	ck_assert_msg(t.session.end_reason != NULL && strcmp(t.session.end_reason, c->end_reason) == 0,
+		      "%s: end reason %s", c->name, t.session.end_reason);
+	if (c->log != NULL)
+		ck_assert_msg(strstr(t.log, c->log) != NULL, "%s: log\n%s\nlacks %s", c->name, t.log,
+			      c->log);
+	/* No credential survives a session that never logged in. */
+	ck_assert_uint_eq(t.session.cred.user_len, 0);
+	ck_assert_uint_eq(t.session.cred.password_len, 0);
 }

@@ -1,6 +1,8 @@
 /*
- * fake_backend.h - a scripted backend and engine for the unit tests of the
- * backend logins (check_imap_backend.c, check_pop3_backend.c).
+ * fake_backend.h - a scripted peer and engine for the unit tests of the
+ * session child's dialogues: the backend logins (check_imap_backend.c,
+ * check_pop3_backend.c), where the fake is the backend, and the front ends
+ * (check_imap_frontend.c, check_pop3_frontend.c), where it is the client.
  *
  * The login driver runs in the test process against a session built here;
  * a forked process plays the backend on a stream socketpair, following a
@@ -8,7 +10,9 @@
  * link (SOCK_SEQPACKET) when the script says STARTTLS/STLS goes ahead. The
  * backend ends well only when every expected line came exactly as written
  * and nothing more came after the script: so a test sees every byte the
- * driver put on the wire. Log lines are captured (stderr, debug level) with
+ * driver put on the wire. Playing the client, the fake is the engine on the
+ * client leg too: it takes the STARTTLS/STLS order, checks the go-ahead
+ * line the engine would write, and hands over a fresh channel. Log lines are captured (stderr, debug level) with
  * their time stamp and pid cut off, for exact comparison.
  */
 #ifndef MG_FAKE_BACKEND_H
@@ -28,7 +32,9 @@ enum fake_op {
 	FAKE_EXPECT,		/* the next line (LF included) must be exactly text */
 	FAKE_EOF,		/* stop writing: the driver reads EOF */
 	FAKE_TLS,		/* as the engine: the driver ordered TLS, hand over a new channel */
-	FAKE_TLS_FAIL		/* as the engine: the driver ordered TLS, and it fails */
+	FAKE_TLS_FAIL,		/* as the engine: the driver ordered TLS, and it fails */
+	FAKE_CLIENT_TLS,	/* as the engine on the client leg: TLS ordered with reply text */
+	FAKE_CLIENT_TLS_FAIL	/* the same, and the handshake fails */
 };
 
 struct fake_step {
@@ -43,6 +49,8 @@ struct fake_step {
 #define SEND_EOF  { FAKE_EOF, NULL, 0 }
 #define TLS	  { FAKE_TLS, NULL, 0 }
 #define TLS_FAIL  { FAKE_TLS_FAIL, NULL, 0 }
+#define CLIENT_TLS(s) { FAKE_CLIENT_TLS, (s), 0 }
+#define CLIENT_TLS_FAIL(s) { FAKE_CLIENT_TLS_FAIL, (s), 0 }
 #define END	  { FAKE_END, NULL, 0 }
 
 typedef enum mg_login_result (*fake_login_fn)(struct mg_session *session,
@@ -96,5 +104,50 @@ struct fake_case {
 
 /* Assert that the script held and the result, reply and log were c's. */
 void fake_login_check(const struct fake_login *t, const struct fake_case *c);
+
+/* ---- the front ends: the fake is the client (and the engine on its leg) ---- */
+
+struct fake_frontend {
+	/* What the front end sees; fake_frontend_init() fills in defaults to change. */
+	struct mg_config cfg;
+	struct mg_listener_config listener;
+	struct mg_session_env env;
+	struct mg_session session;
+
+	/* What came out. */
+	enum mg_frontend_result result;
+	char log[16384];		/* "level: message\n" lines */
+	int client_status;		/* the fake's exit status: 0 when the script held */
+};
+
+/*
+ * Defaults: a cleartext connection from 192.0.2.7:40000 on listener "test"
+ * of ops' protocol, cleartext logins refused, max_line_length 256,
+ * max_literal_size 64, max_bad_commands 3, max_auth_failures 2, no failure
+ * delay, login_timeout 10 s.
+ */
+void fake_frontend_init(struct fake_frontend *t, const struct mg_protocol_ops *ops);
+
+/* Run the front end against the script; fills result, log and client_status. */
+void fake_frontend_run(struct fake_frontend *t, const struct fake_step *script);
+
+/* One case of a front end's table: options, script, how the session ends. */
+struct fake_frontend_case {
+	const char *name;
+	unsigned flags;			/* FAKE_FE_* */
+	struct fake_step script[24];
+	const char *end_reason;		/* the session's, at the end */
+	const char *log;		/* a line the log must hold, or NULL */
+};
+
+#define FAKE_FE_TLS	1u	/* the connection runs TLS from the start */
+#define FAKE_FE_ALLOWED 2u	/* cleartext logins allowed */
+#define FAKE_FE_WIDE	4u	/* max_line_length 1024 */
+
+/*
+ * Run c against ops' front end and assert that the script held, the session
+ * closed with c's end reason and log line, and no credential is left.
+ */
+void fake_frontend_case_run(const struct mg_protocol_ops *ops, const struct fake_frontend_case *c);
 
 #endif
