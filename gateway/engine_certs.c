@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "dnsname.h"
 #include "engine_certs.h"
 #include "tls_openssl.h"
 
@@ -81,51 +82,8 @@ struct tls_certs {
 
 /* ---- names ------------------------------------------------------------------ */
 
-static bool label_char(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-/*
- * Lower-case name[0..len) into out (TLS_NAME_MAX + 1 bytes) without a final
- * dot, checking it is a DNS name: labels of 1..63 letters, digits, '-' or
- * '_'. With allow_wildcard, a first label of exactly "*" is allowed and
- * *wildcard set (out then holds the rest). Returns the length, or 0.
- */
-static size_t normalize_name(const char *name, size_t len, char *out, bool allow_wildcard,
-			     bool *wildcard)
-{
-	size_t n = 0, label = 0;
-
-	*wildcard = false;
-	if (len > 0 && name[len - 1] == '.')
-		len--;
-	if (allow_wildcard && len > 2 && name[0] == '*' && name[1] == '.') {
-		*wildcard = true;
-		name += 2;
-		len -= 2;
-	}
-	if (len == 0 || len > TLS_NAME_MAX)
-		return 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c - 'A' + 'a');
-		if (c == '.') {
-			if (label == 0)
-				return 0;
-			label = 0;
-		} else if (!label_char(c) || ++label > 63) {
-			return 0;
-		}
-		out[n++] = (char)c;
-	}
-	if (label == 0)
-		return 0;
-	out[n] = '\0';
-	return n;
-}
+/* Certificates in the wild carry '_' in names now and then: index them too. */
+#define CERT_NAME_FLAGS DNS_NAME_UNDERSCORE
 
 static uint64_t hash_name(uint64_t seed, const char *name, size_t len)
 {
@@ -547,7 +505,8 @@ static int index_name(const char *name, size_t len, void *arg)
 	struct index_ctx *ctx = arg;
 	char norm[TLS_NAME_MAX + 1];
 	bool wildcard;
-	size_t n = normalize_name(name, len, norm, true, &wildcard);
+	size_t n = dns_name_normalize(name, len, norm, CERT_NAME_FLAGS | DNS_NAME_WILDCARD,
+				      &wildcard);
 	struct name_entry *e;
 	const struct tls_cert **slot;
 
@@ -569,7 +528,8 @@ static int count_name(const char *name, size_t len, void *arg)
 	char norm[TLS_NAME_MAX + 1];
 	bool wildcard;
 
-	if (normalize_name(name, len, norm, true, &wildcard) > 0)
+	if (dns_name_normalize(name, len, norm, CERT_NAME_FLAGS | DNS_NAME_WILDCARD,
+			       &wildcard) > 0)
 		(*(size_t *)arg)++;
 	return 0;
 }
@@ -751,7 +711,7 @@ int tls_certs_find(const struct tls_certs *set, const char *name, size_t len,
 {
 	char norm[TLS_NAME_MAX + 1];
 	bool wildcard;
-	size_t n = normalize_name(name, len, norm, false, &wildcard);
+	size_t n = dns_name_normalize(name, len, norm, CERT_NAME_FLAGS, &wildcard);
 	const struct name_entry *e = NULL;
 	const char *dot;
 	int found = 0;

@@ -24,12 +24,14 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "dnsname.h"
+
 struct tls_certs;	/* a set of certificate pairs indexed by name */
 struct tls_cert;	/* one pair: leaf, key, chain */
 struct ssl_st;
 
 /* Longest DNS name accepted (RFC 1035: 253 characters without the final dot). */
-#define TLS_NAME_MAX 253
+#define TLS_NAME_MAX DNS_NAME_MAX
 
 /* Something a load skipped: the file's path and why, for the log or for -t. */
 typedef void tls_certs_report_fn(const char *path, const char *why, void *arg);
