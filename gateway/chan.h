@@ -41,7 +41,7 @@ enum chan_type {
 	CHAN_SPARE_SESSION,		/* fd: the engine's channel of the session to run */
 	/* engine -> session child */
 	CHAN_HELLO,			/* listener, addresses; fd: cleartext client channel */
-	CHAN_TLS_UP,			/* version, cipher; fd: client channel inside TLS */
+	CHAN_TLS_UP,			/* version, cipher, SNI name; fd: client channel in TLS */
 	CHAN_BACKEND_UP,		/* address; fd: backend channel */
 	CHAN_BACKEND_FAILED,		/* reason */
 	CHAN_BACKEND_TLS_UP,		/* fd: backend channel inside TLS */

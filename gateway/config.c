@@ -43,6 +43,7 @@
 
 #include "config_internal.h"
 #include "credfile.h"
+#include "dnsname.h"
 #include "log.h"
 #include "session_usermap.h"
 
@@ -431,6 +432,37 @@ static int check_address(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+static void local_name_error(struct load_ctx *ctx, int line, const char *set, const char *text)
+{
+	char q[QUOTE_MAX], q2[QUOTE_MAX];
+
+	config_error(ctx, line, "client '%s': local_names: '%s' is not a host name (letters, "
+		     "digits, '-' and dots; \"*.\" for one label)", config_quote(q, set),
+		     config_quote(q2, text));
+}
+
+/*
+ * Each name of a client set's local_names when it is read, so an error
+ * names its own line; the list's first line is kept for the set's checks.
+ */
+static int check_local_name(cfg_t *cfg, cfg_opt_t *opt)
+{
+	unsigned n = cfg_opt_size(opt);
+	const char *s = n > 0 ? cfg_opt_getnstr(opt, n - 1) : NULL;
+	char norm[DNS_NAME_MAX + 1];
+	bool wildcard;
+
+	/* Called after each element and once at "}": the newest is the last. */
+	if (n > 0 && (s == NULL ||
+		      dns_name_normalize(s, strlen(s), norm, DNS_NAME_WILDCARD, &wildcard) == 0)) {
+		local_name_error(load_ctx, cfg->line, cfg_title(cfg), s);
+		return -1;
+	}
+	if (opt_line(load_ctx, opt) == 0)
+		return remember_opt(load_ctx, opt, cfg->line);
+	return 0;
+}
+
 /* The tls section is not repeatable; libconfuse would merge two of them. */
 static int check_tls_section(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -456,6 +488,8 @@ static void install_validators(cfg_opt_t *opts)
 				o->validcb = check_tls_section;
 		} else if (strcmp(o->name, "address") == 0) {
 			o->validcb = check_address;
+		} else if (strcmp(o->name, "local_names") == 0) {
+			o->validcb = check_local_name;
 		} else if ((o->flags & CFGF_LIST) == 0) {
 			o->validcb = check_scalar;
 		}
@@ -810,6 +844,48 @@ static int build_listener(struct load_ctx *ctx, cfg_t *sec, struct mg_config *c,
 			      &l->proxy_networks, &l->n_proxy_networks);
 }
 
+/*
+ * A client set's local_names: host names (any case, a final dot ignored) or
+ * "*.domain" for exactly one label, kept lower-case for the route's match.
+ */
+static int build_local_names(struct load_ctx *ctx, cfg_t *sec, struct mg_client_set_config *set)
+{
+	cfg_opt_t *opt = cfg_getopt(sec, "local_names");
+	unsigned n = cfg_size(sec, "local_names");
+	int line = opt_line(ctx, opt) > 0 ? opt_line(ctx, opt) : set->line;
+	char q[QUOTE_MAX];
+
+	if (n == 0) {
+		if (opt != NULL && (opt->flags & CFGF_MODIFIED) != 0) {
+			config_error(ctx, line, "client '%s': the local_names list is empty",
+				     config_quote(q, set->name));
+			return -1;
+		}
+		return 0;
+	}
+	set->local_names = calloc(n, sizeof(*set->local_names));
+	if (set->local_names == NULL)
+		return config_out_of_memory(ctx);
+	set->n_local_names = n;
+	for (unsigned i = 0; i < n; i++) {
+		const char *text = cfg_getnstr(sec, "local_names", i);
+		char norm[DNS_NAME_MAX + 3];
+		bool wildcard;
+
+		/* check_local_name() saw each; this keeps the struct safe on its own. */
+		if (text == NULL ||
+		    dns_name_normalize(text, strlen(text), norm + 2, DNS_NAME_WILDCARD, &wildcard) == 0) {
+			local_name_error(ctx, line, set->name, text);
+			return -1;
+		}
+		norm[0] = '*';
+		norm[1] = '.';
+		if (copy_str(ctx, &set->local_names[i], wildcard ? norm : norm + 2) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int build_client_sets(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 {
 	unsigned i, n = cfg_size(root, "client");
@@ -830,15 +906,26 @@ static int build_client_sets(struct load_ctx *ctx, cfg_t *root, struct mg_config
 		if (check_name(ctx, "client", cfg_title(sec), set->line) < 0 ||
 		    copy_str(ctx, &set->name, cfg_title(sec)) < 0 ||
 		    build_networks(ctx, sec, "networks", "client", set->name, set->line,
-				   &set->networks, &set->n_networks) < 0)
+				   &set->networks, &set->n_networks) < 0 ||
+		    build_local_names(ctx, sec, set) < 0)
 			return -1;
-		if (set->n_networks == 0) {
-			config_error(ctx, set->line, "client '%s': networks is required",
+		if (set->n_networks == 0 && set->n_local_names == 0) {
+			config_error(ctx, set->line, "client '%s': networks or local_names is required",
 				  config_quote(q, set->name));
 			return -1;
 		}
 		set->cleartext = (enum mg_cleartext_policy)cfg_getint(sec, "cleartext_auth");
 		set->trusted = cfg_getbool(sec, "trusted") == cfg_true;
+		/* A name is known only inside TLS: a policy for cleartext would never apply. */
+		if (set->n_local_names > 0 && (set->cleartext != MG_CLEARTEXT_REFUSE || set->trusted)) {
+			const char *opt = set->trusted ? "trusted" : "cleartext_auth";
+			int line = opt_line(ctx, cfg_getopt(sec, opt));
+
+			config_error(ctx, line > 0 ? line : set->line,
+				     "client '%s': %s has no effect with local_names, which match "
+				     "only sessions in TLS", config_quote(q, set->name), opt);
+			return -1;
+		}
 		set->auth = cfg_size(sec, "auth") > 0 ? (enum mg_auth_method)cfg_getint(sec, "auth")
 						       : MG_AUTH_DEFAULT;
 		if (backend != NULL) {
@@ -1034,6 +1121,7 @@ static cfg_t *new_parser(void)
 	};
 	cfg_opt_t client_opts[] = {
 		CFG_STR_LIST("networks", NULL, CFGF_NODEFAULT),
+		CFG_STR_LIST("local_names", NULL, CFGF_NODEFAULT),
 		CFG_INT_CB("cleartext_auth", MG_CLEARTEXT_REFUSE, CFGF_NONE, parse_cleartext),
 		CFG_BOOL("trusted", cfg_false, CFGF_NONE),
 		CFG_STR("backend", NULL, CFGF_NODEFAULT),
@@ -1199,6 +1287,9 @@ void config_free(struct mg_config *cfg)
 	for (i = 0; i < cfg->n_client_sets; i++) {
 		free(cfg->client_sets[i].name);
 		free(cfg->client_sets[i].networks);
+		for (size_t k = 0; k < cfg->client_sets[i].n_local_names; k++)
+			free(cfg->client_sets[i].local_names[k]);
+		free(cfg->client_sets[i].local_names);
 	}
 	free(cfg->client_sets);
 	usermap_free(cfg->user_routes, cfg->n_user_routes);

@@ -112,8 +112,15 @@ struct mg_backend_config {
 /* A named group of client networks and what they may do (first match wins). */
 struct mg_client_set_config {
 	char *name;
-	struct mg_cidr *networks;
+	struct mg_cidr *networks;	/* none: any address (then local_names is given) */
 	size_t n_networks;
+	/*
+	 * Names asked for in TLS (SNI): exact, or "*.domain" for one label,
+	 * lower-case; none: any session. A set with names matches only
+	 * sessions in TLS that asked for one of them.
+	 */
+	char **local_names;
+	size_t n_local_names;
 	enum mg_cleartext_policy cleartext;	/* default refuse */
 	bool trusted;			/* counts as secure, like Dovecot's login_trusted_networks */
 	const struct mg_backend_config *backend;	/* forced backend, or NULL */

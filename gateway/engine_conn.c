@@ -37,6 +37,7 @@
 
 #include "chan.h"
 #include "client_address.h"
+#include "dnsname.h"
 #include "master_connlimit.h"
 #include "engine_conn.h"
 #include "engine_pipe.h"
@@ -145,6 +146,7 @@ struct engine_conn {
 	bool client_eof;		/* relay: the client half-closed */
 	char tls_version[16];
 	char tls_cipher[64];
+	char sni[DNS_NAME_MAX + 1];	/* the client's SNI name, checked; "" for none */
 	char user[130];
 	char route[32];
 	int backend_cfg;
@@ -222,12 +224,13 @@ static void log_end(const struct engine_conn *conn)
 	long long duration = stream_now_ms() - conn->start_ms;
 	const struct mg_config *cfg = conn->ctx->cfg;
 
-	log_info("session end client=%s:%u listener=%s tls=%s cipher=%s user=%s route=%s "
+	log_info("session end client=%s:%u listener=%s tls=%s cipher=%s%s%s user=%s route=%s "
 		 "backend=%s bytes_in=%llu bytes_out=%llu relayed_in=%llu relayed_out=%llu "
 		 "duration=%lld.%03lld reason=%s",
 		 conn->client_addr, conn->client_port, conn->listener->name,
 		 conn->tls_version[0] != '\0' ? conn->tls_version : "none",
 		 conn->tls_cipher[0] != '\0' ? conn->tls_cipher : "none",
+		 conn->sni[0] != '\0' ? " sni=" : "", conn->sni,
 		 conn->user[0] != '\0' ? conn->user : "-", conn->route[0] != '\0' ? conn->route : "-",
 		 conn->backend_cfg >= 0 ? cfg->backends[conn->backend_cfg].name : "-",
 		 (unsigned long long)conn->client_in, (unsigned long long)conn->client_out,
@@ -548,9 +551,12 @@ static void client_tls_up(struct engine_conn *conn)
 
 	snprintf(conn->tls_version, sizeof(conn->tls_version), "%s", tls_ssl_version(ssl));
 	snprintf(conn->tls_cipher, sizeof(conn->tls_cipher), "%s", tls_ssl_cipher(ssl));
+	/* Checked here, so the child routes and logs nothing but a host name. */
+	tls_ssl_server_name(ssl, conn->sni);
 	chan_msg_init(&m, CHAN_TLS_UP);
 	chan_put_str(&m, conn->tls_version);
 	chan_put_str(&m, conn->tls_cipher);
+	chan_put_str(&m, conn->sni);
 	set_phase(conn, PHASE_PRELOGIN);
 	if (give_channel(conn, &m, &conn->front) < 0)
 		conn_end(conn, "session-failed");

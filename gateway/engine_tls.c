@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "dnsname.h"
 #include "engine_certs.h"
 #include "engine_tls.h"
 #include "tls_openssl.h"
@@ -343,6 +344,18 @@ const char *tls_ssl_version(const struct ssl_st *ssl)
 const char *tls_ssl_cipher(const struct ssl_st *ssl)
 {
 	return SSL_get_cipher_name(ssl);
+}
+
+size_t tls_ssl_server_name(const struct ssl_st *ssl, char *out)
+{
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	bool wildcard;
+
+	out[0] = '\0';
+	if (name == NULL)
+		return 0;
+	/* strnlen: one past the longest name is enough to refuse it. */
+	return dns_name_normalize(name, strnlen(name, DNS_NAME_MAX + 2), out, 0, &wildcard);
 }
 
 void tls_ssl_failure(const struct ssl_st *ssl, bool client, unsigned long first_error, char *err,

@@ -70,6 +70,13 @@ const char *tls_ssl_version(const struct ssl_st *ssl);
 bool tls_ssl_resumed(const struct ssl_st *ssl);
 const char *tls_ssl_cipher(const struct ssl_st *ssl);
 /*
+ * The name the client asked for in SNI, checked and lower-cased, into out
+ * (DNS_NAME_MAX + 1 bytes). A client that sent none, or something that is
+ * not a host name (too long, a byte outside letters, digits, '-' and dots),
+ * gets "": its bytes go no further than this. Returns the length.
+ */
+size_t tls_ssl_server_name(const struct ssl_st *ssl, char *out);
+/*
  * Why a handshake or record on ssl failed: the certificate verification
  * result on a verifying client, else OpenSSL's error (first_error, from the
  * bufferevent's error queue, 0 for none), else "connection closed".

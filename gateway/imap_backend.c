@@ -135,14 +135,16 @@ static struct imap_backend_step starttls(struct backend_imap *b)
 
 /*
  * Tell the backend who the client is (RFC 2971 ID with the x-originating-*
- * fields Dovecot honours from its login_trusted_networks). The answer does
- * not matter, as long as there is one.
+ * fields Dovecot honours from its login_trusted_networks) and which name it
+ * asked for in TLS (x-connected-name, Dovecot's field for its local_name
+ * blocks; left out without SNI). The answer does not matter, as long as
+ * there is one.
  */
 static struct imap_backend_step send_client_id(struct backend_imap *b)
 {
 	const struct mg_session *session = b->session;
 	char local[INET6_ADDRSTRLEN];
-	char command[512];
+	char command[768];
 	unsigned local_port = 0;
 	struct imap_backend_step step;
 	struct answer a;
@@ -151,10 +153,13 @@ static struct imap_backend_step send_client_id(struct backend_imap *b)
 	if (netaddr_host_port((const struct sockaddr *)&session->local_sa, local, sizeof(local),
 			      &local_port) < 0)
 		snprintf(local, sizeof(local), "0.0.0.0");
+	/* The name is a checked host name: nothing in it needs IMAP quoting. */
 	len = snprintf(command, sizeof(command),
 		       "M0 ID (\"x-originating-ip\" \"%s\" \"x-originating-port\" \"%u\" "
-		       "\"x-connected-ip\" \"%s\" \"x-connected-port\" \"%u\")\r\n",
-		       session->client_addr, session->client_port, local, local_port);
+		       "\"x-connected-ip\" \"%s\" \"x-connected-port\" \"%u\"%s%s%s)\r\n",
+		       session->client_addr, session->client_port, local, local_port,
+		       session->sni[0] != '\0' ? " \"x-connected-name\" \"" : "", session->sni,
+		       session->sni[0] != '\0' ? "\"" : "");
 	if (len < 0 || (size_t)len >= sizeof(command) ||
 	    stream_write_all(b->stream, command, (size_t)len, b->deadline) < 0)
 		return unavailable;

@@ -83,25 +83,50 @@ long long session_write_deadline(const struct mg_session *session)
 	return stream_now_ms() + CLIENT_WRITE_TIMEOUT_MS;
 }
 
-/* TLS is up: the engine's facts, for the debug log. */
-static void client_tls_up(struct mg_session *session, const char *version, const char *cipher)
+/*
+ * The client set: the first whose networks (if it has any) hold the client
+ * and whose local_names (if it has any) match the name asked for in TLS.
+ */
+static void select_client_set(struct mg_session *session)
 {
+	struct mg_ipkey key;
+
+	session->client_set = NULL;
+	if (netaddr_key((const struct sockaddr *)&session->client_sa, &key) == 0)
+		session->client_set = route_client_set(session->cfg, &key,
+						       session->sni[0] != '\0' ? session->sni : NULL);
+}
+
+/*
+ * TLS is up: the engine's facts. The name the client asked for may put it
+ * in a client set with local_names, which decides its route and auth from
+ * now on (cleartext policy no longer matters: the connection is secure).
+ */
+static void client_tls_up(struct mg_session *session, const struct link_tls *tls)
+{
+	const struct mg_client_set_config *before = session->client_set;
+
 	session->client_tls = true;
 	session->secure = true;
-	log_debug("tls established client=%s:%u version=%s cipher=%s", session->client_addr,
-		  session->client_port, version, cipher);
+	snprintf(session->sni, sizeof(session->sni), "%s", tls->sni);
+	select_client_set(session);
+	log_debug("tls established client=%s:%u version=%s cipher=%s sni=%s set=%s%s",
+		  session->client_addr, session->client_port, tls->version, tls->cipher,
+		  session->sni[0] != '\0' ? session->sni : "-",
+		  session->client_set != NULL ? session->client_set->name : "-",
+		  session->client_set != before ? " (changed)" : "");
 }
 
 int session_start_client_tls(struct mg_session *session, const char *reply, size_t len)
 {
-	char version[LINK_TEXT_MAX], cipher[LINK_TEXT_MAX];
+	struct link_tls tls;
 
 	if (link_start_tls(session->env->link, reply, len, session->login_deadline,
-			   &session->client, version, cipher) < 0) {
+			   &session->client, &tls) < 0) {
 		session->end_reason = "tls-failed";
 		return -1;
 	}
-	client_tls_up(session, version, cipher);
+	client_tls_up(session, &tls);
 	return 0;
 }
 
@@ -253,9 +278,10 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 	switch (result) {
 	case MG_LOGIN_OK:
 		log_info("login ok client=%s:%u listener=%s user=%s backend=%s route=%s "
-			 "backend_addr=%s", session->client_addr, session->client_port,
+			 "backend_addr=%s%s%s", session->client_addr, session->client_port,
 			 session->listener->name, session->user, session->backend_cfg->name,
-			 session->route_reason, session->backend_addr);
+			 session->route_reason, session->backend_addr,
+			 session->sni[0] != '\0' ? " sni=" : "", session->sni);
 		if (!session->client_tls && !session->secure) {
 			/* The operator's list of who still logs in without TLS. */
 			session->cleartext_login = true;
@@ -307,14 +333,13 @@ const char *session_cleartext_warning(const struct mg_session *session)
 static void identify_client(struct mg_session *session, const struct session_hello *hello)
 {
 	enum mg_cleartext_policy policy;
-	struct mg_ipkey key;
 
 	session->client_sa = hello->client;
 	session->local_sa = hello->local;
 	netaddr_host_port((const struct sockaddr *)&session->client_sa, session->client_addr,
 			  sizeof(session->client_addr), &session->client_port);
-	if (netaddr_key((const struct sockaddr *)&session->client_sa, &key) == 0)
-		session->client_set = route_client_set(session->cfg, &key);
+	/* No name yet: a set with local_names waits for TLS. */
+	select_client_set(session);
 	policy = route_cleartext_policy(session->cfg, session->client_set);
 	session->cleartext_allowed = policy != MG_CLEARTEXT_REFUSE;
 	session->cleartext_warn = policy == MG_CLEARTEXT_WARN;
@@ -352,15 +377,14 @@ void session_run(const struct mg_session_env *env)
 		  session.client_set != NULL ? session.client_set->name : "-");
 
 	if (session.listener->tls == MG_LISTEN_IMPLICIT) {
-		char version[LINK_TEXT_MAX], cipher[LINK_TEXT_MAX];
+		struct link_tls tls;
 
-		if (link_wait_tls(env->link, session.login_deadline, &session.client, version,
-				  cipher) < 0) {
+		if (link_wait_tls(env->link, session.login_deadline, &session.client, &tls) < 0) {
 			/* The engine logged the failed handshake and ends the session. */
 			stream_close(&session.client);
 			return;
 		}
-		client_tls_up(&session, version, cipher);
+		client_tls_up(&session, &tls);
 	}
 	if (session.ops->frontend(&session) == MG_FRONTEND_RELAY) {
 		session_facts(&session, &facts);

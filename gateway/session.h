@@ -21,6 +21,7 @@
 #include "auth_frame.h"
 #include "config.h"
 #include "credentials.h"
+#include "dnsname.h"
 #include "protocol.h"
 #include "stream.h"
 
@@ -45,6 +46,7 @@ struct mg_session {
 	char client_addr[INET6_ADDRSTRLEN];
 	unsigned client_port;
 	const struct mg_client_set_config *client_set;	/* NULL: in no set */
+	char sni[DNS_NAME_MAX + 1];	/* the name asked for in TLS (SNI), checked; "" for none */
 
 	bool client_tls;	/* the engine runs TLS with the client */
 	bool secure;		/* TLS is up, or a trusted network: credentials may be accepted */

@@ -127,8 +127,23 @@ static void finish_writing(struct mg_stream *stream)
 		shutdown(stream->fd, SHUT_WR);
 }
 
-static int wait_tls_up(int link, long long deadline, struct mg_stream *client, char *version,
-		       char *cipher)
+/*
+ * The engine checked the SNI name; a child trusts no message blindly, so a
+ * name that is not one (or not in the engine's lower-case form) makes the
+ * message malformed rather than a route or a log line.
+ */
+static bool sni_valid(const char *sni)
+{
+	char norm[DNS_NAME_MAX + 1];
+	bool wildcard;
+	size_t len = strlen(sni);
+
+	return len == 0 || (dns_name_normalize(sni, len, norm, 0, &wildcard) == len &&
+			    memcmp(norm, sni, len) == 0);
+}
+
+static int wait_tls_up(int link, long long deadline, struct mg_stream *client,
+		       struct link_tls *tls)
 {
 	unsigned char buf[CHAN_MSG_MAX];
 	struct chan_reader r;
@@ -139,9 +154,10 @@ static int wait_tls_up(int link, long long deadline, struct mg_stream *client, c
 		log_debug("tls not started: %s", err);
 		return -1;
 	}
-	chan_get_str(&r, version, LINK_TEXT_MAX);
-	chan_get_str(&r, cipher, LINK_TEXT_MAX);
-	if (!chan_reader_done(&r)) {
+	chan_get_str(&r, tls->version, sizeof(tls->version));
+	chan_get_str(&r, tls->cipher, sizeof(tls->cipher));
+	chan_get_str(&r, tls->sni, sizeof(tls->sni));
+	if (!chan_reader_done(&r) || !sni_valid(tls->sni)) {
 		close(fds[0]);
 		log_error("malformed TLS_UP from the engine");
 		return -1;
@@ -151,7 +167,7 @@ static int wait_tls_up(int link, long long deadline, struct mg_stream *client, c
 }
 
 int link_start_tls(int link, const char *reply, size_t len, long long deadline,
-		   struct mg_stream *client, char *version, char *cipher)
+		   struct mg_stream *client, struct link_tls *tls)
 {
 	struct chan_msg m;
 
@@ -164,13 +180,12 @@ int link_start_tls(int link, const char *reply, size_t len, long long deadline,
 		return -1;
 	/* Whatever the client pipelined behind the command dies with this channel. */
 	stream_close(client);
-	return wait_tls_up(link, deadline, client, version, cipher);
+	return wait_tls_up(link, deadline, client, tls);
 }
 
-int link_wait_tls(int link, long long deadline, struct mg_stream *client, char *version,
-		  char *cipher)
+int link_wait_tls(int link, long long deadline, struct mg_stream *client, struct link_tls *tls)
 {
-	return wait_tls_up(link, deadline, client, version, cipher);
+	return wait_tls_up(link, deadline, client, tls);
 }
 
 int link_backend_connect(int link, unsigned backend, enum mg_protocol protocol,

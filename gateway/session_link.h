@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "dnsname.h"
 #include "stream.h"
 
 #define LINK_TEXT_MAX 96	/* TLS version and cipher names, end reasons, routes */
@@ -27,6 +28,13 @@ struct session_hello {
 	struct sockaddr_storage client;	/* after any PROXY header the engine read */
 	struct sockaddr_storage local;
 	int client_fd;			/* cleartext client channel, -1 on implicit TLS */
+};
+
+/* What the engine reports once the client's TLS is up. */
+struct link_tls {
+	char version[LINK_TEXT_MAX];
+	char cipher[LINK_TEXT_MAX];
+	char sni[DNS_NAME_MAX + 1];	/* the name the client asked for, lower-case; "" for none */
 };
 
 /* What the engine's closing log line reports about the pre-login phase. */
@@ -44,14 +52,13 @@ int link_wait_hello(int link, long long deadline, struct session_hello *out, cha
  * Order TLS on the client leg: the engine writes reply[0..len) (may be
  * empty) in the clear, then handshakes. Closes *client (everything sent
  * before the handshake goes with it) and opens it again on the channel the
- * engine hands over with TLS up. version/cipher receive the TLS facts.
+ * engine hands over with TLS up. tls receives the TLS facts.
  * Returns 0, or -1 (the engine logs why; the child just ends).
  */
 int link_start_tls(int link, const char *reply, size_t len, long long deadline,
-		   struct mg_stream *client, char *version, char *cipher);
+		   struct mg_stream *client, struct link_tls *tls);
 /* Implicit TLS: wait for the engine's handshake without ordering it. */
-int link_wait_tls(int link, long long deadline, struct mg_stream *client, char *version,
-		  char *cipher);
+int link_wait_tls(int link, long long deadline, struct mg_stream *client, struct link_tls *tls);
 
 /*
  * Ask the engine to connect to backend (index) for protocol, send preamble

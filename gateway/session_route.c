@@ -2,17 +2,32 @@
  * session_route.c - client sets and backend selection. Pure decisions over the
  * configuration, so they are unit-tested without a network.
  */
+#include "dnsname.h"
 #include "session_route.h"
 #include "session_usermap.h"
 
+bool route_local_name_match(const struct mg_client_set_config *set, const char *name)
+{
+	for (size_t i = 0; i < set->n_local_names; i++) {
+		if (dns_name_match(set->local_names[i], name))
+			return true;
+	}
+	return false;
+}
+
 const struct mg_client_set_config *route_client_set(const struct mg_config *cfg,
-						    const struct mg_ipkey *addr)
+						    const struct mg_ipkey *addr,
+						    const char *local_name)
 {
 	for (size_t i = 0; i < cfg->n_client_sets; i++) {
 		const struct mg_client_set_config *set = &cfg->client_sets[i];
 
-		if (cidr_match_any(set->networks, set->n_networks, addr))
-			return set;
+		/* Every condition a set states must hold; one it leaves out holds. */
+		if (set->n_networks > 0 && !cidr_match_any(set->networks, set->n_networks, addr))
+			continue;
+		if (set->n_local_names > 0 && !route_local_name_match(set, local_name))
+			continue;
+		return set;
 	}
 	return NULL;
 }

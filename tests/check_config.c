@@ -609,17 +609,17 @@ START_TEST(test_routing_file)
 
 	/* The parsed networks really match: first set wins, in file order. */
 	k = ipkey("192.0.2.77");
-	ck_assert_ptr_eq(route_client_set(c, &k), printers);
+	ck_assert_ptr_eq(route_client_set(c, &k, NULL), printers);
 	k = ipkey("2001:db8:50::9");
-	ck_assert_ptr_eq(route_client_set(c, &k), printers);
+	ck_assert_ptr_eq(route_client_set(c, &k, NULL), printers);
 	k = ipkey("10.0.0.20");
-	ck_assert_ptr_eq(route_client_set(c, &k), webmail);	/* before inside's 10/8 */
+	ck_assert_ptr_eq(route_client_set(c, &k, NULL), webmail);	/* before inside's 10/8 */
 	k = ipkey("10.9.9.9");
-	ck_assert_ptr_eq(route_client_set(c, &k), inside);
+	ck_assert_ptr_eq(route_client_set(c, &k, NULL), inside);
 	k = ipkey("172.31.255.1");
-	ck_assert_ptr_eq(route_client_set(c, &k), inside);
+	ck_assert_ptr_eq(route_client_set(c, &k, NULL), inside);
 	k = ipkey("198.51.100.8");
-	ck_assert_ptr_null(route_client_set(c, &k));
+	ck_assert_ptr_null(route_client_set(c, &k, NULL));
 	ck_assert_int_eq(route_cleartext_policy(c, NULL), MG_CLEARTEXT_WARN);
 	ck_assert_int_eq(route_cleartext_policy(c, inside), MG_CLEARTEXT_REFUSE);
 
@@ -831,8 +831,8 @@ static const struct error_case error_cases[] = {
 	{ MINIMAL "client c {\n networks = { \"/24\" }\n}\n", 12,
 	  "networks: '/24' is not a network: missing address before '/'" },
 	{ MINIMAL "client c {\n cleartext_auth = allow\n backend = \"b\"\n}\n", 12,
-	  "client 'c': networks is required" },
-	{ MINIMAL "client c {\n networks = {}\n}\n", 12, "client 'c': networks is required" },
+	  "client 'c': networks or local_names is required" },
+	{ MINIMAL "client c {\n networks = {}\n}\n", 12, "client 'c': networks or local_names is required" },
 	{ MINIMAL "client c {\n networks = { \"192.0.2.0/24\" }\n}\n"
 	  "client c {\n networks = { \"198.51.100.0/24\" }\n}\n", 15, "duplicate title 'c'" },
 	{ MINIMAL "client \"a b\" {\n networks = { \"192.0.2.0/24\" }\n}\n", 12,
@@ -1510,6 +1510,92 @@ static const struct error_case sni_error_cases[] = {
 	  11, "no such option 'sni_strict'" },
 };
 
+/* Client sets by the name asked for in TLS (SNI). */
+START_TEST(test_local_names)
+{
+	struct mg_config *c = load_ok(
+		MINIMAL
+		"backend customer {\n host = \"127.0.0.9\"\n}\n"
+		"default_backend = b\n"
+		"client customer {\n"
+		" local_names = { \"IMAP.Customer.Example.\", \"*.Customer.example\" }\n"
+		" backend = customer\n}\n"
+		"client office {\n networks = { \"192.0.2.0/24\" }\n"
+		" local_names = \"mail.office.example\"\n}\n"
+		"client inside {\n networks = { \"10.0.0.0/8\" }\n}\n");
+	const struct mg_client_set_config *customer = &c->client_sets[0];
+	const struct mg_client_set_config *office = &c->client_sets[1];
+	const struct mg_client_set_config *inside = &c->client_sets[2];
+	struct mg_ipkey any = ipkey("203.0.113.5"), office_ip = ipkey("192.0.2.7");
+	struct mg_ipkey inside_ip = ipkey("10.1.2.3");
+
+	ck_assert_uint_eq(c->n_client_sets, 3);
+	ck_assert_uint_eq(customer->n_networks, 0);
+	ck_assert_uint_eq(customer->n_local_names, 2);
+	ck_assert_str_eq(customer->local_names[0], "imap.customer.example");
+	ck_assert_str_eq(customer->local_names[1], "*.customer.example");
+	ck_assert_ptr_eq(customer->backend, &c->backends[1]);
+	ck_assert_uint_eq(office->n_local_names, 1);
+	ck_assert_str_eq(office->local_names[0], "mail.office.example");
+	ck_assert_uint_eq(inside->n_local_names, 0);
+
+	ck_assert_ptr_eq(route_client_set(c, &any, "imap.customer.example"), customer);
+	ck_assert_ptr_eq(route_client_set(c, &inside_ip, "pop.customer.example"), customer);
+	ck_assert_ptr_null(route_client_set(c, &any, NULL));
+	ck_assert_ptr_null(route_client_set(c, &any, "customer.example"));
+	ck_assert_ptr_eq(route_client_set(c, &office_ip, "mail.office.example"), office);
+	ck_assert_ptr_null(route_client_set(c, &office_ip, NULL));
+	ck_assert_ptr_null(route_client_set(c, &any, "mail.office.example"));
+	ck_assert_ptr_eq(route_client_set(c, &inside_ip, "mail.office.example"), inside);
+	ck_assert_ptr_eq(route_client_set(c, &inside_ip, NULL), inside);
+	ck_assert_int_eq(config_warnings(c, NULL, NULL), 0);
+	config_free(c);
+}
+END_TEST
+
+#define LABEL63 "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk"
+#define BAD_NAME(name) MINIMAL "client c {\n local_names = { \"ok.example\", \"" name "\" }\n}\n"
+#define NAME_ERROR "client 'c': local_names: '"
+
+static const struct error_case local_name_error_cases[] = {
+	{ BAD_NAME("imap..example"), 13, NAME_ERROR "imap..example' is not a host name" },
+	{ BAD_NAME(""), 13, NAME_ERROR "' is not a host name" },
+	{ BAD_NAME("."), 13, NAME_ERROR ".' is not a host name" },
+	{ BAD_NAME("*"), 13, NAME_ERROR "*' is not a host name" },
+	{ BAD_NAME("*.*.example"), 13, NAME_ERROR "*.*.example' is not a host name" },
+	{ BAD_NAME("imap.*.example"), 13, NAME_ERROR "imap.*.example' is not a host name" },
+	{ BAD_NAME("*imap.example"), 13, NAME_ERROR "*imap.example' is not a host name" },
+	{ BAD_NAME("imap example"), 13, NAME_ERROR "imap example' is not a host name" },
+	{ BAD_NAME("_imap.example"), 13, NAME_ERROR "_imap.example' is not a host name" },
+	{ BAD_NAME("b\xc3\xbc" "cher.example"), 13, "is not a host name" },
+	{ BAD_NAME("192.0.2.0/24"), 13, NAME_ERROR "192.0.2.0/24' is not a host name" },
+	{ BAD_NAME(LABEL63 "x.example"), 13, "...' is not a host name" },
+	{ BAD_NAME(LABEL63 "." LABEL63 "." LABEL63 "." LABEL63), 13, "' is not a host name" },
+	/* libconfuse says nothing of an empty list: the section's line it is. */
+	{ MINIMAL "client c {\n networks = { \"192.0.2.0/24\" }\n\n local_names = {}\n}\n", 12,
+	  "client 'c': the local_names list is empty" },
+	{ MINIMAL "client c {\n local_names = {\n  \"a.example\",\n  \"b..example\"\n }\n}\n", 15,
+	  NAME_ERROR "b..example' is not a host name" },
+	{ MINIMAL "client c {\n local_names = { \"a.example\" }\n cleartext_auth = allow\n}\n", 14,
+	  "client 'c': cleartext_auth has no effect with local_names, which match only sessions "
+	  "in TLS" },
+	{ MINIMAL "client c {\n local_names = { \"a.example\" }\n cleartext_auth = warn\n}\n", 14,
+	  "client 'c': cleartext_auth has no effect with local_names" },
+	{ MINIMAL "client c {\n trusted = true\n local_names = { \"a.example\" }\n}\n", 13,
+	  "client 'c': trusted has no effect with local_names" },
+	{ MINIMAL "client c {\n local_name = { \"a.example\" }\n}\n", 13,
+	  "no such option 'local_name'" },
+};
+
+START_TEST(test_local_name_errors)
+{
+	const struct error_case *ec = &local_name_error_cases[_i];
+
+	write_conf(ec->text);
+	expect_load_error(ec->line, ec->needle);
+}
+END_TEST
+
 START_TEST(test_sni_errors)
 {
 	const struct error_case *ec = &sni_error_cases[_i];
@@ -1546,6 +1632,9 @@ static Suite *config_suite(void)
 	tc = tcase_create("routing");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_routing_file);
+	tcase_add_test(tc, test_local_names);
+	tcase_add_loop_test(tc, test_local_name_errors, 0,
+			    (int)(sizeof(local_name_error_cases) / sizeof(local_name_error_cases[0])));
 	tcase_add_test(tc, test_empty_user_map);
 	tcase_add_test(tc, test_user_map_read_on_each_load);
 	tcase_add_loop_test(tc, test_user_map_errors, 0,

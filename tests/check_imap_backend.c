@@ -8,6 +8,7 @@
  * and malformed lines, over-long lines and EOF in every state.
  */
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check_run.h"
@@ -23,6 +24,13 @@
 #define LOGIN "M2 LOGIN \"alice\" \"secret\"\r\n"
 #define ID "M0 ID (\"x-originating-ip\" \"192.0.2.7\" \"x-originating-port\" \"40000\" " \
 	   "\"x-connected-ip\" \"127.0.0.1\" \"x-connected-port\" \"143\")\r\n"
+/* The same with the name the client asked for in TLS; 253 characters fit too. */
+#define ID_SNI "M0 ID (\"x-originating-ip\" \"192.0.2.7\" \"x-originating-port\" \"40000\" " \
+	   "\"x-connected-ip\" \"127.0.0.1\" \"x-connected-port\" \"143\" " \
+	   "\"x-connected-name\" \"imap.customer.example\")\r\n"
+#define LABEL63 "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk"
+#define LABEL61 "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghi"
+#define NAME253 LABEL63 "." LABEL63 "." LABEL63 "." LABEL61
 #define MASTER_BLOB "YWxpY2UAbWFzdGVyAG1wdw==\r\n"	/* alice NUL master NUL mpw */
 
 /* ---- the step table ---------------------------------------------------------- */
@@ -286,7 +294,9 @@ enum {
 	F_NO_TIME = 1 << 3,	/* backend_timeout = 0: every wait times out at once */
 	F_8BIT_PASSWORD = 1 << 4,	/* password "s\xe9cret": only a literal carries it */
 	F_8BIT_USER = 1 << 5,	/* user "\xe4lice" */
-	F_SHORT_REPLY = 1 << 6	/* 16 bytes for the backend's answer */
+	F_SHORT_REPLY = 1 << 6,	/* 16 bytes for the backend's answer */
+	F_SNI = 1 << 7,		/* the client asked for imap.customer.example */
+	F_SNI_LONG = 1 << 8	/* the client asked for a name of 253 characters */
 };
 
 static const struct fake_case driver_cases[] = {
@@ -412,6 +422,20 @@ static const struct fake_case driver_cases[] = {
 	  OK, "OK in",
 	  MOVE("greeting", "starttls") MOVE("starttls", "id") MOVE("id", "login")
 	  MOVE("login", "done") },
+	{ "ID with the SNI name", F_ID | F_SNI,
+	  { SEND(GREETING), EXPECT(ID_SNI), SEND("M0 OK\r\n"), EXPECT(LOGIN), SEND("M2 OK in\r\n"),
+	    END },
+	  OK, "OK in", MOVE("greeting", "id") MOVE("id", "login") MOVE("login", "done") },
+	{ "ID with the longest SNI name", F_ID | F_SNI_LONG,
+	  { SEND(GREETING),
+	    EXPECT("M0 ID (\"x-originating-ip\" \"192.0.2.7\" \"x-originating-port\" \"40000\" "
+		   "\"x-connected-ip\" \"127.0.0.1\" \"x-connected-port\" \"143\" "
+		   "\"x-connected-name\" \"" NAME253 "\")\r\n"),
+	    SEND("M0 OK\r\n"), EXPECT(LOGIN), SEND("M2 OK in\r\n"), END },
+	  OK, "OK in", MOVE("greeting", "id") MOVE("id", "login") MOVE("login", "done") },
+	{ "no ID without imap-id, SNI or not", F_SNI,
+	  { SEND(GREETING), EXPECT(LOGIN), SEND("M2 OK in\r\n"), END },
+	  OK, "OK in", MOVE("greeting", "login") MOVE("login", "done") },
 	{ "ID answered with junk", F_ID,
 	  { SEND(GREETING), EXPECT(ID), SEND("garbage\r\n"), END },
 	  UNAVAILABLE, NULL, MOVE("greeting", "id") WARN("id", "unexpected=\"garbage\"") },
@@ -542,6 +566,11 @@ START_TEST(test_driver)
 					   c->flags & F_8BIT_PASSWORD ? "s\xe9" "cret" : "secret", 6);
 	if (c->flags & F_SHORT_REPLY)
 		t.replysize = 16;
+	if (c->flags & F_SNI)
+		snprintf(t.session.sni, sizeof(t.session.sni), "imap.customer.example");
+	_Static_assert(sizeof(NAME253) == 254, "a name of 253 characters");
+	if (c->flags & F_SNI_LONG)
+		snprintf(t.session.sni, sizeof(t.session.sni), "%s", NAME253);
 	fake_login_run(&t, c->script, backend_imap_login);
 	fake_login_check(&t, c);
 }

@@ -87,17 +87,81 @@ START_TEST(client_set_first_match_wins)
 	struct mg_ipkey mapped = key("::ffff:192.0.2.77");
 	struct mg_ipkey migrating = key("198.51.100.1"), other = key("203.0.113.1");
 
-	ck_assert_ptr_eq(route_client_set(&cfg, &printer), &sets[0]);
-	ck_assert_ptr_eq(route_client_set(&cfg, &printer6), &sets[0]);
-	ck_assert_ptr_eq(route_client_set(&cfg, &mapped), &sets[0]);
-	ck_assert_ptr_eq(route_client_set(&cfg, &migrating), &sets[1]);
-	ck_assert_ptr_null(route_client_set(&cfg, &other));
+	ck_assert_ptr_eq(route_client_set(&cfg, &printer, NULL), &sets[0]);
+	ck_assert_ptr_eq(route_client_set(&cfg, &printer6, NULL), &sets[0]);
+	ck_assert_ptr_eq(route_client_set(&cfg, &mapped, NULL), &sets[0]);
+	ck_assert_ptr_eq(route_client_set(&cfg, &migrating, NULL), &sets[1]);
+	ck_assert_ptr_null(route_client_set(&cfg, &other, NULL));
 
 	/* An earlier set that also matches takes precedence. */
 	nets_warn[0] = net("192.0.2.0/25");
 	sets[0].networks = nets_warn;
 	sets[0].n_networks = 1;
-	ck_assert_ptr_eq(route_client_set(&cfg, &printer), &sets[0]);
+	ck_assert_ptr_eq(route_client_set(&cfg, &printer, NULL), &sets[0]);
+}
+END_TEST
+
+/* Sets by the name asked for in TLS: customers first, then the networks. */
+static char *customer_names[] = { "imap.customer.example", "*.customer.example" };
+static char *shop_names[] = { "mail.shop.example" };
+
+static void add_name_sets(struct mg_client_set_config *more)
+{
+	/* An earlier set by name only, a later one by name and network. */
+	more[0] = (struct mg_client_set_config){ .name = "customer", .local_names = customer_names,
+						 .n_local_names = 2, .backend = &backends[2] };
+	more[1] = sets[0];
+	more[2] = (struct mg_client_set_config){ .name = "shop-office", .networks = nets_warn,
+						 .n_networks = 1, .local_names = shop_names,
+						 .n_local_names = 1, .backend = &backends[3] };
+	more[3] = sets[1];
+	cfg.client_sets = more;
+	cfg.n_client_sets = 4;
+}
+
+START_TEST(client_set_by_local_name)
+{
+	struct mg_client_set_config more[4];
+	struct mg_ipkey printer = key("192.0.2.77"), office = key("198.51.100.1");
+	struct mg_ipkey other = key("203.0.113.1");
+	struct mg_route r;
+
+	add_name_sets(more);
+	/* No name (before TLS, or TLS without SNI): the sets by name do not match. */
+	ck_assert_ptr_eq(route_client_set(&cfg, &printer, NULL), &more[1]);
+	ck_assert_ptr_eq(route_client_set(&cfg, &office, NULL), &more[3]);
+	ck_assert_ptr_null(route_client_set(&cfg, &other, NULL));
+	ck_assert_ptr_null(route_client_set(&cfg, &other, ""));
+	/* A set without networks: any address, when the name matches. */
+	ck_assert_ptr_eq(route_client_set(&cfg, &other, "imap.customer.example"), &more[0]);
+	ck_assert_ptr_eq(route_client_set(&cfg, &printer, "pop.customer.example"), &more[0]);
+	ck_assert_ptr_eq(route_client_set(&cfg, &other, "IMAP.Customer.Example"), &more[0]);
+	/* The wildcard covers one label: not the domain itself, not two labels. */
+	ck_assert_ptr_eq(route_client_set(&cfg, &printer, "customer.example"), &more[1]);
+	ck_assert_ptr_eq(route_client_set(&cfg, &printer, "a.b.customer.example"), &more[1]);
+	ck_assert_ptr_null(route_client_set(&cfg, &other, "xcustomer.example"));
+	ck_assert_ptr_null(route_client_set(&cfg, &other, "customer.example.org"));
+	/* Networks and names together: both must hold. */
+	ck_assert_ptr_eq(route_client_set(&cfg, &office, "mail.shop.example"), &more[2]);
+	ck_assert_ptr_eq(route_client_set(&cfg, &office, "other.shop.example"), &more[3]);
+	ck_assert_ptr_null(route_client_set(&cfg, &other, "mail.shop.example"));
+	/* The name's set forces its backend like any other set. */
+	route_select(&cfg, route_client_set(&cfg, &other, "imap.customer.example"),
+		     &listener_plain, "alice", 5, &r);
+	ck_assert_ptr_eq(r.backend, &backends[2]);
+	ck_assert_str_eq(r.reason, "client-set");
+}
+END_TEST
+
+START_TEST(local_name_match)
+{
+	ck_assert(route_local_name_match(&(struct mg_client_set_config){
+		.local_names = customer_names, .n_local_names = 2 }, "x.customer.example"));
+	ck_assert(!route_local_name_match(&(struct mg_client_set_config){
+		.local_names = customer_names, .n_local_names = 1 }, "x.customer.example"));
+	ck_assert(!route_local_name_match(&sets[0], "imap.customer.example"));
+	ck_assert(!route_local_name_match(&(struct mg_client_set_config){
+		.local_names = customer_names, .n_local_names = 2 }, NULL));
 }
 END_TEST
 
@@ -248,6 +312,8 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, client_set_first_match_wins);
+	tcase_add_test(tc, client_set_by_local_name);
+	tcase_add_test(tc, local_name_match);
 	tcase_add_test(tc, cleartext_policy_defaults_to_refuse);
 	tcase_add_test(tc, route_order);
 	tcase_add_test(tc, map_lookup_details);
