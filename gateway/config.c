@@ -729,12 +729,23 @@ static int build_tls(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 	if (copy_str(ctx, &t->certificate, opt_str(sec, "certificate")) < 0 ||
 	    copy_str(ctx, &t->key, opt_str(sec, "key")) < 0 ||
 	    copy_str(ctx, &t->certificate_dir, opt_str(sec, "certificate_dir")) < 0 ||
+	    copy_str(ctx, &t->last_good_dir, cfg_getstr(sec, "last_good_dir")) < 0 ||
 	    copy_str(ctx, &t->ciphers, opt_str(sec, "ciphers")) < 0 ||
 	    copy_str(ctx, &t->ciphersuites, opt_str(sec, "ciphersuites")) < 0)
 		return -1;
 	t->min_version = (enum mg_tls_version)cfg_getint(sec, "min_protocol");
 	t->require_forward_secrecy = cfg_getbool(sec, "require_forward_secrecy") == cfg_true;
 	t->sni_strict = cfg_getbool(sec, "sni_strict") == cfg_true;
+	t->certificate_watch = cfg_getbool(sec, "certificate_watch") == cfg_true;
+	if (t->last_good_dir != NULL && t->last_good_dir[0] != '/') {
+		char q[QUOTE_MAX];
+
+		/* Engines run after the daemon changed to "/", as for certificate_dir. */
+		config_error(ctx, opt_line(ctx, cfg_getopt(sec, "last_good_dir")),
+			     "last_good_dir '%s' must be an absolute path",
+			     config_quote(q, t->last_good_dir));
+		return -1;
+	}
 
 	/*
 	 * The default pair goes together; it may be left out only when every
@@ -1102,6 +1113,8 @@ static cfg_t *new_parser(void)
 		CFG_BOOL("require_forward_secrecy", cfg_true, CFGF_NONE),
 		CFG_STR("certificate_dir", NULL, CFGF_NODEFAULT),
 		CFG_BOOL("sni_strict", cfg_false, CFGF_NONE),
+		CFG_BOOL("certificate_watch", cfg_true, CFGF_NONE),
+		CFG_STR("last_good_dir", "/run/mailgate/last-good", CFGF_NONE),
 		CFG_END()
 	};
 	cfg_opt_t backend_opts[] = {
@@ -1269,6 +1282,7 @@ void config_free(struct mg_config *cfg)
 	free(cfg->tls.certificate);
 	free(cfg->tls.key);
 	free(cfg->tls.certificate_dir);
+	free(cfg->tls.last_good_dir);
 	free(cfg->tls.ciphers);
 	free(cfg->tls.ciphersuites);
 	for (i = 0; i < cfg->n_listeners; i++) {

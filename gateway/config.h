@@ -80,6 +80,8 @@ struct mg_tls_config {
 	char *certificate_dir;		/* NAME.pem (+ NAME.key) served by SNI name, or NULL */
 	int certificate_dir_line;
 	bool sni_strict;		/* a name nothing serves: unrecognized_name alert */
+	bool certificate_watch;		/* reload when a certificate file changes (default yes) */
+	char *last_good_dir;		/* last-good copies of the pairs (engine_lastgood.h) */
 	enum mg_tls_version min_version;	/* default TLS 1.2 */
 	char *ciphers;			/* TLS 1.2 cipher list, NULL = built-in default */
 	char *ciphersuites;		/* TLS 1.3 suites, NULL = OpenSSL default */

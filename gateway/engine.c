@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -41,6 +42,7 @@ struct engine {
 	struct accept_slot *slots;
 	struct event *master_ev;
 	struct event *stop_ev;		/* the grace period of a shutdown */
+	struct event *expiry_ev;	/* engine 0: the daily expiry re-check */
 	bool accepting;
 	bool retiring;			/* exit once the last session has ended */
 };
@@ -118,6 +120,9 @@ static void send_master(struct engine *e, enum chan_type type, const char *text)
 
 static void retire(struct engine *e)
 {
+	/* The new generation's first engine warns from now on. */
+	if (e->expiry_ev != NULL)
+		event_del(e->expiry_ev);
 	stop_accepting(e);
 	send_master(e, CHAN_ENGINE_RETIRED, NULL);
 	e->retiring = true;
@@ -129,6 +134,8 @@ static void stop(struct engine *e, unsigned grace_s)
 {
 	struct timeval tv = { .tv_sec = grace_s };
 
+	if (e->expiry_ev != NULL)
+		event_del(e->expiry_ev);
 	stop_accepting(e);
 	e->retiring = true;
 	if (e->ctx.n_conns == 0)
@@ -279,11 +286,13 @@ static int engine_prepare(struct engine *e, char *err, size_t errlen)
 		return -1;
 	/*
 	 * Every engine loads the same files: only the first says what it found
-	 * (pairs skipped, certificates about to expire). A periodic re-check of
-	 * expiry would call servers_warn_expiring() from a timer of that engine.
+	 * (pairs skipped or kept from their last-good copy, certificates about
+	 * to expire) and keeps the last-good copies (engine_lastgood.h).
 	 */
-	e->ctx.servers = servers_load(cfg, false, e->params->index == 0 ? log_note : NULL, NULL,
-				      err, errlen);
+	e->ctx.servers = servers_load_with(cfg, &(struct servers_options){
+		.keep_dir = cfg->tls.last_good_dir, .refresh = e->params->index == 0,
+		.keep_default = !e->params->first_start,
+		.note = e->params->index == 0 ? log_note : NULL }, err, errlen);
 	if (e->ctx.servers == NULL) {
 		rc = -1;
 	} else if (servers_set_ticket_keys(e->ctx.servers, keys, sizeof(keys)) < 0) {
@@ -305,6 +314,22 @@ static int engine_prepare(struct engine *e, char *err, size_t errlen)
 		}
 	}
 	return resolve_backends(e, err, errlen);
+}
+
+/* A gateway that runs for weeks keeps warning before a certificate expires. */
+static void on_expiry_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+
+	servers_warn_expiring(e->ctx.servers, time(NULL), log_note, NULL);
+}
+
+static int start_expiry_check(struct engine *e)
+{
+	struct timeval day = { .tv_sec = 24 * 60 * 60 };
+
+	e->expiry_ev = event_new(e->ctx.base, -1, EV_PERSIST, on_expiry_check, e);
+	return e->expiry_ev == NULL || event_add(e->expiry_ev, &day) < 0 ? -1 : 0;
 }
 
 static int engine_listen(struct engine *e)
@@ -372,7 +397,8 @@ _Noreturn void engine_main(const struct engine_params *params)
 	if (e->ctx.base == NULL || engine_listen(e) < 0 ||
 	    (e->master_ev = event_new(e->ctx.base, params->master_fd, EV_READ | EV_PERSIST,
 				      on_master, e)) == NULL ||
-	    event_add(e->master_ev, NULL) < 0) {
+	    event_add(e->master_ev, NULL) < 0 ||
+	    (params->index == 0 && start_expiry_check(e) < 0)) {
 		log_error("cannot set up the event loop");
 		send_master(e, CHAN_ENGINE_FAILED, "cannot set up the event loop");
 		_exit(2);

@@ -16,6 +16,7 @@
 #ifndef MG_ENGINE_H
 #define MG_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -31,6 +32,7 @@ struct engine_params {
 	const struct mg_config *cfg;
 	unsigned generation;
 	unsigned index;		/* 0-based within the generation, for the log */
+	bool first_start;	/* the daemon's start: a broken default pair is fatal */
 	int master_fd;		/* SOCK_SEQPACKET to the master (chan.h) */
 	const struct engine_listen *listen;
 	size_t n_listen;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <openssl/decoder.h>
 #include <openssl/err.h>
@@ -212,7 +213,7 @@ size_t tls_certs_names(const struct tls_certs *set)
 }
 
 /* Keys on disk are never encrypted here: a daemon has nobody to ask. */
-static int no_passphrase(char *buf, int size, int rwflag, void *arg)
+int tls_no_passphrase(char *buf, int size, int rwflag, void *arg)
 {
 	(void)buf;
 	(void)size;
@@ -281,7 +282,10 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 	size_t n = 0;
 
 	if (f == NULL) {
+		int saved = errno;
+
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		errno = saved;
 		return NULL;
 	}
 	buf = malloc(PEM_FILE_MAX + 1);
@@ -312,10 +316,38 @@ static void wipe_file(char *buf, size_t len)
 	}
 }
 
+void tls_pem_wipe(struct tls_pem *pem)
+{
+	wipe_file(pem->cert, pem->cert_len);
+	wipe_file(pem->key, pem->key_len);
+	pem->cert = pem->key = NULL;
+	pem->cert_len = pem->key_len = 0;
+}
+
+int tls_pem_read(struct tls_pem *pem, const char *cert_path, const char *key_path, char *err,
+		 size_t errlen)
+{
+	*pem = (struct tls_pem){ .cert_path = cert_path, .key_path = key_path };
+	pem->cert = read_file(cert_path, &pem->cert_len, err, errlen);
+	if (pem->cert == NULL)
+		return -1;
+	if (key_path != NULL) {
+		pem->key = read_file(key_path, &pem->key_len, err, errlen);
+		if (pem->key == NULL) {
+			int saved = errno;
+
+			tls_pem_wipe(pem);
+			errno = saved;
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static X509 *parse_certificate(const struct pem_block *b)
 {
 	BIO *bio = BIO_new_mem_buf(b->text, (int)b->len);
-	X509 *x = bio != NULL ? PEM_read_bio_X509(bio, NULL, no_passphrase, NULL) : NULL;
+	X509 *x = bio != NULL ? PEM_read_bio_X509(bio, NULL, tls_no_passphrase, NULL) : NULL;
 
 	BIO_free(bio);
 	return x;
@@ -423,7 +455,7 @@ static int read_key(struct tls_certs *set, struct tls_cert *c, const char *buf, 
 							     OSSL_KEYMGMT_SELECT_KEYPAIR, NULL,
 							     NULL);
 		if (set->decoder == NULL ||
-		    !OSSL_DECODER_CTX_set_pem_password_cb(set->decoder, no_passphrase, NULL)) {
+		    !OSSL_DECODER_CTX_set_pem_password_cb(set->decoder, tls_no_passphrase, NULL)) {
 			tls_openssl_error(err, errlen, "cannot set up the key decoder");
 			return -1;
 		}
@@ -549,14 +581,13 @@ static int reserve_pair(struct tls_certs *set)
 	return 0;
 }
 
-int tls_certs_add(struct tls_certs *set, const char *cert_path, const char *key_path, time_t now,
-		  char *err, size_t errlen)
+int tls_certs_add_pem(struct tls_certs *set, const struct tls_pem *pem, time_t now,
+		      const struct tls_cert **added, char *err, size_t errlen)
 {
+	const char *cert_path = pem->cert_path;
 	struct tls_cert *c = calloc(1, sizeof(*c));
 	struct index_ctx ctx = { .set = set };
 	X509 *leaf = NULL;
-	char *pem = NULL, *key_file = NULL;
-	size_t pem_len = 0, key_len = 0;
 	size_t usable = 0;
 	int type;
 
@@ -565,24 +596,18 @@ int tls_certs_add(struct tls_certs *set, const char *cert_path, const char *key_
 		return -1;
 	}
 	ERR_clear_error();
-	pem = read_file(cert_path, &pem_len, err, errlen);
-	if (pem == NULL || read_chain(set, c, &leaf, pem, pem_len, cert_path, err, errlen) < 0)
+	if (read_chain(set, c, &leaf, pem->cert, pem->cert_len, cert_path, err, errlen) < 0)
 		goto fail;
-	if (key_path != NULL) {
-		key_file = read_file(key_path, &key_len, err, errlen);
-		if (key_file == NULL ||
-		    read_key(set, c, key_file, key_len, key_path, err, errlen) < 0)
+	if (pem->key != NULL) {
+		if (read_key(set, c, pem->key, pem->key_len, pem->key_path, err, errlen) < 0)
 			goto fail;
-	} else if (read_key(set, c, pem, pem_len, cert_path, err, errlen) < 0) {
+	} else if (read_key(set, c, pem->cert, pem->cert_len, cert_path, err, errlen) < 0) {
 		goto fail;
 	}
-	wipe_file(key_file, key_len);
-	wipe_file(pem, pem_len);
-	key_file = pem = NULL;
 	if (!X509_check_private_key(leaf, c->key)) {
 		ERR_clear_error();
 		snprintf(err, errlen, "%s: the key %s does not match the certificate", cert_path,
-			 key_path != NULL ? key_path : "in the file");
+			 pem->key != NULL ? pem->key_path : "in the file");
 		goto fail;
 	}
 	type = EVP_PKEY_get_base_id(c->key);
@@ -617,14 +642,27 @@ int tls_certs_add(struct tls_certs *set, const char *cert_path, const char *key_
 		return -1;
 	}
 	X509_free(leaf);
+	if (added != NULL)
+		*added = c;
 	return 0;
 fail:
 	ERR_clear_error();
-	wipe_file(key_file, key_len);
-	wipe_file(pem, pem_len);
 	X509_free(leaf);
 	cert_free(c);
 	return -1;
+}
+
+int tls_certs_add(struct tls_certs *set, const char *cert_path, const char *key_path, time_t now,
+		  char *err, size_t errlen)
+{
+	struct tls_pem pem;
+	int rc;
+
+	if (tls_pem_read(&pem, cert_path, key_path, err, errlen) < 0)
+		return -1;
+	rc = tls_certs_add_pem(set, &pem, now, NULL, err, errlen);
+	tls_pem_wipe(&pem);
+	return rc;
 }
 
 /* NAME.pem, NAME not starting with a dot: what a directory load takes. */
@@ -645,6 +683,39 @@ static int by_name(const void *a, const void *b)
 
 int tls_certs_load_dir(struct tls_certs *set, const char *dir, time_t now,
 		       tls_certs_report_fn *report, void *arg, char *err, size_t errlen)
+{
+	struct tls_certs_hooks hooks = { .report = report, .arg = arg };
+
+	return tls_certs_load_dir_hooked(set, dir, now, &hooks, err, errlen);
+}
+
+/* One NAME.pem of a directory: 1 loaded, 0 gone or skipped (reported as hooks say). */
+static int load_one(struct tls_certs *set, const char *cert, const char *key, time_t now,
+		    const struct tls_certs_hooks *h)
+{
+	struct tls_pem pem;
+	char why[512];
+
+	if (tls_pem_read(&pem, cert, key, why, sizeof(why)) < 0) {
+		if (errno == ENOENT && access(cert, F_OK) < 0)
+			return 0;	/* deleted since the listing: gone, not broken */
+	} else if (tls_certs_add_pem(set, &pem, now, NULL, why, sizeof(why)) == 0) {
+		if (h->loaded != NULL)
+			h->loaded(&pem, h->arg);
+		tls_pem_wipe(&pem);
+		return 1;
+	}
+	tls_pem_wipe(&pem);
+	pem = (struct tls_pem){ .cert_path = cert, .key_path = key };
+	if (h->broken != NULL && h->broken(set, &pem, why, h->arg) == 0)
+		return 0;
+	if (h->report != NULL)
+		h->report(cert, why, h->arg);
+	return 0;
+}
+
+int tls_certs_load_dir_hooked(struct tls_certs *set, const char *dir, time_t now,
+			      const struct tls_certs_hooks *hooks, char *err, size_t errlen)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -679,26 +750,17 @@ int tls_certs_load_dir(struct tls_certs *set, const char *dir, time_t now,
 	if (n > 1)
 		qsort(names, n, sizeof(*names), by_name);
 	for (size_t i = 0; i < n; i++) {
-		char cert[4096], key[4096], why[512];
+		char cert[4096], key[4096];
 		size_t stem = strlen(names[i]) - 4;
-		FILE *probe;
-		bool separate_key;
 
 		if ((size_t)snprintf(cert, sizeof(cert), "%s/%s", dir, names[i]) >= sizeof(cert) ||
 		    (size_t)snprintf(key, sizeof(key), "%s/%.*s.key", dir, (int)stem, names[i]) >=
 			    sizeof(key)) {
-			if (report != NULL)
-				report(names[i], "path too long", arg);
+			if (hooks->report != NULL)
+				hooks->report(names[i], "path too long", hooks->arg);
 			continue;
 		}
-		probe = fopen(key, "r");
-		separate_key = probe != NULL;
-		if (probe != NULL)
-			fclose(probe);
-		if (tls_certs_add(set, cert, separate_key ? key : NULL, now, why, sizeof(why)) == 0)
-			loaded++;
-		else if (report != NULL)
-			report(cert, why, arg);
+		loaded += load_one(set, cert, access(key, F_OK) == 0 ? key : NULL, now, hooks);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);

@@ -36,6 +36,31 @@ struct ssl_st;
 /* Something a load skipped: the file's path and why, for the log or for -t. */
 typedef void tls_certs_report_fn(const char *path, const char *why, void *arg);
 
+/*
+ * A pair's files read into memory: what a load parses, and what a last-good
+ * copy (engine_lastgood.h) keeps. The paths label messages; key NULL: the
+ * key is inside cert. tls_pem_wipe() zeroes and frees the buffers.
+ */
+struct tls_pem {
+	const char *cert_path;
+	const char *key_path;
+	char *cert;
+	size_t cert_len;
+	char *key;
+	size_t key_len;
+};
+
+/*
+ * Read cert_path (and key_path unless NULL) whole. Returns 0, or -1 with err
+ * naming the file and errno from the failing call (ENOENT: it is not there).
+ */
+int tls_pem_read(struct tls_pem *pem, const char *cert_path, const char *key_path, char *err,
+		 size_t errlen);
+void tls_pem_wipe(struct tls_pem *pem);
+
+/* OpenSSL's passphrase callback that refuses: keys on disk are never encrypted here. */
+int tls_no_passphrase(char *buf, int size, int rwflag, void *arg);
+
 struct tls_certs *tls_certs_new(void);
 void tls_certs_free(struct tls_certs *set);
 
@@ -49,6 +74,28 @@ void tls_certs_free(struct tls_certs *set);
  */
 int tls_certs_add(struct tls_certs *set, const char *cert_path, const char *key_path, time_t now,
 		  char *err, size_t errlen);
+
+/* The same from a pair already in memory; *added (unless NULL) is the new pair. */
+int tls_certs_add_pem(struct tls_certs *set, const struct tls_pem *pem, time_t now,
+		      const struct tls_cert **added, char *err, size_t errlen);
+
+/*
+ * What a directory load does besides loading (all may be NULL). loaded: a
+ * pair loaded, here are its bytes (to keep a last-good copy). broken: a
+ * NAME.pem that is there but does not load; return 0 when the hook put a
+ * replacement in the set (then nothing is reported), -1 to report it. A
+ * NAME.pem that vanishes between the listing and the read is gone, not
+ * broken: it is neither reported nor handed to broken.
+ */
+struct tls_certs_hooks {
+	void (*loaded)(const struct tls_pem *pem, void *arg);
+	int (*broken)(struct tls_certs *set, const struct tls_pem *pem, const char *why, void *arg);
+	tls_certs_report_fn *report;
+	void *arg;
+};
+
+int tls_certs_load_dir_hooked(struct tls_certs *set, const char *dir, time_t now,
+			      const struct tls_certs_hooks *hooks, char *err, size_t errlen);
 
 /*
  * Load every NAME.pem in dir, with NAME.key beside it or the key inside the

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine_certs.h"
+#include "engine_lastgood.h"
 #include "engine_servers.h"
 #include "engine_tls.h"
 #include "log.h"
@@ -29,13 +30,15 @@ struct engine_servers {
 };
 
 struct dir_report {
-	bool strict;
+	const struct servers_options *opt;
 	bool failed;
-	servers_note_fn *note;
-	void *arg;
 	int line;			/* where certificate_dir was set */
 	char *err;
 	size_t errlen;
+	/* Names of the copies still wanted (engine_lastgood.h), for the prune. */
+	char (*seen)[LASTGOOD_NAME_LEN + 1];
+	size_t n_seen, cap_seen;
+	bool seen_lost;			/* out of memory: prune nothing */
 };
 
 static bool same_dir(const char *a, const char *b)
@@ -59,32 +62,116 @@ static const char *reason(const char *path, const char *why)
 										: why;
 }
 
+static void format_time(time_t t, char *out, size_t outlen)
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, outlen, "unknown");
+}
+
+/*
+ * "certificate skipped" (nothing served for it) or "certificate broken ...
+ * keeping=previous" (its last-good copy is served): file names in a
+ * directory customers' automation fills are not ours to trust.
+ */
+static void note_pair(const struct dir_report *r, const char *path, const char *why,
+		      time_t kept_until)
+{
+	char p[512], w[512], when[32], msg[1300];
+
+	if (r->opt->note == NULL)
+		return;
+	log_sanitize(p, sizeof(p), path, strlen(path));
+	log_sanitize(w, sizeof(w), reason(path, why), strlen(reason(path, why)));
+	if (kept_until == 0) {
+		snprintf(msg, sizeof(msg), "certificate skipped path=%s error=\"%s\"", p, w);
+	} else {
+		format_time(kept_until, when, sizeof(when));
+		snprintf(msg, sizeof(msg), "certificate broken path=%s error=\"%s\" "
+			 "keeping=previous not_after=%s", p, w, when);
+	}
+	r->opt->note(true, msg, r->opt->arg);
+}
+
 /* A pair of a directory that did not load (tls_certs_load_dir's report). */
 static void on_skipped(const char *path, const char *why, void *arg)
 {
 	struct dir_report *r = arg;
-	char p[512], w[512], msg[1200];
 
-	if (r->strict) {
+	if (r->opt->strict) {
 		if (!r->failed)
 			snprintf(r->err, r->errlen, "certificate_dir (line %d): %s: %s", r->line, path,
 				 reason(path, why));
 		r->failed = true;
 		return;
 	}
-	if (r->note == NULL)
+	note_pair(r, path, why, 0);
+}
+
+/* path's copy is still wanted: remember its name for the prune. */
+static void keep_seen(struct dir_report *r, const char *path)
+{
+	if (r->opt->keep_dir == NULL || !r->opt->refresh)
 		return;
-	/* File names in a directory customers' automation fills are not ours to trust. */
-	log_sanitize(p, sizeof(p), path, strlen(path));
-	log_sanitize(w, sizeof(w), reason(path, why), strlen(reason(path, why)));
-	snprintf(msg, sizeof(msg), "certificate skipped path=%s error=\"%s\"", p, w);
-	r->note(true, msg, r->arg);
+	if (r->n_seen == r->cap_seen) {
+		size_t cap = r->cap_seen == 0 ? 64 : r->cap_seen * 2;
+		char(*grown)[LASTGOOD_NAME_LEN + 1] = realloc(r->seen, cap * sizeof(*grown));
+
+		if (grown == NULL) {
+			r->seen_lost = true;
+			return;
+		}
+		r->seen = grown;
+		r->cap_seen = cap;
+	}
+	lastgood_name(path, r->seen[r->n_seen++]);
+}
+
+/* A pair loaded: the first engine keeps (or refreshes) its copy. */
+static void on_loaded(const struct tls_pem *pem, void *arg)
+{
+	struct dir_report *r = arg;
+	char why[512], p[512];
+
+	keep_seen(r, pem->cert_path);
+	if (r->opt->keep_dir == NULL || !r->opt->refresh ||
+	    lastgood_save(r->opt->keep_dir, pem, why, sizeof(why)) >= 0 || r->opt->note == NULL)
+		return;
+	log_sanitize(p, sizeof(p), why, strlen(why));
+	r->opt->note(true, p, r->opt->arg);
+}
+
+/* A pair of a directory that is there but does not load: its copy, if any. */
+static int on_broken(struct tls_certs *set, const struct tls_pem *labels, const char *why,
+		     void *arg)
+{
+	struct dir_report *r = arg;
+	const struct tls_cert *kept = NULL;
+	struct tls_pem pem;
+	char detail[512];
+	int rc;
+
+	keep_seen(r, labels->cert_path);
+	if (r->opt->strict || r->opt->keep_dir == NULL ||
+	    lastgood_load(r->opt->keep_dir, labels->cert_path, labels->key_path, &pem, detail,
+			  sizeof(detail)) < 0)
+		return -1;
+	/* The copy is judged as the file would be: an expired one is not served. */
+	rc = tls_certs_add_pem(set, &pem, time(NULL), &kept, detail, sizeof(detail));
+	tls_pem_wipe(&pem);
+	if (rc < 0)
+		return -1;
+	note_pair(r, labels->cert_path, why, tls_cert_not_after(kept));
+	return 0;
 }
 
 /* The set of l's certificate_dir: loaded before, or now. NULL with err. */
 static struct tls_certs *load_dir(struct engine_servers *s, const struct mg_listener_config *l,
 				  struct dir_report *report, char *err, size_t errlen)
 {
+	struct tls_certs_hooks hooks = { .loaded = on_loaded, .broken = on_broken,
+					 .report = on_skipped, .arg = report };
 	struct loaded_dir *d;
 	char why[512];
 	int loaded;
@@ -101,23 +188,60 @@ static struct tls_certs *load_dir(struct engine_servers *s, const struct mg_list
 	}
 	s->n_dirs++;		/* freed with the rest, whatever happens next */
 	report->line = l->certificate_dir_line;
-	loaded = tls_certs_load_dir(d->certs, d->path, time(NULL), on_skipped, report, why,
-				    sizeof(why));
+	loaded = tls_certs_load_dir_hooked(d->certs, d->path, time(NULL), &hooks, why,
+					   sizeof(why));
 	if (loaded < 0) {
 		snprintf(err, errlen, "certificate_dir (line %d): %s", l->certificate_dir_line, why);
 		return NULL;
 	}
 	if (report->failed)
 		return NULL;	/* err filled by on_skipped */
-	if (report->note != NULL) {
+	if (report->opt->note != NULL) {
 		char p[512], msg[700];
 
 		log_sanitize(p, sizeof(p), d->path, strlen(d->path));
 		snprintf(msg, sizeof(msg), "certificate_dir loaded dir=%s pairs=%zu names=%zu", p,
 			 tls_certs_count(d->certs), tls_certs_names(d->certs));
-		report->note(false, msg, report->arg);
+		report->opt->note(false, msg, report->opt->arg);
 	}
 	return d->certs;
+}
+
+/*
+ * l's context with its default pair from the files; when they do not load
+ * and the options allow, from the pair's last-good copy. NULL with err (the
+ * files' error).
+ */
+static struct mg_tls_server *load_default(const struct mg_config *cfg,
+					  const struct mg_listener_config *l,
+					  struct dir_report *report, char *err, size_t errlen)
+{
+	const struct servers_options *opt = report->opt;
+	struct mg_tls_server *server = NULL;
+	struct tls_pem pem;
+	char detail[512];
+
+	keep_seen(report, l->certificate);
+	if (tls_pem_read(&pem, l->certificate, l->key, err, errlen) == 0) {
+		server = tls_server_new(&cfg->tls, l, &pem, err, errlen);
+		if (server != NULL)
+			on_loaded(&pem, report);
+		tls_pem_wipe(&pem);
+	}
+	if (server != NULL || opt->strict || !opt->keep_default || opt->keep_dir == NULL ||
+	    lastgood_load(opt->keep_dir, l->certificate, l->key, &pem, detail,
+			  sizeof(detail)) < 0)
+		return server;
+	server = tls_server_new(&cfg->tls, l, &pem, detail, sizeof(detail));
+	tls_pem_wipe(&pem);
+	if (server != NULL)
+		note_pair(report, l->certificate, err, tls_server_not_after(server));
+	return server;
+}
+
+static int by_copy_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
 }
 
 static int alloc_tables(struct engine_servers *s, size_t n)
@@ -135,10 +259,38 @@ static int alloc_tables(struct engine_servers *s, size_t n)
 struct engine_servers *servers_load(const struct mg_config *cfg, bool strict,
 				    servers_note_fn *note, void *arg, char *err, size_t errlen)
 {
-	struct engine_servers *s = calloc(1, sizeof(*s));
-	struct dir_report report = { .strict = strict, .note = note, .arg = arg, .err = err,
-				     .errlen = errlen };
+	struct servers_options opt = { .strict = strict, .note = note, .arg = arg };
 
+	return servers_load_with(cfg, &opt, err, errlen);
+}
+
+/*
+ * Copies only from a directory nobody else can touch (the first engine of
+ * a generation makes it; the others read it once it is there).
+ */
+static void prepare_keep_dir(struct servers_options *opt)
+{
+	char why[512];
+
+	if (opt->keep_dir == NULL ||
+	    lastgood_dir_ready(opt->keep_dir, opt->refresh, why, sizeof(why)) == 0)
+		return;
+	if (opt->note != NULL)
+		opt->note(true, why, opt->arg);
+	opt->keep_dir = NULL;
+}
+
+struct engine_servers *servers_load_with(const struct mg_config *cfg,
+					 const struct servers_options *options, char *err,
+					 size_t errlen)
+{
+	struct servers_options opt = *options;
+	struct engine_servers *s = calloc(1, sizeof(*s));
+	struct dir_report report = { .opt = &opt, .err = err, .errlen = errlen };
+
+	if (opt.strict)
+		opt.keep_dir = NULL;
+	prepare_keep_dir(&opt);
 	if (s == NULL || cfg->n_listeners == 0 || alloc_tables(s, cfg->n_listeners) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -158,7 +310,7 @@ struct engine_servers *servers_load(const struct mg_config *cfg, bool strict,
 		if (l->certificate_dir != NULL &&
 		    (names = load_dir(s, l, &report, err, errlen)) == NULL)
 			goto fail;
-		server = tls_server_new(&cfg->tls, l, err, errlen);
+		server = load_default(cfg, l, &report, err, errlen);
 		if (server == NULL)
 			goto fail;
 		tls_server_set_names(server, names);
@@ -166,10 +318,17 @@ struct engine_servers *servers_load(const struct mg_config *cfg, bool strict,
 		s->origin[s->n_own++] = l;
 		s->by_listener[i] = server;
 	}
-	if (note != NULL)
-		servers_warn_expiring(s, time(NULL), note, arg);
+	if (opt.note != NULL)
+		servers_warn_expiring(s, time(NULL), opt.note, opt.arg);
+	if (opt.keep_dir != NULL && opt.refresh && !report.seen_lost) {
+		if (report.n_seen > 1)
+			qsort(report.seen, report.n_seen, sizeof(*report.seen), by_copy_name);
+		lastgood_prune(opt.keep_dir, report.seen, report.n_seen);
+	}
+	free(report.seen);
 	return s;
 fail:
+	free(report.seen);
 	servers_free(s);
 	return NULL;
 }
@@ -197,12 +356,9 @@ struct expiry_ctx {
 static void warn_expiry(const struct expiry_ctx *x, const char *path, time_t not_after)
 {
 	char p[512], when[32], msg[700];
-	struct tm tm;
 
 	log_sanitize(p, sizeof(p), path, strlen(path));
-	if (gmtime_r(&not_after, &tm) == NULL ||
-	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(when, sizeof(when), "unknown");
+	format_time(not_after, when, sizeof(when));
 	if (not_after <= x->now)
 		snprintf(msg, sizeof(msg), "certificate expired path=%s not_after=%s", p, when);
 	else

@@ -43,6 +43,29 @@ typedef void servers_note_fn(bool warning, const char *msg, void *arg);
 struct engine_servers *servers_load(const struct mg_config *cfg, bool strict,
 				    servers_note_fn *note, void *arg, char *err, size_t errlen);
 
+/*
+ * How an engine loads (servers_load() is the check's: strict, no copies).
+ * keep_dir: where the last-good copies are (engine_lastgood.h), or NULL.
+ * A pair of a certificate_dir whose file does not load is served from its
+ * copy when there is one (noted: "certificate broken path=... error=...
+ * keeping=previous not_after=..."); so is a default pair with keep_default
+ * (every start but the daemon's first: a broken default at start-up stays
+ * fatal). refresh: this engine writes the copies (the first engine of a
+ * generation) and removes those of files no longer there.
+ */
+struct servers_options {
+	bool strict;
+	const char *keep_dir;
+	bool refresh;
+	bool keep_default;
+	servers_note_fn *note;
+	void *arg;
+};
+
+struct engine_servers *servers_load_with(const struct mg_config *cfg,
+					 const struct servers_options *opt, char *err,
+					 size_t errlen);
+
 /* The context of cfg->listeners[listener]. */
 struct mg_tls_server *servers_get(const struct engine_servers *servers, size_t listener);
 

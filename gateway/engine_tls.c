@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -133,9 +134,59 @@ static int choose_certificate(SSL *ssl, int *alert, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
+/*
+ * The default pair from memory (the files, or their last-good copy): the
+ * chain as SSL_CTX_use_certificate_chain_file() reads it (leaf first, every
+ * further certificate an intermediate, other blocks skipped), the key as
+ * SSL_CTX_use_PrivateKey_file() does.
+ */
+static int use_pair(SSL_CTX *ctx, const struct tls_pem *pair, char *err, size_t errlen)
+{
+	const char *key_path = pair->key != NULL ? pair->key_path : pair->cert_path;
+	BIO *bio;
+	X509 *x;
+	EVP_PKEY *key = NULL;
+	int ok;
+
+	ERR_clear_error();
+	bio = BIO_new_mem_buf(pair->cert, (int)pair->cert_len);
+	x = bio != NULL ? PEM_read_bio_X509_AUX(bio, NULL, tls_no_passphrase, NULL) : NULL;
+	ok = x != NULL && SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_clear_chain_certs(ctx);
+
+	X509_free(x);
+	while (ok && (x = PEM_read_bio_X509(bio, NULL, tls_no_passphrase, NULL)) != NULL) {
+		ok = SSL_CTX_add0_chain_cert(ctx, x) == 1;
+		if (!ok)
+			X509_free(x);
+	}
+	/* The end of the buffer, not a broken block, is what ends the chain. */
+	if (ok && ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE)
+		ERR_clear_error();
+	BIO_free(bio);
+	if (!ok || ERR_peek_error() != 0) {
+		tls_openssl_error(err, errlen, pair->cert_path);
+		return -1;
+	}
+	bio = pair->key != NULL ? BIO_new_mem_buf(pair->key, (int)pair->key_len)
+				: BIO_new_mem_buf(pair->cert, (int)pair->cert_len);
+	key = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, tls_no_passphrase, NULL) : NULL;
+	BIO_free(bio);
+	ok = key != NULL && SSL_CTX_use_PrivateKey(ctx, key) == 1;
+	EVP_PKEY_free(key);
+	if (!ok) {
+		tls_openssl_error(err, errlen, key_path);
+		return -1;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		tls_openssl_error(err, errlen, "tls key does not match the certificate");
+		return -1;
+	}
+	return 0;
+}
+
 struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg,
-				     const struct mg_listener_config *listener, char *err,
-				     size_t errlen)
+				     const struct mg_listener_config *listener,
+				     const struct tls_pem *pair, char *err, size_t errlen)
 {
 	struct mg_tls_server *server = calloc(1, sizeof(*server));
 	static const unsigned char session_context[] = "mailgate";
@@ -175,18 +226,8 @@ struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg,
 		goto fail;
 	}
 
-	if (SSL_CTX_use_certificate_chain_file(server->ctx, listener->certificate) != 1) {
-		tls_openssl_error(err, errlen, listener->certificate);
+	if (use_pair(server->ctx, pair, err, errlen) < 0)
 		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(server->ctx, listener->key, SSL_FILETYPE_PEM) != 1) {
-		tls_openssl_error(err, errlen, listener->key);
-		goto fail;
-	}
-	if (SSL_CTX_check_private_key(server->ctx) != 1) {
-		tls_openssl_error(err, errlen, "tls key does not match the certificate");
-		goto fail;
-	}
 
 	/*
 	 * Several engines serve one listener, so a server-side session cache

@@ -19,13 +19,16 @@ struct mg_tls_client;	/* how we talk to one backend */
 
 struct tls_certs;
 
+struct tls_pem;
+
 /*
- * What listener offers: its default pair (certificate, key), the tls
+ * What listener offers: its default pair (listener's certificate and key,
+ * as read into pair: the files, or their last-good copy), the tls
  * section's versions and ciphers, ALPN for its protocol.
  */
 struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg,
-				     const struct mg_listener_config *listener, char *err,
-				     size_t errlen);
+				     const struct mg_listener_config *listener,
+				     const struct tls_pem *pair, char *err, size_t errlen);
 
 /*
  * Certificates by name (engine_certs.h) for the clients' SNI, or NULL for

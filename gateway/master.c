@@ -37,6 +37,7 @@
 
 #include "auth_process.h"
 #include "chan.h"
+#include "master_certwatch.h"
 #include "master_connlimit.h"
 #include "engine.h"
 #include "log.h"
@@ -304,6 +305,8 @@ static int poll_timeout(const struct master *m)
 		next = m->authd_restart_at;
 	if (m->spares_topup_at != 0 && (next == 0 || m->spares_topup_at < next))
 		next = m->spares_topup_at;
+	if (master_certwatch_due(m) != 0 && (next == 0 || master_certwatch_due(m) < next))
+		next = master_certwatch_due(m);
 	return next == 0 ? -1 : stream_ms_left(next);
 }
 
@@ -351,15 +354,15 @@ static void loop(struct master *m)
 		size_t n = m->n_engines;
 		int rc;
 
-		if (n + 1 > cap) {
-			struct pollfd *grown = realloc(pfds, (n + 1) * sizeof(*grown));
+		if (n + 2 > cap) {
+			struct pollfd *grown = realloc(pfds, (n + 2) * sizeof(*grown));
 
 			if (grown == NULL) {
 				log_error("out of memory");
 				break;
 			}
 			pfds = grown;
-			cap = n + 1;
+			cap = n + 2;
 		}
 		for (size_t i = 0; i < n; i++) {
 			const struct engine_proc *e = &m->engines[i];
@@ -369,7 +372,8 @@ static void loop(struct master *m)
 				pfds[i].events |= POLLOUT;
 		}
 		pfds[n] = (struct pollfd){ .fd = signal_pipe[0], .events = POLLIN };
-		rc = poll(pfds, n + 1, poll_timeout(m));
+		pfds[n + 1] = (struct pollfd){ .fd = certwatch_fd(m->certwatch), .events = POLLIN };
+		rc = poll(pfds, n + 2, poll_timeout(m));
 		if (rc < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			break;
@@ -390,6 +394,7 @@ static void loop(struct master *m)
 			got_hup = 0;
 			reload(m);
 		}
+		master_certwatch_step(m, rc > 0 && pfds[n + 1].revents != 0);
 	}
 	free(pfds);
 }
@@ -611,6 +616,7 @@ static void master_free(struct master *m)
 	}
 	for (size_t i = 0; i < m->n_engines; i++)
 		engine_gone(m, &m->engines[i]);
+	certwatch_free(m->certwatch);
 	free(m->engines);
 	free(m->sockets);
 	free(m->children);
@@ -662,6 +668,9 @@ int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
 	}
 	log_listeners(m.current);
 	log_info("mailgated %s ready engines=%u", MG_VERSION, m.current->engines);
+	m.started = true;
+	m.certwatch = certwatch_new();
+	master_certwatch_step(&m, false);
 
 	loop(&m);
 	shutdown_all(&m);

@@ -70,6 +70,7 @@ int spawn_engine(struct master *m, struct generation *g, unsigned index)
 	if (pid == 0) {
 		struct engine_params params = {
 			.cfg = g->cfg, .generation = g->number, .index = index,
+			.first_start = !m->started,
 			.master_fd = sp[1], .listen = g->listen, .n_listen = g->n_listen,
 		};
 

@@ -113,6 +113,8 @@ struct master {
 	unsigned restart_delay_ms;
 	long long restart_at;		/* 0: no engine waits for a restart */
 	bool reload_retiring;		/* reload: waiting for old engines to stop accepting */
+	bool started;			/* the first generation was ready: start-up is over */
+	struct certwatch *certwatch;	/* master_certwatch.c: reload on certificate changes */
 
 	struct connlimit sessions;
 	pid_t *children;		/* session children (spares too), for reaping */
@@ -162,6 +164,10 @@ void kill_generation(struct master *m, struct generation *g);
 void read_engine(struct master *m, struct engine_proc *e);
 void engine_reaped(struct master *m, struct engine_proc *e, int status);
 void restart_missing_engines(struct master *m);
+
+/* master_certwatch.c: a certificate file changed, reload (no reload runs). */
+long long master_certwatch_due(const struct master *m);	/* when (stream ms), or 0 */
+void master_certwatch_step(struct master *m, bool readable);
 
 /* master_generation.c */
 void close_all_sockets(struct master *m);

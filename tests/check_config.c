@@ -341,6 +341,8 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c->tls.line, 1);
 	ck_assert_ptr_null(c->tls.certificate_dir);
 	ck_assert(!c->tls.sni_strict);
+	ck_assert(c->tls.certificate_watch);
+	ck_assert_str_eq(c->tls.last_good_dir, "/run/mailgate/last-good");
 
 	ck_assert_uint_eq(c->n_backends, 1);
 	ck_assert_uint_eq(c->backends[0].imap_port, 143);
@@ -1461,6 +1463,12 @@ START_TEST(test_certificates_by_name)
 		    BACKEND_OK LISTEN_OK);
 	ck_assert(!c->tls.sni_strict);
 	config_free(c);
+
+	c = load_ok("tls {\n certificate = \"/c\"\n key = \"/k\"\n certificate_watch = no\n"
+		    " last_good_dir = \"/var/lib/mailgate/last-good\"\n}\n" BACKEND_OK LISTEN_OK);
+	ck_assert(!c->tls.certificate_watch);
+	ck_assert_str_eq(c->tls.last_good_dir, "/var/lib/mailgate/last-good");
+	config_free(c);
 }
 END_TEST
 
@@ -1508,6 +1516,12 @@ static const struct error_case sni_error_cases[] = {
 	  " certificate = \"/b\"\n}\n", 12, "certificate is set twice (first on line 11)" },
 	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n sni_strict = yes\n}\n",
 	  11, "no such option 'sni_strict'" },
+	{ "tls {\n certificate = \"/c\"\n key = \"/k\"\n last_good_dir = \"keep\"\n}\n"
+	  BACKEND_OK LISTEN_OK, 4, "last_good_dir 'keep' must be an absolute path" },
+	{ "tls {\n certificate = \"/c\"\n key = \"/k\"\n certificate_watch = maybe\n}\n"
+	  BACKEND_OK LISTEN_OK, 4, "invalid boolean value for option 'certificate_watch'" },
+	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n"
+	  " certificate_watch = no\n}\n", 11, "no such option 'certificate_watch'" },
 };
 
 /* Client sets by the name asked for in TLS (SNI). */

@@ -960,8 +960,10 @@ class Mailgated:
         if listeners is None:
             listeners = [listener("imap", "starttls"), listener("imaps", "implicit")]
         self.listeners = [dict(l) for l in listeners]
+        # last_good_dir: private, not the system's /run/mailgate/last-good
         self.tls = {"certificate": certs.cert, "key": certs.key,
-                    "min_protocol": "TLSv1.2"}
+                    "min_protocol": "TLSv1.2",
+                    "last_good_dir": os.path.join(self.dir, "last-good")}
         if tls:
             self.tls.update(tls)
         self.extra = extra
