@@ -30,7 +30,7 @@
 #define LOGOUT(tag) SEND(tag " LOGOUT\r\n"), EXPECT("* BYE Logging out.\r\n"), \
 		    EXPECT(tag " OK Logout completed.\r\n")
 #define REFUSED_LOG "info: cleartext login refused client=192.0.2.7:40000 listener=test\n"
-#define TLS_LOG "debug: tls established client=192.0.2.7:40000 version=TLSv1.3 cipher=TEST_CIPHER\n"
+#define TLS_LOG "debug: tls established client=192.0.2.7:40000 version=TLSv1.3 cipher=TEST_CIPHER sni=- set=-\n"
 
 #define F_TLS FAKE_FE_TLS
 #define F_ALLOWED FAKE_FE_ALLOWED

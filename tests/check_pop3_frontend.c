@@ -26,7 +26,7 @@
 #define TOO_MANY "-ERR Too many invalid commands.\r\n"
 #define REFUSED_LOG(cmd) "info: cleartext login refused client=192.0.2.7:40000 listener=test " \
 			 "command=" cmd "\n"
-#define TLS_LOG "debug: tls established client=192.0.2.7:40000 version=TLSv1.3 cipher=TEST_CIPHER\n"
+#define TLS_LOG "debug: tls established client=192.0.2.7:40000 version=TLSv1.3 cipher=TEST_CIPHER sni=- set=-\n"
 
 #define F_TLS FAKE_FE_TLS
 #define F_ALLOWED FAKE_FE_ALLOWED
