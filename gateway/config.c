@@ -432,6 +432,14 @@ static int check_address(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* Where a list was first set, for its messages (its elements are checked later). */
+static int remember_list_line(cfg_t *cfg, cfg_opt_t *opt)
+{
+	if (opt_line(load_ctx, opt) == 0)
+		return remember_opt(load_ctx, opt, cfg->line);
+	return 0;
+}
+
 static void local_name_error(struct load_ctx *ctx, int line, const char *set, const char *text)
 {
 	char q[QUOTE_MAX], q2[QUOTE_MAX];
@@ -458,9 +466,7 @@ static int check_local_name(cfg_t *cfg, cfg_opt_t *opt)
 		local_name_error(load_ctx, cfg->line, cfg_title(cfg), s);
 		return -1;
 	}
-	if (opt_line(load_ctx, opt) == 0)
-		return remember_opt(load_ctx, opt, cfg->line);
-	return 0;
+	return remember_list_line(cfg, opt);
 }
 
 /* The tls section is not repeatable; libconfuse would merge two of them. */
@@ -490,6 +496,8 @@ static void install_validators(cfg_opt_t *opts)
 			o->validcb = check_address;
 		} else if (strcmp(o->name, "local_names") == 0) {
 			o->validcb = check_local_name;
+		} else if (strcmp(o->name, "ticket_key_file") == 0) {
+			o->validcb = remember_list_line;
 		} else if ((o->flags & CFGF_LIST) == 0) {
 			o->validcb = check_scalar;
 		}
@@ -720,6 +728,43 @@ static int check_certificate_dir(struct load_ctx *ctx, cfg_t *sec, const char *d
 	return 0;
 }
 
+/*
+ * Session ticket key files: absolute paths (read again on every reload,
+ * after the daemon has changed to "/"), at most as many as a key set
+ * holds. Their contents are the master's to read (master_tickets.c), so
+ * that mailgated -t and the daemon judge them with the same code.
+ */
+static int build_ticket_key_files(struct load_ctx *ctx, cfg_t *sec, struct mg_tls_config *t)
+{
+	unsigned n = cfg_size(sec, "ticket_key_file");
+	char q[QUOTE_MAX];
+
+	t->ticket_key_file_line = opt_line(ctx, cfg_getopt(sec, "ticket_key_file"));
+	if (n == 0)
+		return 0;
+	if (n > MG_TICKET_KEY_FILES_MAX) {
+		config_error(ctx, t->ticket_key_file_line, "ticket_key_file: at most %d files",
+			     MG_TICKET_KEY_FILES_MAX);
+		return -1;
+	}
+	t->ticket_key_files = calloc(n, sizeof(*t->ticket_key_files));
+	if (t->ticket_key_files == NULL)
+		return config_out_of_memory(ctx);
+	for (unsigned i = 0; i < n; i++) {
+		const char *path = cfg_getnstr(sec, "ticket_key_file", i);
+
+		if (path == NULL || path[0] != '/') {
+			config_error(ctx, t->ticket_key_file_line,
+				     "ticket_key_file '%s' must be an absolute path", config_quote(q, path));
+			return -1;
+		}
+		if (copy_str(ctx, &t->ticket_key_files[i], path) < 0)
+			return -1;
+		t->n_ticket_key_files = i + 1;
+	}
+	return 0;
+}
+
 static int build_tls(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 {
 	cfg_t *sec = cfg_getsec(root, "tls");
@@ -756,6 +801,8 @@ static int build_tls(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 			     t->certificate == NULL ? "certificate" : "key");
 		return -1;
 	}
+	if (build_ticket_key_files(ctx, sec, t) < 0)
+		return -1;
 	return check_certificate_dir(ctx, sec, t->certificate_dir, &t->certificate_dir_line);
 }
 
@@ -1115,6 +1162,7 @@ static cfg_t *new_parser(void)
 		CFG_BOOL("sni_strict", cfg_false, CFGF_NONE),
 		CFG_BOOL("certificate_watch", cfg_true, CFGF_NONE),
 		CFG_STR("last_good_dir", "/run/mailgate/last-good", CFGF_NONE),
+		CFG_STR_LIST("ticket_key_file", NULL, CFGF_NODEFAULT),
 		CFG_END()
 	};
 	cfg_opt_t backend_opts[] = {
@@ -1285,6 +1333,9 @@ void config_free(struct mg_config *cfg)
 	free(cfg->tls.last_good_dir);
 	free(cfg->tls.ciphers);
 	free(cfg->tls.ciphersuites);
+	for (i = 0; i < cfg->tls.n_ticket_key_files; i++)
+		free(cfg->tls.ticket_key_files[i]);
+	free(cfg->tls.ticket_key_files);
 	for (i = 0; i < cfg->n_listeners; i++) {
 		struct mg_listener_config *l = &cfg->listeners[i];
 

@@ -62,6 +62,9 @@ enum mg_backend_login {
 #define MG_MASTER_BACKENDS_MAX		32	/* backends with backend_login = master */
 #define MG_MASTER_USER_FILE_MAX		255	/* bytes of a master_user_file path */
 
+/* Session ticket key files in the tls section (a key set holds at most 8). */
+#define MG_TICKET_KEY_FILES_MAX		8
+
 /* How a backend learns the real client address. */
 enum mg_client_address {
 	MG_CLIENT_ADDRESS_NONE,
@@ -86,6 +89,14 @@ struct mg_tls_config {
 	char *ciphers;			/* TLS 1.2 cipher list, NULL = built-in default */
 	char *ciphersuites;		/* TLS 1.3 suites, NULL = OpenSSL default */
 	bool require_forward_secrecy;	/* default true: no RSA key exchange */
+	/*
+	 * Session ticket keys shared with other gateways (nginx's
+	 * ssl_session_ticket_key format; the first encrypts), absolute
+	 * paths, or none: the master makes and rotates its own.
+	 */
+	char **ticket_key_files;
+	size_t n_ticket_key_files;
+	int ticket_key_file_line;
 	int line;			/* where the tls section starts, 0 if absent */
 };
 

@@ -25,6 +25,7 @@
 #include "engine_privdrop.h"
 #include "engine_servers.h"
 #include "engine_tls.h"
+#include "ticket_keys.h"
 
 #define ACCEPT_BURST 32
 
@@ -43,6 +44,7 @@ struct engine {
 	struct event *master_ev;
 	struct event *stop_ev;		/* the grace period of a shutdown */
 	struct event *expiry_ev;	/* engine 0: the daily expiry re-check */
+	struct ticket_keys *tickets;	/* every server's, replaced in place by the master */
 	bool accepting;
 	bool retiring;			/* exit once the last session has ended */
 };
@@ -145,6 +147,30 @@ static void stop(struct engine *e, unsigned grace_s)
 		on_grace_over(-1, 0, e);
 }
 
+/*
+ * A set of session ticket keys from the master (ticket_keys.h): at start,
+ * and after every rotation or reload that changed them. Read whole before
+ * it replaces the set in use, so a bad message leaves the old keys.
+ */
+static int install_ticket_keys(struct engine *e, const unsigned char *buf, size_t len)
+{
+	struct ticket_keys *fresh = ticket_keys_page(NULL, 0);
+	struct chan_reader r;
+	int rc;
+
+	if (fresh == NULL)
+		return -1;
+	chan_reader_init(&r, buf + 1, len - 1);
+	rc = ticket_keys_read(&r, fresh);
+	if (rc == 0) {
+		*e->tickets = *fresh;
+		log_debug("ticket keys installed set=%u keys=%zu", (unsigned)e->tickets->serial,
+			  e->tickets->n);
+	}
+	ticket_keys_page_free(fresh);
+	return rc;
+}
+
 static void on_master(evutil_socket_t fd, short what, void *arg)
 {
 	struct engine *e = arg;
@@ -180,6 +206,11 @@ static void on_master(evutil_socket_t fd, short what, void *arg)
 			conn_refused(&e->ctx, id, verdict);
 		return;
 	}
+	case CHAN_TICKET_KEYS:
+		if (nfds > 0 || install_ticket_keys(e, buf, (size_t)n) < 0)
+			log_error("the master sent a malformed ticket key set; keeping the old one");
+		explicit_bzero(buf, (size_t)n);
+		return;
 	case CHAN_ENGINE_RETIRE:
 		retire(e);
 		return;
@@ -235,31 +266,28 @@ static int resolve_backends(struct engine *e, char *err, size_t errlen)
 }
 
 /* The master's first message: the ticket keys every engine shares. */
-static int receive_ticket_keys(struct engine *e, unsigned char *keys, char *err, size_t errlen)
+static int receive_ticket_keys(struct engine *e, char *err, size_t errlen)
 {
 	unsigned char buf[CHAN_MSG_MAX];
 	struct pollfd pfd = { .fd = e->ctx.master_fd, .events = POLLIN };
 	int fds[CHAN_MAX_FDS];
-	size_t nfds = 0, len = 0;
-	const unsigned char *p = NULL;
-	struct chan_reader r;
+	size_t nfds = 0;
 	long n = -1;
+	int rc = -1;
 
+	e->tickets = ticket_keys_page(err, errlen);
+	if (e->tickets == NULL)
+		return -1;
 	if (poll(&pfd, 1, 10000) == 1)
 		n = chan_recv(e->ctx.master_fd, buf, fds, &nfds);
-	if (n > 0 && nfds == 0 && buf[0] == CHAN_TICKET_KEYS) {
-		chan_reader_init(&r, buf + 1, (size_t)n - 1);
-		chan_get_bytes(&r, &p, &len, TLS_TICKET_KEYS_LEN);
-		if (chan_reader_done(&r) && len == TLS_TICKET_KEYS_LEN)
-			memcpy(keys, p, len);
-	}
+	if (n > 0 && nfds == 0 && buf[0] == CHAN_TICKET_KEYS)
+		rc = install_ticket_keys(e, buf, (size_t)n);
 	chan_close_fds(fds, nfds);
-	explicit_bzero(buf, sizeof(buf));
-	if (len != TLS_TICKET_KEYS_LEN) {
+	if (n > 0)
+		explicit_bzero(buf, (size_t)n);
+	if (rc < 0)
 		snprintf(err, errlen, "no session ticket keys from the master");
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 static void log_note(bool warning, const char *msg, void *arg)
@@ -274,15 +302,13 @@ static void log_note(bool warning, const char *msg, void *arg)
 static int engine_prepare(struct engine *e, char *err, size_t errlen)
 {
 	const struct mg_config *cfg = e->ctx.cfg;
-	unsigned char keys[TLS_TICKET_KEYS_LEN];
-	int rc = 0;
 
 	e->ctx.backends = calloc(cfg->n_backends, sizeof(*e->ctx.backends));
 	if (e->ctx.backends == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (receive_ticket_keys(e, keys, err, errlen) < 0)
+	if (receive_ticket_keys(e, err, errlen) < 0)
 		return -1;
 	/*
 	 * Every engine loads the same files: only the first says what it found
@@ -293,15 +319,9 @@ static int engine_prepare(struct engine *e, char *err, size_t errlen)
 		.keep_dir = cfg->tls.last_good_dir, .refresh = e->params->index == 0,
 		.keep_default = !e->params->first_start,
 		.note = e->params->index == 0 ? log_note : NULL }, err, errlen);
-	if (e->ctx.servers == NULL) {
-		rc = -1;
-	} else if (servers_set_ticket_keys(e->ctx.servers, keys, sizeof(keys)) < 0) {
-		snprintf(err, errlen, "cannot set the session ticket keys");
-		rc = -1;
-	}
-	explicit_bzero(keys, sizeof(keys));
-	if (rc < 0)
+	if (e->ctx.servers == NULL)
 		return -1;
+	servers_set_ticket_keys(e->ctx.servers, e->tickets);
 	for (size_t i = 0; i < cfg->n_backends; i++) {
 		char detail[256];
 

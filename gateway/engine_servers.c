@@ -338,13 +338,10 @@ struct mg_tls_server *servers_get(const struct engine_servers *servers, size_t l
 	return listener < servers->n_listeners ? servers->by_listener[listener] : NULL;
 }
 
-int servers_set_ticket_keys(struct engine_servers *servers, const unsigned char *keys,
-			    size_t len)
+void servers_set_ticket_keys(struct engine_servers *servers, const struct ticket_keys *keys)
 {
 	for (size_t i = 0; i < servers->n_own; i++)
-		if (tls_server_set_ticket_keys(servers->own[i], keys, len) < 0)
-			return -1;
-	return 0;
+		tls_server_set_ticket_keys(servers->own[i], keys);
 }
 
 struct expiry_ctx {

@@ -69,9 +69,9 @@ struct engine_servers *servers_load_with(const struct mg_config *cfg,
 /* The context of cfg->listeners[listener]. */
 struct mg_tls_server *servers_get(const struct engine_servers *servers, size_t listener);
 
-/* Give every context the session ticket keys (engine_tls.h). Returns 0 or -1. */
-int servers_set_ticket_keys(struct engine_servers *servers, const unsigned char *keys,
-			    size_t len);
+/* Give every context the engine's session ticket key set (engine_tls.h). */
+struct ticket_keys;
+void servers_set_ticket_keys(struct engine_servers *servers, const struct ticket_keys *keys);
 
 /*
  * Warn about every certificate (default pairs and directories) that expires

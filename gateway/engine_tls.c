@@ -13,20 +13,25 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "dnsname.h"
 #include "engine_certs.h"
 #include "engine_tls.h"
+#include "ticket_keys.h"
 #include "tls_openssl.h"
 
 struct mg_tls_server {
 	SSL_CTX *ctx;
 	const char *alpn;	/* "imap" or "pop3" */
 	struct tls_certs *names;	/* certificates by SNI name, not ours; or NULL */
+	const struct ticket_keys *tickets;	/* the engine's, not ours; or NULL */
 	bool sni_strict;
 };
 
@@ -38,6 +43,8 @@ struct mg_tls_client {
 
 /* Where the new-session callback finds its client (an engine is one thread). */
 static int client_index = -1;
+/* Where the ticket key callback finds its server. */
+static int server_index = -1;
 
 /*
  * Keep the backend's newest session (a TLS 1.3 ticket) so that the next
@@ -184,6 +191,46 @@ static int use_pair(SSL_CTX *ctx, const struct tls_pem *pair, char *err, size_t 
 	return 0;
 }
 
+/*
+ * The session ticket key callback (RFC 5077 tickets, also TLS 1.3's):
+ * encrypt with the set's first key, AES-CBC and HMAC-SHA256 as nginx does
+ * with the same key files; decrypt with whichever key the ticket names.
+ * A ticket under any key but the first is renewed, so a client moves to
+ * the current key while its old one is still accepted. Without keys (no
+ * set yet) no ticket is issued and none is accepted: a full handshake.
+ */
+static int ticket_key_cb(SSL *ssl, unsigned char name[TICKET_KEY_NAME_LEN],
+			 unsigned char iv[EVP_MAX_IV_LENGTH], EVP_CIPHER_CTX *cipher,
+			 EVP_MAC_CTX *mac, int encrypt)
+{
+	const struct mg_tls_server *server = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), server_index);
+	const struct ticket_keys *set = server != NULL ? server->tickets : NULL;
+	struct ticket_key_parts key;
+	OSSL_PARAM params[2];
+	const EVP_CIPHER *aes;
+	int found = 0;
+
+	if (set == NULL || set->n == 0)
+		return 0;
+	if (!encrypt && (found = ticket_keys_find(set, name)) < 0)
+		return 0;
+	ticket_key_parts(&set->key[found], &key);
+	aes = key.aes_len == 16 ? EVP_aes_128_cbc() : EVP_aes_256_cbc();
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (encrypt) {
+		memcpy(name, key.name, TICKET_KEY_NAME_LEN);
+		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(aes)) != 1 ||
+		    EVP_EncryptInit_ex(cipher, aes, NULL, key.aes, iv) != 1)
+			return -1;
+	} else if (EVP_DecryptInit_ex(cipher, aes, NULL, key.aes, iv) != 1) {
+		return -1;
+	}
+	if (EVP_MAC_init(mac, key.hmac, key.hmac_len, params) != 1)
+		return -1;
+	return encrypt || found == 0 ? 1 : 2;
+}
+
 struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg,
 				     const struct mg_listener_config *listener,
 				     const struct tls_pem *pair, char *err, size_t errlen)
@@ -236,6 +283,20 @@ struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg,
 	 */
 	SSL_CTX_set_session_cache_mode(server->ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_session_id_context(server->ctx, session_context, sizeof(session_context) - 1);
+	if (server_index < 0)
+		server_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (server_index < 0 || SSL_CTX_set_ex_data(server->ctx, server_index, server) != 1 ||
+	    SSL_CTX_set_tlsext_ticket_key_evp_cb(server->ctx, ticket_key_cb) != 1) {
+		tls_openssl_error(err, errlen, "cannot set the session ticket callback");
+		goto fail;
+	}
+	/*
+	 * One ticket per handshake, not OpenSSL's two: mail clients open one
+	 * connection at a time to a server (IMAP IDLE and a second for
+	 * fetching at most), and every ticket costs an encryption and a
+	 * record on every handshake.
+	 */
+	SSL_CTX_set_num_tickets(server->ctx, 1);
 	SSL_CTX_set_alpn_select_cb(server->ctx, alpn_select, server);
 	SSL_CTX_set_tlsext_servername_callback(server->ctx, choose_certificate);
 	SSL_CTX_set_tlsext_servername_arg(server->ctx, server);
@@ -417,13 +478,9 @@ void tls_ssl_failure(const struct ssl_st *ssl, bool client, unsigned long first_
 	ERR_clear_error();
 }
 
-int tls_server_set_ticket_keys(struct mg_tls_server *server, const unsigned char *keys,
-			       size_t len)
+void tls_server_set_ticket_keys(struct mg_tls_server *server, const struct ticket_keys *keys)
 {
-	if (len != TLS_TICKET_KEYS_LEN)
-		return -1;
-	/* OpenSSL copies them: name (16), HMAC secret (32), AES key (32). */
-	return SSL_CTX_set_tlsext_ticket_keys(server->ctx, (void *)keys, (long)len) == 1 ? 0 : -1;
+	server->tickets = keys;
 }
 
 /* Is word one of the space-separated words of list? */

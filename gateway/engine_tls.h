@@ -41,12 +41,14 @@ void tls_server_set_names(struct mg_tls_server *server, struct tls_certs *names)
 time_t tls_server_not_after(const struct mg_tls_server *server);
 
 /*
- * Session ticket keys shared by every engine, so a client resumes whichever
- * engine accepts it: exactly TLS_TICKET_KEYS_LEN random bytes. Returns 0 or -1.
+ * Session ticket keys shared by every engine and every gateway generation,
+ * so a client resumes whichever engine accepts it (ticket_keys.h). The set
+ * stays the caller's and must outlive the server; the engine changes it in
+ * place when the master rotates the keys, and every server of the engine
+ * uses the new set from the next handshake on. NULL: no tickets.
  */
-#define TLS_TICKET_KEYS_LEN 80
-int tls_server_set_ticket_keys(struct mg_tls_server *server, const unsigned char *keys,
-			       size_t len);
+struct ticket_keys;
+void tls_server_set_ticket_keys(struct mg_tls_server *server, const struct ticket_keys *keys);
 void tls_server_free(struct mg_tls_server *server);
 
 struct mg_tls_client *tls_client_new(const struct mg_backend_config *backend, char *err,

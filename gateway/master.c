@@ -10,8 +10,9 @@
  * a session) and either refuses or forks a session child (session.c) that
  * runs the pre-login dialogue with the engine over the channel the engine
  * sent along. The master never reads a byte a client sends and never loads a
- * key, so it may keep root: it restarts engines and the PAM auth process that
- * die, and binds new listeners on reload.
+ * certificate's key (only the session ticket keys it hands the engines:
+ * master_tickets.c), so it may keep root: it restarts engines and the PAM
+ * auth process that die, and binds new listeners on reload.
  *
  * SIGHUP starts a new generation of engines on the new configuration; once
  * they are ready the old ones stop accepting and end with their last
@@ -27,9 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -307,6 +306,8 @@ static int poll_timeout(const struct master *m)
 		next = m->spares_topup_at;
 	if (master_certwatch_due(m) != 0 && (next == 0 || master_certwatch_due(m) < next))
 		next = master_certwatch_due(m);
+	if (m->tickets.rotate_at != 0 && (next == 0 || m->tickets.rotate_at < next))
+		next = m->tickets.rotate_at;
 	return next == 0 ? -1 : stream_ms_left(next);
 }
 
@@ -317,6 +318,8 @@ static void timers(struct master *m)
 
 	if (m->restart_at != 0 && now >= m->restart_at)
 		restart_missing_engines(m);
+	if (tickets_due(&m->tickets, now))
+		rotate_ticket_keys(m);
 	if (m->authd_restart_at != 0 && now >= m->authd_restart_at) {
 		m->authd_restart_at = 0;
 		if (start_authd(m, err, sizeof(err)) < 0) {
@@ -335,8 +338,11 @@ static void serve_engines(struct master *m, const struct pollfd *pfds, size_t n)
 
 		if (e->pid == 0 || e->fd < 0 || pfds[i].fd != e->fd)
 			continue;
-		if (pfds[i].revents & POLLOUT)
+		if (pfds[i].revents & POLLOUT) {
 			flush_engine(e);
+			if (e->keys_due)
+				send_ticket_keys(m, e);
+		}
 		if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR))
 			read_engine(m, e);
 	}
@@ -368,7 +374,7 @@ static void loop(struct master *m)
 			const struct engine_proc *e = &m->engines[i];
 
 			pfds[i] = (struct pollfd){ .fd = e->pid != 0 ? e->fd : -1, .events = POLLIN };
-			if (e->n_out > 0)
+			if (e->n_out > 0 || e->keys_due)
 				pfds[i].events |= POLLOUT;
 		}
 		pfds[n] = (struct pollfd){ .fd = signal_pipe[0], .events = POLLIN };
@@ -472,7 +478,7 @@ int master_check(struct mg_config *cfg, servers_note_fn *note, void *arg, char *
 {
 	/* What each engine loads at start, loaded once here to prove it loads. */
 	struct engine_servers *servers = servers_load(cfg, true, note, arg, err, errlen);
-	int rc = servers != NULL ? 0 : -1;
+	int rc = servers != NULL ? tickets_check(cfg, err, errlen) : -1;
 
 	for (size_t i = 0; rc == 0 && i < cfg->n_backends; i++) {
 		struct mg_tls_client *client;
@@ -581,31 +587,6 @@ static int wait_first_generation(struct master *m, char *err, size_t errlen)
 	return 0;
 }
 
-static int make_ticket_keys(struct master *m, char *err, size_t errlen)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	void *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
-
-	if (p == MAP_FAILED) {
-		snprintf(err, errlen, "mmap: %s", strerror(errno));
-		return -1;
-	}
-	if (madvise(p, (size_t)page, MADV_WIPEONFORK) < 0 || madvise(p, (size_t)page,
-								       MADV_DONTDUMP) < 0) {
-		snprintf(err, errlen, "madvise: %s", strerror(errno));
-		munmap(p, (size_t)page);
-		return -1;
-	}
-	if (getrandom(p, TLS_TICKET_KEYS_LEN, 0) != TLS_TICKET_KEYS_LEN) {
-		snprintf(err, errlen, "getrandom: %s", strerror(errno));
-		munmap(p, (size_t)page);
-		return -1;
-	}
-	m->ticket_keys = p;
-	return 0;
-}
-
 static void master_free(struct master *m)
 {
 	while (m->gens != NULL) {
@@ -622,10 +603,7 @@ static void master_free(struct master *m)
 	free(m->children);
 	free(m->requests);
 	connlimit_free(&m->sessions);
-	if (m->ticket_keys != NULL) {
-		explicit_bzero(m->ticket_keys, TLS_TICKET_KEYS_LEN);
-		munmap(m->ticket_keys, (size_t)sysconf(_SC_PAGESIZE));
-	}
+	tickets_stop(&m->tickets);
 }
 
 int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
@@ -637,7 +615,7 @@ int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
 	config_warnings(cfg, log_warning_cb, NULL);
 	m.current = generation_new(&m, cfg, err, sizeof(err));
 	if (m.current == NULL || install_signals(err, sizeof(err)) < 0 ||
-	    make_ticket_keys(&m, err, sizeof(err)) < 0) {
+	    tickets_start(&m.tickets, m.current->cfg, stream_now_ms(), err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto fail;
 	}

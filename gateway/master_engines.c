@@ -84,20 +84,13 @@ int spawn_engine(struct master *m, struct generation *g, unsigned index)
 		close(sp[0]);
 		return -1;
 	}
-	{
-		struct chan_msg keys;
-
-		chan_msg_init(&keys, CHAN_TICKET_KEYS);
-		chan_put_bytes(&keys, m->ticket_keys, TLS_TICKET_KEYS_LEN);
-		if (chan_send(sp[0], &keys, NULL, 0) < 0)
-			log_error("engine channel: %s", strerror(errno));
-		explicit_bzero(keys.data, keys.len);
-	}
 	fcntl(sp[0], F_SETFL, fcntl(sp[0], F_GETFL) | O_NONBLOCK);
 	*e = (struct engine_proc){
 		.pid = pid, .fd = sp[0], .group = ++m->next_group, .index = index, .gen = g,
 		.state = ENGINE_STARTING, .started_ms = stream_now_ms(),
 	};
+	/* Its first message: a new channel always has room for it. */
+	send_ticket_keys(m, e);
 	g->alive++;
 	log_debug("engine started pid=%ld generation=%u index=%u", (long)pid, g->number, index);
 	return 0;
@@ -163,6 +156,47 @@ void flush_engine(struct engine_proc *e)
 		return;
 	memmove(e->out, e->out + done, (e->n_out - done) * sizeof(*e->out));
 	e->n_out -= done;
+}
+
+void send_ticket_keys(struct master *m, struct engine_proc *e)
+{
+	struct chan_msg *msg;
+
+	if (e->pid == 0 || e->fd < 0)
+		return;
+	/* Too big for the stack frames this is called from, and secret: wiped below. */
+	msg = malloc(sizeof(*msg));
+	if (msg == NULL) {
+		e->keys_due = true;
+		return;
+	}
+	ticket_keys_message(m->tickets.set, msg);
+	if (chan_send(e->fd, msg, NULL, 0) == 0)
+		e->keys_due = false;
+	else if (errno == EAGAIN || errno == EWOULDBLOCK)
+		e->keys_due = true;	/* flush_engine()'s round sends it */
+	else
+		log_debug("engine %ld channel: %s", (long)e->pid, strerror(errno));
+	explicit_bzero(msg, sizeof(*msg));
+	free(msg);
+}
+
+void broadcast_ticket_keys(struct master *m)
+{
+	for (size_t i = 0; i < m->n_engines; i++)
+		send_ticket_keys(m, &m->engines[i]);
+}
+
+void rotate_ticket_keys(struct master *m)
+{
+	char err[256];
+
+	if (tickets_rotate(&m->tickets, stream_now_ms(), err, sizeof(err)) < 0) {
+		log_error("ticket keys not rotated: %s", err);
+		return;
+	}
+	log_info("ticket keys rotated set=%u", (unsigned)m->tickets.set->serial);
+	broadcast_ticket_keys(m);
 }
 
 void tell_engine(struct engine_proc *e, enum chan_type type, unsigned grace)

@@ -276,6 +276,23 @@ void reload(struct master *m)
 		config_free(cfg);
 		return;
 	}
+	/*
+	 * Key files are read again now: every engine, old generation and new,
+	 * gets the new set, so a ticket issued by either resumes on both.
+	 */
+	switch (tickets_reload(&m->tickets, cfg, stream_now_ms(), err, sizeof(err))) {
+	case -1:
+		log_error("reload failed, keeping the running configuration: %s", err);
+		config_free(cfg);
+		return;
+	case 1:
+		log_info("ticket keys replaced set=%u source=%s", (unsigned)m->tickets.set->serial,
+			 m->tickets.from_files ? "ticket_key_file" : "made");
+		broadcast_ticket_keys(m);
+		break;
+	default:
+		break;
+	}
 	g = generation_new(m, cfg, err, sizeof(err));
 	if (g == NULL) {
 		reload_failed(m, err);

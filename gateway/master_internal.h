@@ -4,8 +4,9 @@
  * sessions' limits and children, signals and start-up; master_engines.c
  * starts, talks to, reaps and restarts the TLS engines;
  * master_generation.c holds configurations, their listening sockets and
- * the reload that switches between them. Nothing outside these three
- * files includes it.
+ * the reload that switches between them (master_tickets.c, which knows
+ * no engine, keeps the session ticket keys they are sent). Nothing
+ * outside these files includes it.
  */
 #ifndef MG_MASTER_INTERNAL_H
 #define MG_MASTER_INTERNAL_H
@@ -20,6 +21,7 @@
 #include "chan.h"
 #include "config.h"
 #include "master_connlimit.h"
+#include "master_tickets.h"
 #include "engine.h"
 #include "session_sandbox.h"
 
@@ -68,6 +70,7 @@ struct engine_proc {
 	long long started_ms;
 	struct out_msg *out;	/* messages the engine was too busy to take */
 	size_t n_out, cap_out;
+	bool keys_due;		/* the ticket key set could not be sent yet */
 };
 
 /* Session children forked ahead (master_spares.c), kept at this many. */
@@ -133,7 +136,7 @@ struct master {
 	 * every child: engines get them over their channel, session children
 	 * and the auth process never have them.
 	 */
-	unsigned char *ticket_keys;
+	struct master_tickets tickets;
 };
 
 /* master.c */
@@ -164,6 +167,12 @@ void kill_generation(struct master *m, struct generation *g);
 void read_engine(struct master *m, struct engine_proc *e);
 void engine_reaped(struct master *m, struct engine_proc *e, int status);
 void restart_missing_engines(struct master *m);
+/* The ticket key set to e (now, or when its channel has room: keys_due). */
+void send_ticket_keys(struct master *m, struct engine_proc *e);
+/* ... to every engine of every generation. */
+void broadcast_ticket_keys(struct master *m);
+/* Rotate the made keys and tell every engine. */
+void rotate_ticket_keys(struct master *m);
 
 /* master_certwatch.c: a certificate file changed, reload (no reload runs). */
 long long master_certwatch_due(const struct master *m);	/* when (stream ms), or 0 */

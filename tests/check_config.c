@@ -1522,6 +1522,16 @@ static const struct error_case sni_error_cases[] = {
 	  BACKEND_OK LISTEN_OK, 4, "invalid boolean value for option 'certificate_watch'" },
 	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n"
 	  " certificate_watch = no\n}\n", 11, "no such option 'certificate_watch'" },
+	/* session ticket key files */
+	{ "tls {\n certificate = \"/c\"\n key = \"/k\"\n ticket_key_file = \"t.key\"\n}\n"
+	  BACKEND_OK LISTEN_OK, 4, "ticket_key_file 't.key' must be an absolute path" },
+	{ "tls {\n certificate = \"/c\"\n key = \"/k\"\n\n ticket_key_file = { \"/a\", \"\" }\n}\n"
+	  BACKEND_OK LISTEN_OK, 5, "ticket_key_file '' must be an absolute path" },
+	{ "tls {\n certificate = \"/c\"\n key = \"/k\"\n ticket_key_file = { \"/1\", \"/2\", "
+	  "\"/3\", \"/4\", \"/5\", \"/6\", \"/7\", \"/8\", \"/9\" }\n}\n" BACKEND_OK LISTEN_OK, 4,
+	  "ticket_key_file: at most 8 files" },
+	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n ticket_key_file = \"/t\"\n}\n",
+	  11, "no such option 'ticket_key_file'" },
 };
 
 /* Client sets by the name asked for in TLS (SNI). */
@@ -1619,6 +1629,31 @@ START_TEST(test_sni_errors)
 }
 END_TEST
 
+/* ---- session ticket key files (their contents: check_master_tickets) ---- */
+
+START_TEST(test_ticket_key_files)
+{
+	struct mg_config *c = load_ok(MINIMAL);
+
+	ck_assert_uint_eq(c->tls.n_ticket_key_files, 0);
+	config_free(c);
+	c = load_ok("tls {\n certificate = \"/c\"\n key = \"/k\"\n"
+		    " ticket_key_file = \"/etc/mg/t.key\"\n}\n" BACKEND_OK LISTEN_OK);
+	ck_assert_uint_eq(c->tls.n_ticket_key_files, 1);
+	ck_assert_str_eq(c->tls.ticket_key_files[0], "/etc/mg/t.key");
+	ck_assert_int_eq(c->tls.ticket_key_file_line, 4);
+	config_free(c);
+	/* nginx's rotation: the first encrypts, the rest only decrypt. */
+	c = load_ok("tls {\n certificate = \"/c\"\n key = \"/k\"\n\n"
+		    " ticket_key_file = { \"/new.key\", \"/old.key\" }\n}\n" BACKEND_OK LISTEN_OK);
+	ck_assert_uint_eq(c->tls.n_ticket_key_files, 2);
+	ck_assert_str_eq(c->tls.ticket_key_files[0], "/new.key");
+	ck_assert_str_eq(c->tls.ticket_key_files[1], "/old.key");
+	ck_assert_int_eq(c->tls.ticket_key_file_line, 5);
+	config_free(c);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1641,6 +1676,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_default_pair_per_listener_only);
 	tcase_add_loop_test(tc, test_sni_errors, 0,
 			    (int)(sizeof(sni_error_cases) / sizeof(sni_error_cases[0])));
+	tcase_add_test(tc, test_ticket_key_files);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("routing");

@@ -140,10 +140,6 @@ START_TEST(test_shared_contexts_and_notes)
 		      strstr(notes.text[i], " days_left=2") != NULL, "%s", notes.text[i]);
 	/* Exactly: skipped b, loaded d, loaded own, soon. */
 	ck_assert_int_eq(notes.n, 4);
-	ck_assert_int_eq(servers_set_ticket_keys(s, (const unsigned char *)
-						 "0123456789012345678901234567890123456789"
-						 "0123456789012345678901234567890123456789", 80), 0);
-	ck_assert_int_eq(servers_set_ticket_keys(s, (const unsigned char *)"short", 5), -1);
 
 	/* The hook for a later re-check: a deadline past every certificate's. */
 	notes.n = 0;
