@@ -158,27 +158,25 @@ void flush_engine(struct engine_proc *e)
 	e->n_out -= done;
 }
 
+/*
+ * Not through the engine's queue (its slots are small, and a copy of the
+ * keys would wait there): a set that does not fit now is built and sent
+ * again from the loop once the channel has room.
+ */
 void send_ticket_keys(struct master *m, struct engine_proc *e)
 {
-	struct chan_msg *msg;
+	struct chan_msg msg;
 
 	if (e->pid == 0 || e->fd < 0)
 		return;
-	/* Too big for the stack frames this is called from, and secret: wiped below. */
-	msg = malloc(sizeof(*msg));
-	if (msg == NULL) {
-		e->keys_due = true;
-		return;
-	}
-	ticket_keys_message(m->tickets.set, msg);
-	if (chan_send(e->fd, msg, NULL, 0) == 0)
+	ticket_keys_message(m->tickets.set, &msg);
+	if (chan_send(e->fd, &msg, NULL, 0) == 0)
 		e->keys_due = false;
 	else if (errno == EAGAIN || errno == EWOULDBLOCK)
-		e->keys_due = true;	/* flush_engine()'s round sends it */
+		e->keys_due = true;
 	else
 		log_debug("engine %ld channel: %s", (long)e->pid, strerror(errno));
-	explicit_bzero(msg, sizeof(*msg));
-	free(msg);
+	explicit_bzero(msg.data, msg.len);
 }
 
 void broadcast_ticket_keys(struct master *m)
