@@ -19,6 +19,12 @@ in the same run, and printed with the ratio gateway / nginx:
      has a plaintext leg only (its mail proxy cannot speak TLS upstream).
      Then sessions per second with 32 client threads (bound by this
      machine, the Python client included).
+  1b. TLS handshakes on the implicit TLS port (connect, TLS 1.3
+     handshake, greeting, LOGOUT; no login), one at a time: CPU of the
+     whole tree and of the gateway's engines per connection, full
+     handshakes beside resumed ones (the session ticket of one earlier
+     handshake offered every time), and resumed / full. Every resumption
+     must succeed, else the run fails.
   2. LOGIN latency: median and p95 from sending LOGIN to the tagged OK,
      one session at a time. The CAPABILITY before it (RFC 3501 clients
      ask again after STARTTLS) is timed too: the first answer after the
@@ -179,6 +185,44 @@ def negotiated(port, ca):
         return c.tls_version(), c.sock.cipher()[0]
     finally:
         c.close()
+
+
+def tls_greeting(port, ca, session=None, timeout=15.0):
+    """Implicit TLS: connect, handshake (offering session, if any), read the
+    greeting, LOGOUT. Returns (resumed, the session to offer next time):
+    the TLS 1.3 ticket has arrived by the time the greeting has."""
+    raw = socket.create_connection((HOST, port), timeout=timeout)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s = client_context(ca).wrap_socket(raw, server_hostname="localhost", session=session)
+    try:
+        data = b""
+        while not data.endswith(b"\r\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                raise BenchError("port %d closed before its greeting" % port)
+            data += chunk
+        if not data.startswith(b"* OK"):
+            raise BenchError("greeting on port %d: %r" % (port, data))
+        s.sendall(b"Q LOGOUT\r\n")
+        data = b""
+        while b"Q OK" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return s.session_reused, s.session
+    finally:
+        s.close()
+
+
+def run_handshakes(port, ca, count, session):
+    """count tls_greeting()s one after another, each offering session (None:
+    full handshakes). Returns how many resumed."""
+    resumed = 0
+    for _ in range(count):
+        reused, _ = tls_greeting(port, ca, session)
+        resumed += bool(reused)
+    return resumed
 
 
 def run_sessions(port, ca, count, threads, deadline_s):
@@ -910,6 +954,56 @@ class Bench:
             self.add("  of which %s (plaintext leg)" % role, "ms", v, None, None,
                      key="cpu_ms_per_session_plain_" + role.replace(" ", "_"))
 
+    def handshakes(self):
+        """CPU of a resumed TLS handshake beside a full one, implicit TLS."""
+        a = self.args
+        results = {}
+        paths = [("gateway", self.mg.port("imaps_plain"))]
+        if self.nginx:
+            paths.append(("nginx", self.nginx.imaps_port))
+        for who, port in paths:
+            _, session = tls_greeting(port, self.certs.ca)
+            reused, session = tls_greeting(port, self.certs.ca, session)
+            if not reused:
+                raise BenchError("%s did not resume a TLS session on port %d" % (who, port))
+            r = results[who] = {"port": port, "handshakes": a.handshakes}
+            for kind, offer in (("full", None), ("resumed", session)):
+                run_handshakes(port, self.certs.ca, a.warmup, offer)
+                roles0 = role_stat(self.mg.pid) if who == "gateway" else None
+                resumed, user, system, _faults = self.tree_cpu(
+                    who, lambda: run_handshakes(port, self.certs.ca, a.handshakes, offer))
+                if resumed != (a.handshakes if offer else 0):
+                    raise BenchError("%s: %d of %d %s handshakes resumed"
+                                     % (who, resumed, a.handshakes, kind))
+                r[kind] = {"cpu_ms": (user + system) / a.handshakes}
+                if roles0 is not None:
+                    roles1 = role_stat(self.mg.pid)
+                    r[kind]["engines_cpu_ms"] = ((roles1["engines"] - roles0["engines"])
+                                                 * TICK_MS / a.handshakes)
+            log("TLS handshakes via %s: %.3f ms CPU full, %.3f ms resumed%s"
+                % (who, r["full"]["cpu_ms"], r["resumed"]["cpu_ms"],
+                   "" if who != "gateway" else " (engines %.3f / %.3f ms)"
+                   % (r["full"]["engines_cpu_ms"], r["resumed"]["engines_cpu_ms"])))
+        self.check_alive()
+        self.raw["handshakes"] = results
+        g, n = results["gateway"], results.get("nginx")
+
+        def per(res, kind, field="cpu_ms"):
+            return res[kind][field] if res else None
+
+        def resumed_per_full(res, field="cpu_ms"):
+            return (res["resumed"][field] / res["full"][field]
+                    if res and res["full"][field] else None)
+        for kind in ("full", "resumed"):
+            self.add("CPU per %s TLS handshake (implicit TLS, greeting, LOGOUT)" % kind, "ms",
+                     per(g, kind), per(n, kind), key="cpu_ms_per_handshake_" + kind)
+            self.add("  of which engines (%s)" % kind, "ms", per(g, kind, "engines_cpu_ms"),
+                     key="cpu_ms_per_handshake_%s_engines" % kind)
+        self.add("resumed / full handshake CPU", "ratio", resumed_per_full(g),
+                 resumed_per_full(n), key="handshake_cpu_resumed_per_full")
+        self.add("  engines only", "ratio", resumed_per_full(g, "engines_cpu_ms"),
+                 key="handshake_cpu_resumed_per_full_engines")
+
     def sessions_burst(self):
         """Sessions per second with many client threads: what this machine
         (client, proxy and Dovecot on the same cores) manages."""
@@ -1287,12 +1381,13 @@ class Bench:
         print()
         print("mailgate benchmark report (%s; %d cores; %s)"
               % ("quick" if a.quick else "full", os.cpu_count() or 0, platform.node()))
-        print("  %d STARTTLS sessions per path from %d threads (and from %d), %d sequential "
+        print("  %d STARTTLS sessions per path from %d threads (and from %d), %d full and "
+              "%d resumed TLS handshakes per path, %d sequential "
               "LOGINs per path, %.0f MiB message x %d fetches, %d idle sessions; TLS 1.3, "
               "ECDSA P-256; MB = 10^6 bytes; FETCH rate = size / (curl time_total - "
               "time_pretransfer); "
               "'direct' = Dovecot %s"
-              % (a.sessions, a.threads, BURST_THREADS, a.logins,
+              % (a.sessions, a.threads, BURST_THREADS, a.handshakes, a.handshakes, a.logins,
                  self.message_size / 1048576.0, a.fetches, a.idle, self.dovecot_version()))
         print("  " + self.nginx_description())
         print()
@@ -1434,6 +1529,8 @@ def parse_args(argv):
     ap.add_argument("--sessions", type=int, help="STARTTLS sessions per path (300; quick 60)")
     ap.add_argument("--threads", type=int, default=4, help="client threads for sessions (4)")
     ap.add_argument("--warmup", type=int, default=10, help="untimed sessions before each run")
+    ap.add_argument("--handshakes", type=int,
+                    help="sequential TLS handshakes per kind and path (300; quick 60)")
     ap.add_argument("--logins", type=int, help="sequential LOGINs per path (200; quick 40)")
     ap.add_argument("--message-mib", type=float, help="large message size in MiB (64; quick 16)")
     ap.add_argument("--fetches", type=int, help="fetches of it per path (5; quick 3)")
@@ -1451,11 +1548,13 @@ def parse_args(argv):
     ap.add_argument("--keep", action="store_true", help="keep the working directory")
     args = ap.parse_args(argv)
     quick = args.quick
-    for name, full, small in (("sessions", 300, 60), ("logins", 200, 40),
+    for name, full, small in (("sessions", 300, 60), ("handshakes", 300, 60),
+                              ("logins", 200, 40),
                               ("message_mib", 64.0, 16.0), ("fetches", 5, 3), ("idle", 200, 50)):
         if getattr(args, name) is None:
             setattr(args, name, small if quick else full)
-    bounds = {"sessions": (1, 100000), "threads": (1, 64), "warmup": (0, 1000),
+    bounds = {"sessions": (1, 100000), "handshakes": (1, 100000), "threads": (1, 64),
+              "warmup": (0, 1000),
               "logins": (1, 100000), "message_mib": (0.01, 1024), "fetches": (1, 100),
               "idle": (1, 450), "idle_settle": (0, 60), "idle_many": (1, 50000),
               "phase_timeout": (1, 3600)}
@@ -1483,6 +1582,7 @@ def main(argv=None):
     try:
         bench.start()
         bench.sessions()
+        bench.handshakes()
         bench.sessions_burst()
         bench.login_latency()
         bench.throughput()
