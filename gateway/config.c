@@ -44,6 +44,7 @@
 #include "config_internal.h"
 #include "credfile.h"
 #include "dnsname.h"
+#include "engine_tls_profile.h"
 #include "log.h"
 #include "session_usermap.h"
 
@@ -302,6 +303,15 @@ static int parse_min_protocol(cfg_t *cfg, cfg_opt_t *opt, const char *value, voi
 
 	return parse_enum(cfg, opt, value, result, words, N_WORDS(words),
 			  "TLSv1.2 or TLSv1.3");
+}
+
+static int parse_forward_secrecy(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	static const struct enum_word words[] = {
+		{ "required", 1 }, { "allowed", 0 },
+	};
+
+	return parse_enum(cfg, opt, value, result, words, N_WORDS(words), "required or allowed");
 }
 
 static int parse_backend_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
@@ -590,6 +600,86 @@ static int load_master_user(struct load_ctx *ctx, struct mg_backend_config *b)
 	return rc;
 }
 
+/*
+ * The settings a tls_profile section and the tls section share, checked
+ * with OpenSSL's own parsers: a cipher string that selects nothing, an
+ * unknown suite or group fails the load at its line, not an engine later.
+ */
+static int build_profile(struct load_ctx *ctx, cfg_t *sec, const char *kind,
+			 struct mg_tls_profile *p)
+{
+	const char *option = NULL;
+	char why[256], q[QUOTE_MAX];
+	int line;
+
+	if (copy_str(ctx, &p->ciphers, opt_str(sec, "ciphers")) < 0 ||
+	    copy_str(ctx, &p->ciphersuites, opt_str(sec, "ciphersuites")) < 0 ||
+	    copy_str(ctx, &p->groups, opt_str(sec, "groups")) < 0)
+		return -1;
+	p->min_version = (enum mg_tls_version)cfg_getint(sec, "min_protocol");
+	if (tls_profile_check(p, &option, why, sizeof(why)) == 0)
+		return 0;
+	line = option != NULL ? opt_line(ctx, cfg_getopt(sec, option)) : 0;
+	if (p->name != NULL)
+		config_error(ctx, line > 0 ? line : p->line, "%s '%s': %s", kind,
+			     config_quote(q, p->name), why);
+	else
+		config_error(ctx, line > 0 ? line : p->line, "%s: %s", kind, why);
+	return -1;
+}
+
+static int build_tls_profiles(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
+{
+	unsigned n = cfg_size(root, "tls_profile");
+
+	if (n == 0)
+		return 0;
+	c->tls_profiles = calloc(n, sizeof(*c->tls_profiles));
+	if (c->tls_profiles == NULL)
+		return config_out_of_memory(ctx);
+	c->n_tls_profiles = n;
+	for (unsigned i = 0; i < n; i++) {
+		cfg_t *sec = cfg_getnsec(root, "tls_profile", i);
+		struct mg_tls_profile *p = &c->tls_profiles[i];
+
+		p->line = sec_line(ctx, root, "tls_profile", i, sec);
+		if (check_name(ctx, "tls_profile", cfg_title(sec), p->line) < 0 ||
+		    copy_str(ctx, &p->name, cfg_title(sec)) < 0)
+			return -1;
+		p->require_forward_secrecy = cfg_getint(sec, "forward_secrecy") != 0;
+		if (build_profile(ctx, sec, "tls_profile", p) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * The tls_profile a listener or backend section names, or NULL when it
+ * names none. Fails (reported) on a name no tls_profile section has.
+ */
+static int find_profile(struct load_ctx *ctx, const struct mg_config *c, cfg_t *sec,
+			const char *kind, const char *name, int line,
+			const struct mg_tls_profile **out)
+{
+	const char *want = opt_str(sec, "tls_profile");
+	char q[QUOTE_MAX], q2[QUOTE_MAX];
+
+	*out = NULL;
+	if (want == NULL)
+		return 0;
+	for (size_t i = 0; i < c->n_tls_profiles; i++) {
+		if (strcmp(c->tls_profiles[i].name, want) == 0) {
+			*out = &c->tls_profiles[i];
+			return 0;
+		}
+	}
+	if (opt_line(ctx, cfg_getopt(sec, "tls_profile")) > 0)
+		line = opt_line(ctx, cfg_getopt(sec, "tls_profile"));
+	config_error(ctx, line, "%s '%s': no tls_profile section is called '%s'", kind,
+		     config_quote(q, name), config_quote(q2, want));
+	return -1;
+}
+
 static int build_backends(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 {
 	unsigned i, n = cfg_size(root, "backend"), n_master = 0;
@@ -621,6 +711,14 @@ static int build_backends(struct load_ctx *ctx, cfg_t *root, struct mg_config *c
 			return -1;
 		}
 		b->tls = (enum mg_backend_tls)cfg_getint(sec, "tls");
+		if (find_profile(ctx, c, sec, "backend", b->name, b->line, &b->tls_profile) < 0)
+			return -1;
+		if (b->tls_profile != NULL && b->tls == MG_BACKEND_TLS_NONE) {
+			config_error(ctx, opt_line(ctx, cfg_getopt(sec, "tls_profile")),
+				     "backend '%s': tls_profile needs tls = starttls or implicit",
+				     config_quote(q, b->name));
+			return -1;
+		}
 		b->verify = cfg_getbool(sec, "verify") == cfg_true;
 		b->client_address = (enum mg_client_address)cfg_getint(sec, "client_address");
 		b->login = (enum mg_backend_login)cfg_getint(sec, "backend_login");
@@ -771,15 +869,15 @@ static int build_tls(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 	struct mg_tls_config *t = &c->tls;
 
 	t->line = section_line(ctx, "tls", 0);
+	t->profile.line = t->line;
+	t->profile.require_forward_secrecy =
+		cfg_getbool(sec, "require_forward_secrecy") == cfg_true;
 	if (copy_str(ctx, &t->certificate, opt_str(sec, "certificate")) < 0 ||
 	    copy_str(ctx, &t->key, opt_str(sec, "key")) < 0 ||
 	    copy_str(ctx, &t->certificate_dir, opt_str(sec, "certificate_dir")) < 0 ||
 	    copy_str(ctx, &t->last_good_dir, cfg_getstr(sec, "last_good_dir")) < 0 ||
-	    copy_str(ctx, &t->ciphers, opt_str(sec, "ciphers")) < 0 ||
-	    copy_str(ctx, &t->ciphersuites, opt_str(sec, "ciphersuites")) < 0)
+	    build_profile(ctx, sec, "tls", &t->profile) < 0)
 		return -1;
-	t->min_version = (enum mg_tls_version)cfg_getint(sec, "min_protocol");
-	t->require_forward_secrecy = cfg_getbool(sec, "require_forward_secrecy") == cfg_true;
 	t->sni_strict = cfg_getbool(sec, "sni_strict") == cfg_true;
 	t->certificate_watch = cfg_getbool(sec, "certificate_watch") == cfg_true;
 	if (t->last_good_dir != NULL && t->last_good_dir[0] != '/') {
@@ -896,8 +994,11 @@ static int build_listener(struct load_ctx *ctx, cfg_t *sec, struct mg_config *c,
 	}
 	l->auth = cfg_size(sec, "auth") > 0 ? (enum mg_auth_method)cfg_getint(sec, "auth")
 					     : MG_AUTH_DEFAULT;
-	if (build_listener_certs(ctx, sec, &c->tls, l) < 0)
+	if (build_listener_certs(ctx, sec, &c->tls, l) < 0 ||
+	    find_profile(ctx, c, sec, "listen", l->name, l->line, &l->tls_profile) < 0)
 		return -1;
+	if (l->tls_profile == NULL)
+		l->tls_profile = &c->tls.profile;
 	return build_networks(ctx, sec, "proxy_networks", "listen", l->name, l->line,
 			      &l->proxy_networks, &l->n_proxy_networks);
 }
@@ -1127,7 +1228,8 @@ static int build_config(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 	if (copy_str(ctx, &c->user_map, opt_str(root, "user_map")) < 0)
 		return -1;
 
-	if (build_backends(ctx, root, c) < 0 ||
+	if (build_tls_profiles(ctx, root, c) < 0 ||
+	    build_backends(ctx, root, c) < 0 ||
 	    build_default_backend(ctx, root, c) < 0 ||
 	    build_tls(ctx, root, c) < 0 ||
 	    build_listeners(ctx, root, c) < 0 ||
@@ -1157,6 +1259,7 @@ static cfg_t *new_parser(void)
 		CFG_INT_CB("min_protocol", MG_TLS_1_2, CFGF_NONE, parse_min_protocol),
 		CFG_STR("ciphers", NULL, CFGF_NODEFAULT),
 		CFG_STR("ciphersuites", NULL, CFGF_NODEFAULT),
+		CFG_STR("groups", NULL, CFGF_NODEFAULT),
 		CFG_BOOL("require_forward_secrecy", cfg_true, CFGF_NONE),
 		CFG_STR("certificate_dir", NULL, CFGF_NODEFAULT),
 		CFG_BOOL("sni_strict", cfg_false, CFGF_NONE),
@@ -1178,6 +1281,15 @@ static cfg_t *new_parser(void)
 		CFG_INT_CB("backend_login", MG_BACKEND_LOGIN_PASSTHROUGH, CFGF_NONE,
 			   parse_backend_login),
 		CFG_STR("master_user_file", NULL, CFGF_NODEFAULT),
+		CFG_STR("tls_profile", NULL, CFGF_NODEFAULT),
+		CFG_END()
+	};
+	cfg_opt_t profile_opts[] = {
+		CFG_INT_CB("min_protocol", MG_TLS_1_2, CFGF_NONE, parse_min_protocol),
+		CFG_STR("ciphers", NULL, CFGF_NODEFAULT),
+		CFG_STR("ciphersuites", NULL, CFGF_NODEFAULT),
+		CFG_STR("groups", NULL, CFGF_NODEFAULT),
+		CFG_INT_CB("forward_secrecy", 1, CFGF_NONE, parse_forward_secrecy),
 		CFG_END()
 	};
 	cfg_opt_t client_opts[] = {
@@ -1205,6 +1317,7 @@ static cfg_t *new_parser(void)
 		CFG_STR("certificate", NULL, CFGF_NODEFAULT),
 		CFG_STR("key", NULL, CFGF_NODEFAULT),
 		CFG_STR("certificate_dir", NULL, CFGF_NODEFAULT),
+		CFG_STR("tls_profile", NULL, CFGF_NODEFAULT),
 		CFG_END()
 	};
 	cfg_opt_t opts[] = {
@@ -1235,6 +1348,7 @@ static cfg_t *new_parser(void)
 		CFG_INT_CB("auth_workers", 4, CFGF_NONE, parse_number),
 		CFG_INT_CB("auth_timeout", 10, CFGF_NONE, parse_number),
 		CFG_SEC("tls", tls_opts, CFGF_NONE),
+		CFG_SEC("tls_profile", profile_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 		CFG_SEC("backend", backend_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 		CFG_SEC("listen", listen_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 		CFG_SEC("client", client_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
@@ -1315,6 +1429,14 @@ done:
 	return rc;
 }
 
+static void profile_free(struct mg_tls_profile *p)
+{
+	free(p->name);
+	free(p->ciphers);
+	free(p->ciphersuites);
+	free(p->groups);
+}
+
 void config_free(struct mg_config *cfg)
 {
 	size_t i, j;
@@ -1331,11 +1453,13 @@ void config_free(struct mg_config *cfg)
 	free(cfg->tls.key);
 	free(cfg->tls.certificate_dir);
 	free(cfg->tls.last_good_dir);
-	free(cfg->tls.ciphers);
-	free(cfg->tls.ciphersuites);
 	for (i = 0; i < cfg->tls.n_ticket_key_files; i++)
 		free(cfg->tls.ticket_key_files[i]);
 	free(cfg->tls.ticket_key_files);
+	profile_free(&cfg->tls.profile);
+	for (i = 0; i < cfg->n_tls_profiles; i++)
+		profile_free(&cfg->tls_profiles[i]);
+	free(cfg->tls_profiles);
 	for (i = 0; i < cfg->n_listeners; i++) {
 		struct mg_listener_config *l = &cfg->listeners[i];
 

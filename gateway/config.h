@@ -73,6 +73,21 @@ enum mg_client_address {
 	MG_CLIENT_ADDRESS_IMAP_ID	/* IMAP ID ("x-originating-ip" ...) before login */
 };
 
+/*
+ * How a TLS leg is negotiated: a tls_profile section, or the tls section's
+ * own settings (the profile of every listener that names none). Checked at
+ * load with OpenSSL's own parsers (engine_tls_profile.h).
+ */
+struct mg_tls_profile {
+	char *name;			/* NULL for the tls section's own */
+	enum mg_tls_version min_version;	/* default TLS 1.2 */
+	char *ciphers;			/* TLS 1.2 cipher list, NULL = built-in default */
+	char *ciphersuites;		/* TLS 1.3 suites, NULL = OpenSSL default */
+	char *groups;			/* key exchange groups, NULL = OpenSSL default */
+	bool require_forward_secrecy;	/* default true: no RSA key exchange */
+	int line;			/* where it is set, for messages */
+};
+
 struct mg_tls_config {
 	/*
 	 * The default pair (clients without SNI, names nothing else serves):
@@ -85,10 +100,6 @@ struct mg_tls_config {
 	bool sni_strict;		/* a name nothing serves: unrecognized_name alert */
 	bool certificate_watch;		/* reload when a certificate file changes (default yes) */
 	char *last_good_dir;		/* last-good copies of the pairs (engine_lastgood.h) */
-	enum mg_tls_version min_version;	/* default TLS 1.2 */
-	char *ciphers;			/* TLS 1.2 cipher list, NULL = built-in default */
-	char *ciphersuites;		/* TLS 1.3 suites, NULL = OpenSSL default */
-	bool require_forward_secrecy;	/* default true: no RSA key exchange */
 	/*
 	 * Session ticket keys shared with other gateways (nginx's
 	 * ssl_session_ticket_key format; the first encrypts), absolute
@@ -97,6 +108,7 @@ struct mg_tls_config {
 	char **ticket_key_files;
 	size_t n_ticket_key_files;
 	int ticket_key_file_line;
+	struct mg_tls_profile profile;	/* min_protocol, ciphers, ... of the section */
 	int line;			/* where the tls section starts, 0 if absent */
 };
 
@@ -109,6 +121,8 @@ struct mg_backend_config {
 	char *ca_file;			/* NULL = system default store */
 	bool verify;			/* default true */
 	char *verify_name;		/* NULL = host */
+	/* Its tls_profile, or NULL: OpenSSL's defaults from TLS 1.2 up. */
+	const struct mg_tls_profile *tls_profile;
 	enum mg_client_address client_address;	/* default none */
 	enum mg_backend_login login;	/* default passthrough */
 	char *master_user_file;		/* for login = master: "username=" and "password=" lines */
@@ -167,6 +181,8 @@ struct mg_listener_config {
 	char *key;
 	char *certificate_dir;
 	int certificate_dir_line;	/* where certificate_dir was set, for messages */
+	/* Its tls_profile, else the tls section's settings: never NULL. */
+	const struct mg_tls_profile *tls_profile;
 	int line;
 };
 
@@ -198,6 +214,8 @@ struct mg_config {
 	unsigned auth_failure_delay_ms;	/* base delay after a failed login, default 2000 */
 
 	struct mg_tls_config tls;
+	struct mg_tls_profile *tls_profiles;	/* the tls_profile sections */
+	size_t n_tls_profiles;
 
 	struct mg_listener_config *listeners;
 	size_t n_listeners;

@@ -130,11 +130,22 @@ int config_warnings(const struct mg_config *cfg,
 			     config_cleartext_name(cfg->cleartext_default));
 		count++;
 	}
-	if (!cfg->tls.require_forward_secrecy) {
+	if (!cfg->tls.profile.require_forward_secrecy) {
 		emit_warning(cfg, cfg->tls.line, warn, arg,
 			     "tls: require_forward_secrecy = false allows RSA key exchange: "
 			     "whoever gets the key later can decrypt recorded sessions");
 		count++;
+	}
+	for (i = 0; i < cfg->n_tls_profiles; i++) {
+		const struct mg_tls_profile *p = &cfg->tls_profiles[i];
+
+		if (!p->require_forward_secrecy) {
+			emit_warning(cfg, p->line, warn, arg,
+				     "tls_profile '%s': forward_secrecy = allowed allows RSA key "
+				     "exchange: whoever gets the key later can decrypt recorded "
+				     "sessions", config_quote(q, p->name));
+			count++;
+		}
 	}
 	return count;
 }

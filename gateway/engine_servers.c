@@ -49,7 +49,8 @@ static bool same_dir(const char *a, const char *b)
 /* Would b be served by the context built for a? */
 static bool same_server(const struct mg_listener_config *a, const struct mg_listener_config *b)
 {
-	return a->protocol == b->protocol && strcmp(a->certificate, b->certificate) == 0 &&
+	return a->protocol == b->protocol && a->tls_profile == b->tls_profile &&
+	       strcmp(a->certificate, b->certificate) == 0 &&
 	       strcmp(a->key, b->key) == 0 && same_dir(a->certificate_dir, b->certificate_dir);
 }
 

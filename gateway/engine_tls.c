@@ -1,10 +1,11 @@
 /*
  * engine_tls.c - the gateway's TLS policy: server contexts for listeners
- * (TLS 1.2 at least, forward secrecy unless the operator turns it off, no
- * renegotiation, no compression, strict ALPN: the ALPACA defence, shared
- * session ticket keys), client contexts for backends (certificate and name
- * verification, session resumption), and the connection objects the
- * engines hand to libevent.
+ * (versions, ciphers and groups from the listener's TLS profile, see
+ * engine_tls_profile.c; no renegotiation, no compression, strict ALPN: the
+ * ALPACA defence, shared session ticket keys), client contexts for backends
+ * (certificate and name verification, session resumption, the backend's
+ * profile if it names one), and the connection objects the engines hand to
+ * libevent.
  */
 #include <errno.h>
 #include <poll.h>
@@ -24,6 +25,7 @@
 #include "dnsname.h"
 #include "engine_certs.h"
 #include "engine_tls.h"
+#include "engine_tls_profile.h"
 #include "ticket_keys.h"
 #include "tls_openssl.h"
 
@@ -63,18 +65,6 @@ static int remember_session(SSL *ssl, SSL_SESSION *session)
 		client->resume = copy;
 	}
 	return 0;	/* OpenSSL keeps its own reference */
-}
-
-/* TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 is always both. */
-static const char default_ciphers[] =
-	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
-	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
-
-static int version_number(enum mg_tls_version version)
-{
-	return version == MG_TLS_1_3 ? TLS1_3_VERSION : TLS1_2_VERSION;
 }
 
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -237,7 +227,6 @@ struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg,
 {
 	struct mg_tls_server *server = calloc(1, sizeof(*server));
 	static const unsigned char session_context[] = "mailgate";
-	char ciphers[1024];
 
 	if (server == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -252,26 +241,8 @@ struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg,
 	}
 	tls_common_options(server->ctx);
 	SSL_CTX_set_options(server->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
-	if (!SSL_CTX_set_min_proto_version(server->ctx, version_number(cfg->min_version))) {
-		tls_openssl_error(err, errlen, "cannot set minimum TLS version");
+	if (tls_profile_apply(server->ctx, listener->tls_profile, NULL, err, errlen) < 0)
 		goto fail;
-	}
-
-	if (snprintf(ciphers, sizeof(ciphers), "%s%s",
-		     cfg->ciphers != NULL ? cfg->ciphers : default_ciphers,
-		     cfg->require_forward_secrecy ? ":!kRSA:!PSK:!aNULL" : "") >=
-	    (int)sizeof(ciphers)) {
-		snprintf(err, errlen, "tls ciphers: list too long");
-		goto fail;
-	}
-	if (!SSL_CTX_set_cipher_list(server->ctx, ciphers)) {
-		tls_openssl_error(err, errlen, "tls ciphers: no usable cipher");
-		goto fail;
-	}
-	if (cfg->ciphersuites != NULL && !SSL_CTX_set_ciphersuites(server->ctx, cfg->ciphersuites)) {
-		tls_openssl_error(err, errlen, "tls ciphersuites: no usable suite");
-		goto fail;
-	}
 
 	if (use_pair(server->ctx, pair, err, errlen) < 0)
 		goto fail;
@@ -353,7 +324,12 @@ struct mg_tls_client *tls_client_new(const struct mg_backend_config *backend, ch
 	SSL_CTX_set_session_cache_mode(client->ctx, SSL_SESS_CACHE_CLIENT |
 						    SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(client->ctx, remember_session);
-	SSL_CTX_set_min_proto_version(client->ctx, TLS1_2_VERSION);
+	if (backend->tls_profile != NULL) {
+		if (tls_profile_apply(client->ctx, backend->tls_profile, NULL, err, errlen) < 0)
+			goto fail;
+	} else {
+		SSL_CTX_set_min_proto_version(client->ctx, TLS1_2_VERSION);
+	}
 	if (backend->verify) {
 		const char *name = backend->verify_name != NULL ? backend->verify_name : backend->host;
 

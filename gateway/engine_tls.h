@@ -23,8 +23,8 @@ struct tls_pem;
 
 /*
  * What listener offers: its default pair (listener's certificate and key,
- * as read into pair: the files, or their last-good copy), the tls
- * section's versions and ciphers, ALPN for its protocol.
+ * as read into pair: the files, or their last-good copy), its TLS profile
+ * (versions, ciphers, groups), ALPN for its protocol.
  */
 struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg,
 				     const struct mg_listener_config *listener,

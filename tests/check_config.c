@@ -239,10 +239,10 @@ START_TEST(test_full_file)
 
 	ck_assert_str_eq(c->tls.certificate, "/etc/mailgate/cert.pem");
 	ck_assert_str_eq(c->tls.key, "/etc/mailgate/key.pem");
-	ck_assert_int_eq(c->tls.min_version, MG_TLS_1_3);
-	ck_assert_str_eq(c->tls.ciphers, "ECDHE+AESGCM");
-	ck_assert_str_eq(c->tls.ciphersuites, "TLS_AES_256_GCM_SHA384");
-	ck_assert(c->tls.require_forward_secrecy);
+	ck_assert_int_eq(c->tls.profile.min_version, MG_TLS_1_3);
+	ck_assert_str_eq(c->tls.profile.ciphers, "ECDHE+AESGCM");
+	ck_assert_str_eq(c->tls.profile.ciphersuites, "TLS_AES_256_GCM_SHA384");
+	ck_assert(c->tls.profile.require_forward_secrecy);
 	ck_assert_int_eq(c->tls.line, 19);
 
 	ck_assert_uint_eq(c->n_backends, 2);
@@ -334,10 +334,10 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->max_auth_failures, 3);
 	ck_assert_uint_eq(c->auth_failure_delay_ms, 2000);
 
-	ck_assert_int_eq(c->tls.min_version, MG_TLS_1_2);
-	ck_assert_ptr_null(c->tls.ciphers);
-	ck_assert_ptr_null(c->tls.ciphersuites);
-	ck_assert(c->tls.require_forward_secrecy);
+	ck_assert_int_eq(c->tls.profile.min_version, MG_TLS_1_2);
+	ck_assert_ptr_null(c->tls.profile.ciphers);
+	ck_assert_ptr_null(c->tls.profile.ciphersuites);
+	ck_assert(c->tls.profile.require_forward_secrecy);
 	ck_assert_int_eq(c->tls.line, 1);
 	ck_assert_ptr_null(c->tls.certificate_dir);
 	ck_assert(!c->tls.sni_strict);
@@ -1099,6 +1099,15 @@ static void collect(const char *msg, void *arg)
 	c->n++;
 }
 
+/* c has exactly one warning, and it starts with want. */
+static void expect_one_warning(const struct mg_config *c, const char *want)
+{
+	struct collected got = { 0 };
+
+	ck_assert_int_eq(config_warnings(c, collect, &got), 1);
+	ck_assert_msg(strncmp(got.msgs[0], want, strlen(want)) == 0, "%s", got.msgs[0]);
+}
+
 START_TEST(test_warnings)
 {
 	struct mg_config *c = load_ok(
@@ -1154,13 +1163,11 @@ END_TEST
 START_TEST(test_full_file_warnings)
 {
 	struct mg_config *c = load_ok(full_conf);
-	struct collected got = { 0 };
 	char want[PATH_MAX + 64];
 
 	/* Only cyrus: implicit TLS with verify = false. */
-	ck_assert_int_eq(config_warnings(c, collect, &got), 1);
 	snprintf(want, sizeof(want), "%s:38: backend 'cyrus': verify = false", conf_path);
-	ck_assert_msg(strncmp(got.msgs[0], want, strlen(want)) == 0, "%s", got.msgs[0]);
+	expect_one_warning(c, want);
 	config_free(c);
 }
 END_TEST
@@ -1202,15 +1209,13 @@ static const char *const global_policies[] = { "warn", "allow" };
 START_TEST(test_global_cleartext_warning)
 {
 	char text[1024], want[PATH_MAX + 256];
-	struct collected got = { 0 };
 	struct mg_config *c;
 
 	snprintf(text, sizeof(text), "\ncleartext_auth = %s\n" MINIMAL, global_policies[_i]);
 	c = load_ok(text);
-	ck_assert_int_eq(config_warnings(c, collect, &got), 1);
 	snprintf(want, sizeof(want), "%s: cleartext_auth = %s for every client outside the client "
 		 "sets", conf_path, global_policies[_i]);
-	ck_assert_msg(strncmp(got.msgs[0], want, strlen(want)) == 0, "%s", got.msgs[0]);
+	expect_one_warning(c, want);
 	config_free(c);
 }
 END_TEST
@@ -1237,15 +1242,13 @@ END_TEST
 START_TEST(test_routing_file_warnings)
 {
 	struct mg_config *c;
-	struct collected got = { 0 };
 	char want[PATH_MAX + 256];
 
 	write_map(routing_map, 0644);
 	c = load_ok(with_map(routing_conf));
 	/* Only the global warn: every allow set has its legacy backend. */
-	ck_assert_int_eq(config_warnings(c, collect, &got), 1);
 	snprintf(want, sizeof(want), "%s: cleartext_auth = warn for every client", conf_path);
-	ck_assert_msg(strncmp(got.msgs[0], want, strlen(want)) == 0, "%s", got.msgs[0]);
+	expect_one_warning(c, want);
 	config_free(c);
 }
 END_TEST
@@ -1654,6 +1657,132 @@ START_TEST(test_ticket_key_files)
 }
 END_TEST
 
+/* ---- TLS profiles ------------------------------------------------------------ */
+
+static const char profile_conf[] =
+	"tls {\n"						/* 1 */
+	"  certificate = \"/c.pem\"\n"
+	"  key = \"/k.pem\"\n"
+	"  groups = \"X25519:P-256\"\n"
+	"}\n"							/* 5 */
+	"tls_profile customers {\n"
+	"  min_protocol = TLSv1.3\n"
+	"  ciphersuites = \"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256\"\n"
+	"  groups = \"X25519\"\n"
+	"}\n"							/* 10 */
+	"tls_profile backends {\n"
+	"  ciphers = \"ECDHE+AESGCM:AES256-GCM-SHA384\"\n"
+	"  forward_secrecy = allowed\n"
+	"}\n"
+	"tls_profile fs {\n"					/* 15 */
+	"  ciphers = \"ECDHE+AESGCM:AES256-GCM-SHA384\"\n"
+	"  forward_secrecy = required\n"
+	"}\n"
+	"backend plain {\n host = \"127.0.0.1\"\n}\n"		/* 19..21 */
+	"backend store {\n"
+	"  host = \"10.0.0.5\"\n"
+	"  tls = implicit\n"
+	"  tls_profile = \"backends\"\n"			/* 25 */
+	"}\n"
+	"default_backend = plain\n"
+	"listen strict {\n protocol = imap\n port = 993\n tls = implicit\n"
+	" tls_profile = \"customers\"\n}\n"			/* 28..33 */
+	"listen plain {\n protocol = imap\n port = 143\n}\n";
+
+START_TEST(test_tls_profiles)
+{
+	struct mg_config *c = load_ok(profile_conf);
+	const struct mg_tls_profile *p = c->tls_profiles;
+
+	ck_assert_uint_eq(c->n_tls_profiles, 3);
+	ck_assert_str_eq(p[0].name, "customers");
+	ck_assert_int_eq(p[0].line, 6);
+	ck_assert_int_eq(p[0].min_version, MG_TLS_1_3);
+	ck_assert_ptr_null(p[0].ciphers);
+	ck_assert_str_eq(p[0].ciphersuites, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
+	ck_assert_str_eq(p[0].groups, "X25519");
+	ck_assert(p[0].require_forward_secrecy);	/* the default */
+	ck_assert_str_eq(p[1].name, "backends");
+	ck_assert_int_eq(p[1].min_version, MG_TLS_1_2);
+	ck_assert(!p[1].require_forward_secrecy);
+	ck_assert(p[2].require_forward_secrecy);
+	/* The tls section is the profile of listeners that name none. */
+	ck_assert_ptr_null(c->tls.profile.name);
+	ck_assert_str_eq(c->tls.profile.groups, "X25519:P-256");
+	ck_assert_ptr_eq(c->listeners[0].tls_profile, &p[0]);
+	ck_assert_ptr_eq(c->listeners[1].tls_profile, &c->tls.profile);
+	/* A backend without one keeps OpenSSL's defaults. */
+	ck_assert_ptr_null(c->backends[0].tls_profile);
+	ck_assert_ptr_eq(c->backends[1].tls_profile, &p[1]);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_tls_profile_warning)
+{
+	struct mg_config *c = load_ok(profile_conf);
+	char want[PATH_MAX + 64];
+
+	snprintf(want, sizeof(want), "%s:11: tls_profile 'backends': forward_secrecy = allowed",
+		 conf_path);
+	expect_one_warning(c, want);
+	config_free(c);
+}
+END_TEST
+
+#define PROFILE(body) "tls_profile p {\n" body "}\n"	/* lines 11.. after MINIMAL */
+
+static const struct error_case profile_error_cases[] = {
+	/* OpenSSL's own parsers, at the option's line */
+	{ MINIMAL PROFILE(" ciphers = \"NOTHING-KNOWN\"\n"), 13,
+	  "tls_profile 'p': ciphers: no cipher match" },
+	{ MINIMAL PROFILE("\n groups = \"X25519:P-999\"\n"), 14,
+	  "tls_profile 'p': groups: " },
+	{ MINIMAL PROFILE(" ciphersuites = \"TLS_AES_128_GCM_SHA256:TLS_BOGUS\"\n"), 13,
+	  "tls_profile 'p': ciphersuites: unknown suite 'TLS_BOGUS'" },
+	{ MINIMAL PROFILE(" ciphersuites = \"TLS_AES_128_GCM_SHA256::\"\n"), 13,
+	  "tls_profile 'p': ciphersuites: empty name in the list" },
+	/* RSA key exchange only: nothing is left with forward secrecy */
+	{ MINIMAL PROFILE(" ciphers = \"AES128-GCM-SHA256:AES256-GCM-SHA384\"\n"), 13,
+	  "tls_profile 'p': ciphers: no suite with forward secrecy (forward_secrecy = required)" },
+	{ "tls {\n certificate = \"/c\"\n key = \"/k\"\n ciphers = \"kRSA\"\n}\n"
+	  BACKEND_OK LISTEN_OK, 4, "tls: ciphers: no suite with forward secrecy" },
+	{ "tls {\n certificate = \"/c\"\n key = \"/k\"\n groups = \"nope\"\n}\n"
+	  BACKEND_OK LISTEN_OK, 4, "tls: groups: " },
+	/* words */
+	{ MINIMAL PROFILE(" forward_secrecy = maybe\n"), 13,
+	  "forward_secrecy: unknown value 'maybe' (expected required or allowed)" },
+	{ MINIMAL PROFILE(" min_protocol = TLSv1.1\n"), 13,
+	  "min_protocol: unknown value 'TLSv1.1' (expected TLSv1.2 or TLSv1.3)" },
+	{ MINIMAL PROFILE(" require_forward_secrecy = true\n"), 13,
+	  "no such option 'require_forward_secrecy'" },
+	{ MINIMAL PROFILE(" certificate = \"/x\"\n"), 13, "no such option 'certificate'" },
+	{ MINIMAL PROFILE(" groups = \"X25519\"\n groups = \"P-256\"\n"), 14,
+	  "groups is set twice (first on line 13)" },
+	{ MINIMAL "tls_profile \"a b\" {\n}\n", 12, "tls_profile name 'a b' must be" },
+	{ MINIMAL "tls_profile p {\n}\ntls_profile p {\n}\n", 14, "found duplicate title 'p'" },
+	/* references */
+	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n"
+	  " tls_profile = \"missing\"\n}\n", 11,
+	  "listen 'l': no tls_profile section is called 'missing'" },
+	{ TLS_OK "backend b {\n host = \"10.0.0.1\"\n tls = starttls\n"
+	  " tls_profile = \"nope\"\n}\n" LISTEN_OK, 8,
+	  "backend 'b': no tls_profile section is called 'nope'" },
+	{ TLS_OK PROFILE("") "backend b {\n host = \"127.0.0.1\"\n tls_profile = \"p\"\n}\n"
+	  LISTEN_OK, 9, "backend 'b': tls_profile needs tls = starttls or implicit" },
+	{ PROFILE("") "tls {\n certificate = \"/c\"\n key = \"/k\"\n tls_profile = \"p\"\n}\n"
+	  BACKEND_OK LISTEN_OK, 6, "no such option 'tls_profile'" },
+};
+
+START_TEST(test_tls_profile_errors)
+{
+	const struct error_case *ec = &profile_error_cases[_i];
+
+	write_conf(ec->text);
+	expect_load_error(ec->line, ec->needle);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1677,6 +1806,14 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_sni_errors, 0,
 			    (int)(sizeof(sni_error_cases) / sizeof(sni_error_cases[0])));
 	tcase_add_test(tc, test_ticket_key_files);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("profiles");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_tls_profiles);
+	tcase_add_test(tc, test_tls_profile_warning);
+	tcase_add_loop_test(tc, test_tls_profile_errors, 0,
+			    (int)(sizeof(profile_error_cases) / sizeof(profile_error_cases[0])));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("routing");
