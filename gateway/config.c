@@ -874,6 +874,7 @@ static int build_tls(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 		cfg_getbool(sec, "require_forward_secrecy") == cfg_true;
 	if (copy_str(ctx, &t->certificate, opt_str(sec, "certificate")) < 0 ||
 	    copy_str(ctx, &t->key, opt_str(sec, "key")) < 0 ||
+	    copy_str(ctx, &t->ocsp_file, opt_str(sec, "ocsp_file")) < 0 ||
 	    copy_str(ctx, &t->certificate_dir, opt_str(sec, "certificate_dir")) < 0 ||
 	    copy_str(ctx, &t->last_good_dir, cfg_getstr(sec, "last_good_dir")) < 0 ||
 	    build_profile(ctx, sec, "tls", &t->profile) < 0)
@@ -901,6 +902,11 @@ static int build_tls(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 	}
 	if (build_ticket_key_files(ctx, sec, t) < 0)
 		return -1;
+	if (t->ocsp_file != NULL && t->certificate == NULL) {
+		config_error(ctx, opt_line(ctx, cfg_getopt(sec, "ocsp_file")),
+			     "tls: ocsp_file needs the certificate it is for");
+		return -1;
+	}
 	return check_certificate_dir(ctx, sec, t->certificate_dir, &t->certificate_dir_line);
 }
 
@@ -912,13 +918,20 @@ static int build_listener_certs(struct load_ctx *ctx, cfg_t *sec, const struct m
 				struct mg_listener_config *l)
 {
 	const char *cert = opt_str(sec, "certificate"), *key = opt_str(sec, "key");
-	const char *dir = opt_str(sec, "certificate_dir");
+	const char *dir = opt_str(sec, "certificate_dir"), *ocsp = opt_str(sec, "ocsp_file");
 	char q[QUOTE_MAX];
 
 	if ((cert == NULL) != (key == NULL)) {
 		config_error(ctx, l->line, "listen '%s': %s is required with %s",
 			     config_quote(q, l->name), cert == NULL ? "certificate" : "key",
 			     cert == NULL ? "key" : "certificate");
+		return -1;
+	}
+	/* A response is for one certificate: the listener's own, next to it. */
+	if (ocsp != NULL && cert == NULL) {
+		config_error(ctx, opt_line(ctx, cfg_getopt(sec, "ocsp_file")),
+			     "listen '%s': ocsp_file needs the listener's own certificate",
+			     config_quote(q, l->name));
 		return -1;
 	}
 	if (cert == NULL && t->certificate == NULL) {
@@ -940,6 +953,7 @@ static int build_listener_certs(struct load_ctx *ctx, cfg_t *sec, const struct m
 	}
 	return copy_str(ctx, &l->certificate, cert != NULL ? cert : t->certificate) < 0 ||
 	       copy_str(ctx, &l->key, key != NULL ? key : t->key) < 0 ||
+	       copy_str(ctx, &l->ocsp_file, cert != NULL ? ocsp : t->ocsp_file) < 0 ||
 	       copy_str(ctx, &l->certificate_dir, dir) < 0 ? -1 : 0;
 }
 
@@ -1256,6 +1270,7 @@ static cfg_t *new_parser(void)
 	cfg_opt_t tls_opts[] = {
 		CFG_STR("certificate", NULL, CFGF_NODEFAULT),
 		CFG_STR("key", NULL, CFGF_NODEFAULT),
+		CFG_STR("ocsp_file", NULL, CFGF_NODEFAULT),
 		CFG_INT_CB("min_protocol", MG_TLS_1_2, CFGF_NONE, parse_min_protocol),
 		CFG_STR("ciphers", NULL, CFGF_NODEFAULT),
 		CFG_STR("ciphersuites", NULL, CFGF_NODEFAULT),
@@ -1316,6 +1331,7 @@ static cfg_t *new_parser(void)
 		CFG_INT_CB("auth", MG_AUTH_BACKEND, CFGF_NODEFAULT, parse_auth),
 		CFG_STR("certificate", NULL, CFGF_NODEFAULT),
 		CFG_STR("key", NULL, CFGF_NODEFAULT),
+		CFG_STR("ocsp_file", NULL, CFGF_NODEFAULT),
 		CFG_STR("certificate_dir", NULL, CFGF_NODEFAULT),
 		CFG_STR("tls_profile", NULL, CFGF_NODEFAULT),
 		CFG_END()
@@ -1451,6 +1467,7 @@ void config_free(struct mg_config *cfg)
 	free(cfg->session_chroot);
 	free(cfg->tls.certificate);
 	free(cfg->tls.key);
+	free(cfg->tls.ocsp_file);
 	free(cfg->tls.certificate_dir);
 	free(cfg->tls.last_good_dir);
 	for (i = 0; i < cfg->tls.n_ticket_key_files; i++)
@@ -1470,6 +1487,7 @@ void config_free(struct mg_config *cfg)
 		free(l->proxy_networks);
 		free(l->certificate);
 		free(l->key);
+		free(l->ocsp_file);
 		free(l->certificate_dir);
 	}
 	free(cfg->listeners);

@@ -95,7 +95,8 @@ struct mg_tls_config {
 	 */
 	char *certificate;		/* PEM chain, leaf first */
 	char *key;			/* PEM private key */
-	char *certificate_dir;		/* NAME.pem (+ NAME.key) served by SNI name, or NULL */
+	char *ocsp_file;		/* the default pair's OCSP response (DER), or NULL */
+	char *certificate_dir;		/* NAME.pem (+ NAME.key, NAME.ocsp) by SNI name, or NULL */
 	int certificate_dir_line;
 	bool sni_strict;		/* a name nothing serves: unrecognized_name alert */
 	bool certificate_watch;		/* reload when a certificate file changes (default yes) */
@@ -175,10 +176,13 @@ struct mg_listener_config {
 	/*
 	 * What the listener serves, resolved at load: its own certificate and
 	 * key (set together) or the tls section's, and its own certificate_dir
-	 * or the tls section's. Each a copy; certificate_dir may be NULL.
+	 * or the tls section's. Each a copy; certificate_dir may be NULL. The
+	 * OCSP response goes with the pair: the listener's own ocsp_file with
+	 * its own pair, the tls section's with the tls section's (or NULL).
 	 */
 	char *certificate;
 	char *key;
+	char *ocsp_file;
 	char *certificate_dir;
 	int certificate_dir_line;	/* where certificate_dir was set, for messages */
 	/* Its tls_profile, else the tls section's settings: never NULL. */

@@ -27,6 +27,7 @@
 
 #include "dnsname.h"
 #include "engine_certs.h"
+#include "engine_ocsp.h"
 #include "tls_openssl.h"
 
 enum { SLOT_ECDSA, SLOT_RSA, SLOT_COUNT };
@@ -40,6 +41,7 @@ struct tls_cert {
 	int slot;
 	size_t index;		/* in the set's pairs, for the leaf cache */
 	char *path;
+	struct tls_ocsp *ocsp;	/* stapled response, for the few pairs that have one */
 };
 
 struct name_entry {
@@ -178,6 +180,7 @@ static void cert_free(struct tls_cert *c)
 	free(c->leaf_der);
 	EVP_PKEY_free(c->key);
 	sk_X509_pop_free(c->chain, X509_free);
+	tls_ocsp_free(c->ocsp);
 	free(c->path);
 	free(c);
 }
@@ -665,6 +668,34 @@ int tls_certs_add(struct tls_certs *set, const char *cert_path, const char *key_
 	return rc;
 }
 
+int tls_certs_add_ocsp(struct tls_certs *set, const char *ocsp_path, time_t now, char *err,
+		       size_t errlen)
+{
+	struct tls_cert *c = set->n_pairs > 0 ? set->pairs[set->n_pairs - 1] : NULL;
+	const unsigned char *p;
+	struct tls_ocsp *ocsp;
+	X509 *leaf;
+
+	if (c == NULL) {
+		snprintf(err, errlen, "%s: no certificate to staple it to", ocsp_path);
+		return -1;
+	}
+	p = c->leaf_der;
+	leaf = d2i_X509(NULL, &p, c->leaf_len);
+	if (leaf == NULL) {
+		ERR_clear_error();
+		snprintf(err, errlen, "%s: out of memory", ocsp_path);
+		return -1;
+	}
+	ocsp = tls_ocsp_load(ocsp_path, leaf, c->chain, now, err, errlen);
+	X509_free(leaf);
+	if (ocsp == NULL)
+		return -1;
+	tls_ocsp_free(c->ocsp);
+	c->ocsp = ocsp;
+	return 0;
+}
+
 /* NAME.pem, NAME not starting with a dot: what a directory load takes. */
 static bool pem_name(const char *name, size_t *stem)
 {
@@ -710,7 +741,7 @@ static int load_one(struct tls_certs *set, const char *cert, const char *key, ti
 	if (h->broken != NULL && h->broken(set, &pem, why, h->arg) == 0)
 		return 0;
 	if (h->report != NULL)
-		h->report(cert, why, h->arg);
+		h->report(cert, why, true, h->arg);
 	return 0;
 }
 
@@ -750,17 +781,25 @@ int tls_certs_load_dir_hooked(struct tls_certs *set, const char *dir, time_t now
 	if (n > 1)
 		qsort(names, n, sizeof(*names), by_name);
 	for (size_t i = 0; i < n; i++) {
-		char cert[4096], key[4096];
-		size_t stem = strlen(names[i]) - 4;
+		char cert[4096], key[4096], ocsp[4096], why[512];
+		size_t stem = strlen(names[i]) - 4, before;
 
 		if ((size_t)snprintf(cert, sizeof(cert), "%s/%s", dir, names[i]) >= sizeof(cert) ||
 		    (size_t)snprintf(key, sizeof(key), "%s/%.*s.key", dir, (int)stem, names[i]) >=
-			    sizeof(key)) {
+			    sizeof(key) ||
+		    (size_t)snprintf(ocsp, sizeof(ocsp), "%s/%.*s.ocsp", dir, (int)stem,
+				     names[i]) >= sizeof(ocsp)) {
 			if (hooks->report != NULL)
-				hooks->report(names[i], "path too long", hooks->arg);
+				hooks->report(names[i], "path too long", true, hooks->arg);
 			continue;
 		}
+		before = set->n_pairs;
 		loaded += load_one(set, cert, access(key, F_OK) == 0 ? key : NULL, now, hooks);
+		/* Served from the file or from its last-good copy: its response goes with it. */
+		if (set->n_pairs > before && access(ocsp, F_OK) == 0 &&
+		    tls_certs_add_ocsp(set, ocsp, now, why, sizeof(why)) < 0 &&
+		    hooks->report != NULL)
+			hooks->report(ocsp, why, false, hooks->arg);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -824,6 +863,11 @@ const char *tls_cert_path(const struct tls_cert *cert)
 time_t tls_cert_not_after(const struct tls_cert *cert)
 {
 	return cert->not_after;
+}
+
+struct tls_ocsp *tls_cert_ocsp(const struct tls_cert *cert)
+{
+	return cert->ocsp;
 }
 
 void tls_certs_expiring(const struct tls_certs *set, time_t deadline,

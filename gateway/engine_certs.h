@@ -33,8 +33,13 @@ struct ssl_st;
 /* Longest DNS name accepted (RFC 1035: 253 characters without the final dot). */
 #define TLS_NAME_MAX DNS_NAME_MAX
 
-/* Something a load skipped: the file's path and why, for the log or for -t. */
-typedef void tls_certs_report_fn(const char *path, const char *why, void *arg);
+/*
+ * Something a load skipped: the file's path and why, for the log or for -t.
+ * pair_skipped: a pair that did not load; otherwise the pair loaded, but
+ * not its OCSP response (a warning only: the pair is served unstapled).
+ */
+typedef void tls_certs_report_fn(const char *path, const char *why, bool pair_skipped,
+				 void *arg);
 
 /*
  * A pair's files read into memory: what a load parses, and what a last-good
@@ -85,7 +90,10 @@ int tls_certs_add_pem(struct tls_certs *set, const struct tls_pem *pem, time_t n
  * NAME.pem that is there but does not load; return 0 when the hook put a
  * replacement in the set (then nothing is reported), -1 to report it. A
  * NAME.pem that vanishes between the listing and the read is gone, not
- * broken: it is neither reported nor handed to broken.
+ * broken: it is neither reported nor handed to broken. NAME.ocsp is read
+ * for the pair either way, loaded or put in by broken (a last-good copy):
+ * it is checked against the leaf served, so a response for the renewed
+ * certificate is not stapled to the old one.
  */
 struct tls_certs_hooks {
 	void (*loaded)(const struct tls_pem *pem, void *arg);
@@ -98,10 +106,21 @@ int tls_certs_load_dir_hooked(struct tls_certs *set, const char *dir, time_t now
 			      const struct tls_certs_hooks *hooks, char *err, size_t errlen);
 
 /*
+ * Staple the OCSP response in ocsp_path (DER, engine_ocsp.h) to the pair
+ * the set holds last: the one the last successful tls_certs_add() or
+ * tls_certs_add_pem() put there. Returns 0, or -1 with err (naming the
+ * file) and the pair left without one.
+ */
+int tls_certs_add_ocsp(struct tls_certs *set, const char *ocsp_path, time_t now, char *err,
+		       size_t errlen);
+
+/*
  * Load every NAME.pem in dir, with NAME.key beside it or the key inside the
- * .pem. Other files, and names starting with a dot, are ignored (editors'
- * and certbot's leftovers). A pair that does not load is reported and
- * skipped. Returns how many loaded, or -1 with err when dir cannot be read.
+ * .pem, and NAME.ocsp when there is one. Other files, and names starting
+ * with a dot, are ignored (editors' and certbot's leftovers). A pair that
+ * does not load is reported and skipped; a response that does not is
+ * reported and the pair served without. Returns how many pairs loaded, or
+ * -1 with err when dir cannot be read.
  */
 int tls_certs_load_dir(struct tls_certs *set, const char *dir, time_t now,
 		       tls_certs_report_fn *report, void *arg, char *err, size_t errlen);
@@ -127,6 +146,9 @@ int tls_cert_use(struct tls_certs *set, struct ssl_st *ssl, const struct tls_cer
 /* The pair's file, and when its leaf expires. */
 const char *tls_cert_path(const struct tls_cert *cert);
 time_t tls_cert_not_after(const struct tls_cert *cert);
+
+/* The pair's OCSP response (engine_ocsp.h), or NULL. */
+struct tls_ocsp *tls_cert_ocsp(const struct tls_cert *cert);
 
 /*
  * Call fn for every pair whose leaf expires before deadline (the warning

@@ -51,7 +51,8 @@ static bool same_server(const struct mg_listener_config *a, const struct mg_list
 {
 	return a->protocol == b->protocol && a->tls_profile == b->tls_profile &&
 	       strcmp(a->certificate, b->certificate) == 0 &&
-	       strcmp(a->key, b->key) == 0 && same_dir(a->certificate_dir, b->certificate_dir);
+	       strcmp(a->key, b->key) == 0 && same_dir(a->certificate_dir, b->certificate_dir) &&
+	       same_dir(a->ocsp_file, b->ocsp_file);
 }
 
 /* why usually starts with "PATH: "; the message names the path once. */
@@ -72,12 +73,13 @@ static void format_time(time_t t, char *out, size_t outlen)
 }
 
 /*
- * "certificate skipped" (nothing served for it) or "certificate broken ...
- * keeping=previous" (its last-good copy is served): file names in a
- * directory customers' automation fills are not ours to trust.
+ * "certificate skipped" (nothing served for it), "ocsp response skipped"
+ * (the pair is served unstapled) or "certificate broken ... keeping=previous"
+ * (its last-good copy is served): file names in a directory customers'
+ * automation fills are not ours to trust.
  */
-static void note_pair(const struct dir_report *r, const char *path, const char *why,
-		      time_t kept_until)
+static void note_pair(const struct dir_report *r, const char *what, const char *path,
+		      const char *why, time_t kept_until)
 {
 	char p[512], w[512], when[32], msg[1300];
 
@@ -86,7 +88,7 @@ static void note_pair(const struct dir_report *r, const char *path, const char *
 	log_sanitize(p, sizeof(p), path, strlen(path));
 	log_sanitize(w, sizeof(w), reason(path, why), strlen(reason(path, why)));
 	if (kept_until == 0) {
-		snprintf(msg, sizeof(msg), "certificate skipped path=%s error=\"%s\"", p, w);
+		snprintf(msg, sizeof(msg), "%s skipped path=%s error=\"%s\"", what, p, w);
 	} else {
 		format_time(kept_until, when, sizeof(when));
 		snprintf(msg, sizeof(msg), "certificate broken path=%s error=\"%s\" "
@@ -95,19 +97,23 @@ static void note_pair(const struct dir_report *r, const char *path, const char *
 	r->opt->note(true, msg, r->opt->arg);
 }
 
-/* A pair of a directory that did not load (tls_certs_load_dir's report). */
-static void on_skipped(const char *path, const char *why, void *arg)
+/*
+ * A pair of a directory that did not load, or its OCSP response
+ * (tls_certs_load_dir's report). A response is only warned about, even
+ * by -t: the pair is served, unstapled.
+ */
+static void on_skipped(const char *path, const char *why, bool pair_skipped, void *arg)
 {
 	struct dir_report *r = arg;
 
-	if (r->opt->strict) {
+	if (r->opt->strict && pair_skipped) {
 		if (!r->failed)
 			snprintf(r->err, r->errlen, "certificate_dir (line %d): %s: %s", r->line, path,
 				 reason(path, why));
 		r->failed = true;
 		return;
 	}
-	note_pair(r, path, why, 0);
+	note_pair(r, pair_skipped ? "certificate" : "ocsp response", path, why, 0);
 }
 
 /* path's copy is still wanted: remember its name for the prune. */
@@ -163,7 +169,7 @@ static int on_broken(struct tls_certs *set, const struct tls_pem *labels, const 
 	tls_pem_wipe(&pem);
 	if (rc < 0)
 		return -1;
-	note_pair(r, labels->cert_path, why, tls_cert_not_after(kept));
+	note_pair(r, "certificate", labels->cert_path, why, tls_cert_not_after(kept));
 	return 0;
 }
 
@@ -236,13 +242,22 @@ static struct mg_tls_server *load_default(const struct mg_config *cfg,
 	server = tls_server_new(&cfg->tls, l, &pem, detail, sizeof(detail));
 	tls_pem_wipe(&pem);
 	if (server != NULL)
-		note_pair(report, l->certificate, err, tls_server_not_after(server));
+		note_pair(report, "certificate", l->certificate, err, tls_server_not_after(server));
 	return server;
 }
 
 static int by_copy_name(const void *a, const void *b)
 {
 	return strcmp(a, b);
+}
+
+/* The default pair's OCSP response: a warning when it does not load. */
+static void load_ocsp(struct mg_tls_server *server, const char *path, struct dir_report *report)
+{
+	char why[512];
+
+	if (tls_server_set_ocsp(server, path, time(NULL), why, sizeof(why)) < 0)
+		on_skipped(path, why, false, report);
 }
 
 static int alloc_tables(struct engine_servers *s, size_t n)
@@ -315,6 +330,8 @@ struct engine_servers *servers_load_with(const struct mg_config *cfg,
 		if (server == NULL)
 			goto fail;
 		tls_server_set_names(server, names);
+		if (l->ocsp_file != NULL)
+			load_ocsp(server, l->ocsp_file, &report);
 		s->own[s->n_own] = server;
 		s->origin[s->n_own++] = l;
 		s->by_listener[i] = server;

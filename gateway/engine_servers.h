@@ -51,7 +51,9 @@ struct engine_servers *servers_load(const struct mg_config *cfg, bool strict,
  * keeping=previous not_after=..."); so is a default pair with keep_default
  * (every start but the daemon's first: a broken default at start-up stays
  * fatal). refresh: this engine writes the copies (the first engine of a
- * generation) and removes those of files no longer there.
+ * generation) and removes those of files no longer there. A pair's OCSP
+ * response (ocsp_file, NAME.ocsp) is not copied: it is read with the pair,
+ * from the file or the copy, and stapled only when it is about that leaf.
  */
 struct servers_options {
 	bool strict;

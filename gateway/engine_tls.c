@@ -24,6 +24,7 @@
 
 #include "dnsname.h"
 #include "engine_certs.h"
+#include "engine_ocsp.h"
 #include "engine_tls.h"
 #include "engine_tls_profile.h"
 #include "ticket_keys.h"
@@ -35,6 +36,7 @@ struct mg_tls_server {
 	struct tls_certs *names;	/* certificates by SNI name, not ours; or NULL */
 	const struct ticket_keys *tickets;	/* the engine's, not ours; or NULL */
 	bool sni_strict;
+	struct tls_ocsp *ocsp;		/* the default pair's stapled response, or NULL */
 };
 
 struct mg_tls_client {
@@ -221,6 +223,32 @@ static int ticket_key_cb(SSL *ssl, unsigned char name[TICKET_KEY_NAME_LEN],
 	return encrypt || found == 0 ? 1 : 2;
 }
 
+/*
+ * The status callback: a client asked for the certificate's status
+ * (status_request). OpenSSL has chosen the certificate by now; the pair it
+ * came from is found again by the name (a hash probe) and the leaf's key
+ * type, since a name may have an ECDSA and an RSA pair. No response, or
+ * an expired one, is no staple: the handshake goes on without.
+ */
+static int staple_ocsp(SSL *ssl, void *arg)
+{
+	struct mg_tls_server *server = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	const struct tls_cert *found[2] = { NULL, NULL };
+	struct tls_ocsp *ocsp = server->ocsp;
+
+	if (name != NULL && server->names != NULL &&
+	    tls_certs_find(server->names, name, strlen(name), found) > 0) {
+		X509 *leaf = SSL_get_certificate(ssl);
+		int slot = leaf != NULL && EVP_PKEY_get_base_id(X509_get0_pubkey(leaf)) == EVP_PKEY_RSA;
+
+		ocsp = found[slot] != NULL ? tls_cert_ocsp(found[slot]) : NULL;
+	}
+	if (ocsp == NULL || tls_ocsp_staple(ocsp, ssl, time(NULL)) != 1)
+		return SSL_TLSEXT_ERR_NOACK;
+	return SSL_TLSEXT_ERR_OK;
+}
+
 struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg,
 				     const struct mg_listener_config *listener,
 				     const struct tls_pem *pair, char *err, size_t errlen)
@@ -271,6 +299,8 @@ struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg,
 	SSL_CTX_set_alpn_select_cb(server->ctx, alpn_select, server);
 	SSL_CTX_set_tlsext_servername_callback(server->ctx, choose_certificate);
 	SSL_CTX_set_tlsext_servername_arg(server->ctx, server);
+	SSL_CTX_set_tlsext_status_cb(server->ctx, staple_ocsp);
+	SSL_CTX_set_tlsext_status_arg(server->ctx, server);
 	return server;
 fail:
 	tls_server_free(server);
@@ -280,6 +310,21 @@ fail:
 void tls_server_set_names(struct mg_tls_server *server, struct tls_certs *names)
 {
 	server->names = names;
+}
+
+int tls_server_set_ocsp(struct mg_tls_server *server, const char *path, time_t now, char *err,
+			size_t errlen)
+{
+	STACK_OF(X509) *chain = NULL;
+	struct tls_ocsp *ocsp;
+
+	SSL_CTX_get0_chain_certs(server->ctx, &chain);
+	ocsp = tls_ocsp_load(path, SSL_CTX_get0_certificate(server->ctx), chain, now, err, errlen);
+	if (ocsp == NULL)
+		return -1;
+	tls_ocsp_free(server->ocsp);
+	server->ocsp = ocsp;
+	return 0;
 }
 
 time_t tls_server_not_after(const struct mg_tls_server *server)
@@ -300,6 +345,7 @@ void tls_server_free(struct mg_tls_server *server)
 	if (server == NULL)
 		return;
 	SSL_CTX_free(server->ctx);
+	tls_ocsp_free(server->ocsp);
 	free(server);
 }
 

@@ -37,6 +37,14 @@ struct mg_tls_server *tls_server_new(const struct mg_tls_config *cfg,
  */
 void tls_server_set_names(struct mg_tls_server *server, struct tls_certs *names);
 
+/*
+ * Staple the OCSP response in path (engine_ocsp.h) for the default pair.
+ * Returns 0, or -1 with err naming the file; the pair is then served
+ * without one.
+ */
+int tls_server_set_ocsp(struct mg_tls_server *server, const char *path, time_t now, char *err,
+			size_t errlen);
+
 /* When the default pair's leaf expires (0 if unknown). */
 time_t tls_server_not_after(const struct mg_tls_server *server);
 

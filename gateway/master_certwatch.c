@@ -59,7 +59,7 @@ bool debounce_fire(struct debounce *d, long long now_ms)
 struct watch {
 	int wd;			/* -1: the kernel dropped it (the directory is gone) */
 	char *dir;
-	bool cert_files;	/* a certificate_dir: every NAME.pem and NAME.key */
+	bool cert_files;	/* a certificate_dir: every NAME.pem, NAME.key and NAME.ocsp */
 	char **names;		/* else (and also) exactly these */
 	size_t n_names;
 };
@@ -77,8 +77,10 @@ bool certwatch_cert_name(const char *name)
 {
 	size_t len = strlen(name);
 
-	return name[0] != '.' && len > 4 &&
-	       (strcmp(name + len - 4, ".pem") == 0 || strcmp(name + len - 4, ".key") == 0);
+	return name[0] != '.' &&
+	       ((len > 4 && (strcmp(name + len - 4, ".pem") == 0 ||
+			     strcmp(name + len - 4, ".key") == 0)) ||
+		(len > 5 && strcmp(name + len - 5, ".ocsp") == 0));
 }
 
 static void watch_free(struct watch *w)
@@ -266,6 +268,8 @@ void certwatch_set(struct certwatch *w, const struct mg_config *cfg)
 
 		add_file(&l, li->certificate);
 		add_file(&l, li->key);
+		if (li->ocsp_file != NULL)
+			add_file(&l, li->ocsp_file);
 		if (li->certificate_dir != NULL)
 			add_dir(&l, li->certificate_dir);
 	}

@@ -3,7 +3,7 @@
  * (tls certificate_watch = yes, the default).
  *
  * The master watches, with inotify, the directories that hold every
- * configured certificate and key file and every certificate_dir, so that
+ * configured certificate, key and ocsp_file and every certificate_dir, so that
  * the atomic rename certbot and acme.sh do is caught as well as a write in
  * place; for a file that is a symlink (certbot's live/ -> archive/) the
  * directory of its target too, and for a certificate_dir its parent (the
@@ -56,7 +56,7 @@ long long certwatch_due_at(const struct certwatch *w);
 /* Due at now_ms: true, with the first changed path (sanitised) in path. */
 bool certwatch_fire(struct certwatch *w, long long now_ms, char *path, size_t len);
 
-/* Does a certificate_dir load name (NAME.pem or NAME.key, no leading dot)? */
+/* Does a certificate_dir load name (NAME.pem, NAME.key or NAME.ocsp, no leading dot)? */
 bool certwatch_cert_name(const char *name);
 
 #endif

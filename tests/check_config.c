@@ -1496,7 +1496,39 @@ START_TEST(test_default_pair_per_listener_only)
 }
 END_TEST
 
+/* An OCSP response goes with its pair: the tls section's, or a listener's own. */
+START_TEST(test_ocsp_file_with_its_pair)
+{
+	struct mg_config *c = load_ok(
+		"tls {\n certificate = \"/c.pem\"\n key = \"/c.key\"\n ocsp_file = \"/c.ocsp\"\n}\n"
+		BACKEND_OK
+		"listen shared {\n protocol = imap\n port = 143\n}\n"
+		"listen own {\n protocol = imap\n port = 993\n certificate = \"/o.pem\"\n"
+		" key = \"/o.key\"\n ocsp_file = \"/o.ocsp\"\n}\n"
+		"listen own_without {\n protocol = imap\n port = 994\n certificate = \"/p.pem\"\n"
+		" key = \"/p.key\"\n}\n");
+
+	ck_assert_str_eq(c->tls.ocsp_file, "/c.ocsp");
+	ck_assert_str_eq(c->listeners[0].ocsp_file, "/c.ocsp");
+	ck_assert_str_eq(c->listeners[1].ocsp_file, "/o.ocsp");
+	/* Its own pair, without a response: not the tls section's, which is for another. */
+	ck_assert_ptr_null(c->listeners[2].ocsp_file);
+	config_free(c);
+	c = load_ok(MINIMAL);
+	ck_assert_ptr_null(c->tls.ocsp_file);
+	ck_assert_ptr_null(c->listeners[0].ocsp_file);
+	config_free(c);
+}
+END_TEST
+
 static const struct error_case sni_error_cases[] = {
+	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n ocsp_file = \"/x\"\n}\n",
+	  11, "listen 'l': ocsp_file needs the listener's own certificate" },
+	{ "tls {\n certificate_dir = \"/d\"\n ocsp_file = \"/x\"\n}\n" BACKEND_OK
+	  "listen a {\n protocol = imap\n port = 143\n certificate = \"/a\"\n key = \"/k\"\n}\n",
+	  3, "tls: ocsp_file needs the certificate it is for" },
+	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n certificate = \"/a\"\n"
+	  " key = \"/k\"\n ocsp_file = \"\"\n}\n", 13, "ocsp_file must not be empty" },
 	{ "tls {\n certificate = \"/c\"\n key = \"/k\"\n certificate_dir = \"certs\"\n}\n"
 	  BACKEND_OK LISTEN_OK, 4, "certificate_dir 'certs' must be an absolute path" },
 	{ TLS_OK BACKEND_OK "listen l {\n protocol = imap\n port = 143\n\n"
@@ -1803,6 +1835,7 @@ static Suite *config_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_certificates_by_name);
 	tcase_add_test(tc, test_default_pair_per_listener_only);
+	tcase_add_test(tc, test_ocsp_file_with_its_pair);
 	tcase_add_loop_test(tc, test_sni_errors, 0,
 			    (int)(sizeof(sni_error_cases) / sizeof(sni_error_cases[0])));
 	tcase_add_test(tc, test_ticket_key_files);

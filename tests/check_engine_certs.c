@@ -1,9 +1,11 @@
 /*
  * check_engine_certs.c - certificates by name: which pair a name finds (exact,
- * wildcard, CN), what a load refuses and reports, renewal order, and that
- * names nobody loaded cost nothing. Certificates are made here, at test time.
+ * wildcard, CN), what a load refuses and reports, renewal order, that
+ * names nobody loaded cost nothing, and which OCSP responses (NAME.ocsp) are
+ * stapled. Certificates and responses are made here, at test time.
  */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +13,14 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "check_run.h"
 #include "engine_certs.h"
+#include "engine_ocsp.h"
 
 #define DAY (24 * 60 * 60)
 
@@ -131,17 +136,21 @@ static void pair(const char *stem, const char *san, const char *cn)
 	make_pair(&s, pem, sizeof(pem));
 }
 
+/* More than any test makes: the OCSP test reports one per bad response. */
+#define REPORTS_MAX 16
+
 struct reports {
-	char text[8][512];
+	char text[REPORTS_MAX][512];
 	int n;
 };
 
-static void collect(const char *path, const char *why, void *arg)
+static void collect(const char *path, const char *why, bool pair_skipped, void *arg)
 {
 	struct reports *r = arg;
 
-	if (r->n < 8)
-		snprintf(r->text[r->n], sizeof(r->text[0]), "%s | %s", path, why);
+	if (r->n < REPORTS_MAX)
+		snprintf(r->text[r->n], sizeof(r->text[0]), "%s | %s%s", path, why,
+			 pair_skipped ? "" : " | pair kept");
 	r->n++;
 }
 
@@ -359,7 +368,7 @@ END_TEST
 
 static bool reported(const struct reports *r, const char *path_part, const char *why_part)
 {
-	for (int i = 0; i < r->n && i < 8; i++) {
+	for (int i = 0; i < r->n && i < REPORTS_MAX; i++) {
 		if (strstr(r->text[i], path_part) != NULL && strstr(r->text[i], why_part) != NULL)
 			return true;
 	}
@@ -469,6 +478,318 @@ START_TEST(expiring_soon)
 }
 END_TEST
 
+/* ---- OCSP responses beside the pairs ----------------------------------------- */
+
+/* What the response in STEM.ocsp says, and about which certificate. */
+struct ocsp_spec {
+	const char *name;
+	int response_status;	/* OCSP_RESPONSE_STATUS_* */
+	int cert_status;	/* V_OCSP_CERTSTATUS_* */
+	long this_update;	/* seconds from now */
+	long next_update;	/* seconds from now; 0: none */
+	bool other_leaf;	/* about another certificate of the same CA */
+	bool leaf_only;		/* the .pem holds no issuer */
+	const char *raw;	/* instead of a response: these bytes */
+	const char *why;	/* what the report says, NULL: stapled */
+};
+
+static const struct ocsp_spec ocsp_specs[] = {
+	{ "good", OCSP_RESPONSE_STATUS_SUCCESSFUL, V_OCSP_CERTSTATUS_GOOD, -3600, 7 * DAY,
+	  false, false, NULL, NULL },
+	{ "expired", OCSP_RESPONSE_STATUS_SUCCESSFUL, V_OCSP_CERTSTATUS_GOOD, -8 * DAY, -DAY,
+	  false, false, NULL, "the response expired" },
+	{ "future", OCSP_RESPONSE_STATUS_SUCCESSFUL, V_OCSP_CERTSTATUS_GOOD, DAY, 7 * DAY,
+	  false, false, NULL, "not valid yet" },
+	{ "other", OCSP_RESPONSE_STATUS_SUCCESSFUL, V_OCSP_CERTSTATUS_GOOD, -3600, 7 * DAY,
+	  true, false, NULL, "for another certificate" },
+	{ "revoked", OCSP_RESPONSE_STATUS_SUCCESSFUL, V_OCSP_CERTSTATUS_REVOKED, -3600, 7 * DAY,
+	  false, false, NULL, "the certificate is revoked" },
+	{ "unknown", OCSP_RESPONSE_STATUS_SUCCESSFUL, V_OCSP_CERTSTATUS_UNKNOWN, -3600, 7 * DAY,
+	  false, false, NULL, "does not know the certificate" },
+	{ "forever", OCSP_RESPONSE_STATUS_SUCCESSFUL, V_OCSP_CERTSTATUS_GOOD, -3600, 0,
+	  false, false, NULL, "no nextUpdate" },
+	{ "trylater", OCSP_RESPONSE_STATUS_TRYLATER, V_OCSP_CERTSTATUS_GOOD, -3600, 7 * DAY,
+	  false, false, NULL, "did not answer successfully" },
+	{ "no-issuer", OCSP_RESPONSE_STATUS_SUCCESSFUL, V_OCSP_CERTSTATUS_GOOD, -3600, 7 * DAY,
+	  false, true, NULL, "issuer is not in its chain" },
+	{ "garbage", 0, 0, 0, 0, false, false, "\x30\x03\x0a\x01", "not a DER OCSP response" },
+	{ "empty", 0, 0, 0, 0, false, false, "", ": empty" },
+};
+
+static unsigned char *ocsp_der(const struct ocsp_spec *o, X509 *leaf, X509 *ca, EVP_PKEY *ca_key,
+			       int *len)
+{
+	OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
+	OCSP_CERTID *id = OCSP_cert_to_id(EVP_sha1(), leaf, ca);
+	ASN1_GENERALIZEDTIME *this_update = ASN1_GENERALIZEDTIME_adj(NULL, now, 0, o->this_update);
+	ASN1_GENERALIZEDTIME *next_update =
+		o->next_update != 0 ? ASN1_GENERALIZEDTIME_adj(NULL, now, 0, o->next_update) : NULL;
+	ASN1_GENERALIZEDTIME *revoked = ASN1_GENERALIZEDTIME_adj(NULL, now, -1, 0);	/* a day ago */
+	OCSP_RESPONSE *resp;
+	unsigned char *der = NULL;
+
+	ck_assert_ptr_nonnull(OCSP_basic_add1_status(bs, id, o->cert_status,
+						     OCSP_REVOKED_STATUS_KEYCOMPROMISE, revoked,
+						     this_update, next_update));
+	ck_assert_int_eq(OCSP_basic_sign(bs, ca, ca_key, EVP_sha256(), NULL, 0), 1);
+	resp = OCSP_response_create(o->response_status,
+				    o->response_status == OCSP_RESPONSE_STATUS_SUCCESSFUL ? bs : NULL);
+	ck_assert_ptr_nonnull(resp);
+	*len = i2d_OCSP_RESPONSE(resp, &der);
+	ck_assert_int_gt(*len, 0);
+	OCSP_RESPONSE_free(resp);
+	OCSP_BASICRESP_free(bs);
+	OCSP_CERTID_free(id);
+	ASN1_GENERALIZEDTIME_free(this_update);
+	ASN1_GENERALIZEDTIME_free(next_update);
+	ASN1_GENERALIZEDTIME_free(revoked);
+	return der;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+/* STEM.pem (+ .key) for "STEM.example", issued by ca, and STEM.ocsp as o says. */
+static void ocsp_pair(const struct ocsp_spec *o, X509 *ca, EVP_PKEY *ca_key)
+{
+	struct spec s = { .stem = o->name, .cn = o->name, .not_after_days = 90,
+			  .issuer = ca, .issuer_key = ca_key };
+	EVP_PKEY *key = new_key(false), *other_key = new_key(false);
+	X509 *leaf, *other;
+	char path[256], san[128];
+	unsigned char *der;
+	int len;
+
+	snprintf(san, sizeof(san), "DNS:%s.example", o->name);
+	s.san = san;
+	leaf = new_cert(&s, key, false);
+	other = new_cert(&s, other_key, false);
+	snprintf(path, sizeof(path), "%s/%s.pem", dir, o->name);
+	write_pem(path, leaf, o->leaf_only ? NULL : ca, NULL);
+	snprintf(path, sizeof(path), "%s/%s.key", dir, o->name);
+	write_pem(path, NULL, NULL, key);
+	snprintf(path, sizeof(path), "%s/%s.ocsp", dir, o->name);
+	if (o->raw != NULL) {
+		write_file(path, o->raw, strlen(o->raw));
+	} else {
+		der = ocsp_der(o, o->other_leaf ? other : leaf, ca, ca_key, &len);
+		write_file(path, der, (size_t)len);
+		OPENSSL_free(der);
+	}
+	X509_free(leaf);
+	X509_free(other);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(other_key);
+}
+
+static struct tls_ocsp *ocsp_of(const struct tls_certs *set, const char *stem)
+{
+	const struct tls_cert *out[2];
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s.example", stem);
+	ck_assert_int_eq(tls_certs_find(set, name, strlen(name), out), 1);
+	return tls_cert_ocsp(out[0]);
+}
+
+START_TEST(ocsp_beside_the_pair)
+{
+	const size_t n = sizeof(ocsp_specs) / sizeof(ocsp_specs[0]);
+	struct spec ca = { .cn = "Test OCSP CA", .not_after_days = 365 };
+	EVP_PKEY *ca_key = new_key(false);
+	X509 *ca_cert = new_cert(&ca, ca_key, true);
+	struct reports r = { 0 };
+	struct tls_certs *set;
+	int refused = 0;
+
+	make_dir();
+	for (size_t i = 0; i < n; i++)
+		ocsp_pair(&ocsp_specs[i], ca_cert, ca_key);
+	pair("plain", "DNS:plain.example", NULL);	/* no .ocsp at all */
+	/* Every pair loads, a response or not: a bad one only costs the staple. */
+	set = load(&r, (int)n + 1);
+	for (size_t i = 0; i < n; i++) {
+		const struct ocsp_spec *o = &ocsp_specs[i];
+		char path[256];
+
+		snprintf(path, sizeof(path), "%s/%s.ocsp", dir, o->name);
+		if (o->why == NULL) {
+			struct tls_ocsp *ocsp = ocsp_of(set, o->name);
+
+			ck_assert_msg(ocsp != NULL, "%s: not stapled", o->name);
+			ck_assert_int_eq(tls_ocsp_next_update(ocsp), now + o->next_update);
+			continue;
+		}
+		refused++;
+		ck_assert_msg(ocsp_of(set, o->name) == NULL, "%s: stapled", o->name);
+		ck_assert_msg(reported(&r, path, o->why), "%s: no report saying '%s' (%d reports)",
+			      o->name, o->why, r.n);
+		ck_assert_msg(reported(&r, path, " | pair kept"), "%s: reported as a skipped pair",
+			      o->name);
+	}
+	ck_assert_ptr_null(ocsp_of(set, "plain"));
+	ck_assert_int_eq(r.n, refused);
+	tls_certs_free(set);
+	X509_free(ca_cert);
+	EVP_PKEY_free(ca_key);
+	remove_dir();
+}
+END_TEST
+
+/* Stapled while valid; after nextUpdate not any more (and not an error). */
+START_TEST(ocsp_staple_until_next_update)
+{
+	struct spec ca = { .cn = "Test OCSP CA", .not_after_days = 365 };
+	EVP_PKEY *ca_key = new_key(false);
+	X509 *ca_cert = new_cert(&ca, ca_key, true);
+	struct reports r = { 0 };
+	struct tls_certs *set;
+	struct tls_ocsp *ocsp;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL *ssl = SSL_new(ctx);
+	unsigned char *stapled = NULL;
+	char log_path[128], line[512];
+	int saved, fd, warnings = 0;
+	FILE *f;
+
+	make_dir();
+	ocsp_pair(&ocsp_specs[0], ca_cert, ca_key);
+	set = load(&r, 1);
+	ocsp = ocsp_of(set, "good");
+	ck_assert_ptr_nonnull(ocsp);
+	ck_assert_int_eq(tls_ocsp_staple(ocsp, ssl, now), 1);
+	ck_assert_int_gt(SSL_get_tlsext_status_ocsp_resp(ssl, &stapled), 0);
+	ck_assert_ptr_nonnull(stapled);
+	ck_assert_int_eq(tls_ocsp_staple(ocsp, ssl, tls_ocsp_next_update(ocsp) - 1), 1);
+	/* Expired: warned once (the log goes to stderr here), then quietly not stapled. */
+	snprintf(log_path, sizeof(log_path), "%s/stderr", dir);
+	fflush(stderr);
+	saved = dup(2);
+	fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+	ck_assert_int_eq(tls_ocsp_staple(ocsp, ssl, tls_ocsp_next_update(ocsp)), 0);
+	ck_assert_int_eq(tls_ocsp_staple(ocsp, ssl, tls_ocsp_next_update(ocsp) + DAY), 0);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	f = fopen(log_path, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		warnings += strstr(line, "ocsp response expired path=") != NULL &&
+			    strstr(line, "good.ocsp: no longer stapled") != NULL;
+	fclose(f);
+	ck_assert_int_eq(warnings, 1);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	tls_certs_free(set);
+	X509_free(ca_cert);
+	EVP_PKEY_free(ca_key);
+	remove_dir();
+}
+END_TEST
+
+/* A directory load whose broken pairs come from a copy (as engine_lastgood's do). */
+struct copy_load {
+	const struct tls_pem *copy;
+	struct reports r;
+};
+
+static int put_copy(struct tls_certs *set, const struct tls_pem *labels, const char *why,
+		    void *arg)
+{
+	const struct copy_load *c = arg;
+	char err[512];
+
+	(void)labels;
+	(void)why;
+	ck_assert_msg(tls_certs_add_pem(set, c->copy, now, NULL, err, sizeof(err)) == 0, "%s", err);
+	return 0;
+}
+
+static void copy_report(const char *path, const char *why, bool pair_skipped, void *arg)
+{
+	collect(path, why, pair_skipped, &((struct copy_load *)arg)->r);
+}
+
+/* good.pem broken and its pair put in from copy: the set, with what good.ocsp gave it. */
+static struct tls_certs *load_with_copy(struct copy_load *c)
+{
+	struct tls_certs_hooks hooks = { .broken = put_copy, .report = copy_report, .arg = c };
+	struct tls_certs *set = tls_certs_new();
+	char path[256], err[512];
+
+	ck_assert_ptr_nonnull(set);
+	snprintf(path, sizeof(path), "%s/good.pem", dir);
+	write_file(path, "garbage\n", 8);
+	/* 0 loaded: the copy is not the file. */
+	ck_assert_int_eq(tls_certs_load_dir_hooked(set, dir, now, &hooks, err, sizeof(err)), 0);
+	return set;
+}
+
+/*
+ * A pair served from its copy gets NAME.ocsp too, but only while the
+ * response is about the copy's leaf, not about the renewed certificate
+ * whose file broke.
+ */
+START_TEST(ocsp_for_a_pair_from_its_copy)
+{
+	struct spec ca = { .cn = "Test OCSP CA", .not_after_days = 365 };
+	EVP_PKEY *ca_key = new_key(false);
+	X509 *ca_cert = new_cert(&ca, ca_key, true);
+	char cert[256], key[256], ocsp[256];
+	struct copy_load c = { 0 };
+	struct tls_certs *set;
+	struct tls_pem copy;
+	char err[512];
+
+	make_dir();
+	snprintf(cert, sizeof(cert), "%s/good.pem", dir);
+	snprintf(key, sizeof(key), "%s/good.key", dir);
+	snprintf(ocsp, sizeof(ocsp), "%s/good.ocsp", dir);
+	ocsp_pair(&ocsp_specs[0], ca_cert, ca_key);
+	ck_assert_msg(tls_pem_read(&copy, cert, key, err, sizeof(err)) == 0, "%s", err);
+	c.copy = &copy;
+
+	set = load_with_copy(&c);
+	ck_assert_msg(ocsp_of(set, "good") != NULL, "the copy's own response not stapled");
+	ck_assert_int_eq(c.r.n, 0);
+	tls_certs_free(set);
+
+	/* Renewed (a new leaf, its response), then the new .pem broke: the copy is the old leaf. */
+	ocsp_pair(&ocsp_specs[0], ca_cert, ca_key);
+	c.r.n = 0;
+	set = load_with_copy(&c);
+	ck_assert_ptr_null(ocsp_of(set, "good"));
+	ck_assert_int_eq(c.r.n, 1);
+	ck_assert_msg(reported(&c.r, ocsp, "for another certificate"), "%s", c.r.text[0]);
+	ck_assert_msg(reported(&c.r, ocsp, " | pair kept"), "%s", c.r.text[0]);
+	tls_certs_free(set);
+
+	tls_pem_wipe(&copy);
+	X509_free(ca_cert);
+	EVP_PKEY_free(ca_key);
+	remove_dir();
+}
+END_TEST
+
+START_TEST(ocsp_needs_a_pair)
+{
+	struct tls_certs *set = tls_certs_new();
+	char err[512];
+
+	ck_assert_int_eq(tls_certs_add_ocsp(set, "/nonexistent/x.ocsp", now, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "/nonexistent/x.ocsp: no certificate") != NULL, "%s", err);
+	tls_certs_free(set);
+}
+END_TEST
+
 static Suite *tls_certs_suite(void)
 {
 	Suite *s = suite_create("tls_certs");
@@ -488,6 +809,13 @@ static Suite *tls_certs_suite(void)
 	tcase_add_test(tc, broken_pairs_reported_and_skipped);
 	tcase_add_test(tc, single_pair_errors_name_the_file);
 	tcase_add_test(tc, expiring_soon);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ocsp");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, ocsp_beside_the_pair);
+	tcase_add_test(tc, ocsp_staple_until_next_update);
+	tcase_add_test(tc, ocsp_needs_a_pair);
+	tcase_add_test(tc, ocsp_for_a_pair_from_its_copy);
 	suite_add_tcase(s, tc);
 	return s;
 }

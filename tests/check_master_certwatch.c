@@ -61,6 +61,7 @@ START_TEST(test_certificate_names)
 		bool matters;
 	} cases[] = {
 		{ "imap.example.org.pem", true }, { "a.key", true }, { "x.pem", true },
+		{ "a.ocsp", true }, { ".ocsp", false }, { ".a.ocsp", false }, { "a.ocsp~", false },
 		{ ".a.pem", false },		/* certbot's and editors' temporary files */
 		{ ".pem", false }, { "pem", false }, { "a.pem.tmp", false }, { "a.crt", false },
 		{ "a.PEM", false }, { "readme", false }, { "", false },
@@ -86,21 +87,34 @@ static void write_file(const char *name, const char *text)
 	fclose(f);
 }
 
-/* A configuration of one listener serving dir/default.pem and dir/d/. */
+/* One listener serving dir/default.pem (stapling dir/default.ocsp) and dir/d/. */
 static struct mg_config *config(bool watch)
 {
 	static struct mg_listener_config listener;
-	static char cert[128], key[128], certs[128];
+	static char cert[128], key[128], ocsp[128], certs[128];
 	static struct mg_config cfg;
 
 	snprintf(cert, sizeof(cert), "%s/default.pem", dir);
 	snprintf(key, sizeof(key), "%s/default.key", dir);
+	snprintf(ocsp, sizeof(ocsp), "%s/default.ocsp", dir);
 	snprintf(certs, sizeof(certs), "%s/d", dir);
-	listener = (struct mg_listener_config){ .certificate = cert, .key = key,
+	listener = (struct mg_listener_config){ .certificate = cert, .key = key, .ocsp_file = ocsp,
 						.certificate_dir = certs };
 	cfg = (struct mg_config){ .listeners = &listener, .n_listeners = 1 };
 	cfg.tls.certificate_watch = watch;
 	return &cfg;
+}
+
+/* Writing name (under dir) at ms is the change that fires a second later. */
+static void write_changed(struct certwatch *w, const char *name, long long ms)
+{
+	char path[600], expect[128];
+
+	write_file(name, "z");
+	certwatch_read(w, ms);
+	ck_assert(certwatch_fire(w, ms + CERTWATCH_QUIET_MS, path, sizeof(path)));
+	snprintf(expect, sizeof(expect), "%s/%s", dir, name);
+	ck_assert_str_eq(path, expect);
 }
 
 START_TEST(test_inotify_rename_and_unrelated_files)
@@ -135,12 +149,10 @@ START_TEST(test_inotify_rename_and_unrelated_files)
 	ck_assert(certwatch_fire(w, 1200, path, sizeof(path)));
 	ck_assert_str_eq(path, expect);
 
-	/* A new pair in the directory. */
-	write_file("d/new.pem", "z");
-	certwatch_read(w, 5000);
-	ck_assert(certwatch_fire(w, 6000, path, sizeof(path)));
-	snprintf(expect, sizeof(expect), "%s/d/new.pem", dir);
-	ck_assert_str_eq(path, expect);
+	/* A new pair in the directory; a new OCSP response there and in ocsp_file. */
+	write_changed(w, "d/new.pem", 5000);
+	write_changed(w, "d/new.ocsp", 10000);
+	write_changed(w, "default.ocsp", 20000);
 
 	/* Switched off: no descriptor, nothing due. */
 	certwatch_set(w, config(false));

@@ -448,6 +448,13 @@ commonName = supplied
 """
 
 
+def cert_serial(path):
+    """The serial number of a PEM certificate file, as openssl prints it."""
+    r = run([find_program("openssl"), "x509", "-in", path, "-noout", "-serial"])
+    out = r.stdout if isinstance(r.stdout, str) else r.stdout.decode()
+    return out.strip().split("=", 1)[1].upper()
+
+
 def _asn1_time(t):
     return time.strftime("%Y%m%d%H%M%SZ", time.gmtime(t))
 
@@ -1470,10 +1477,11 @@ def curl_fetch(scheme, port, ca, user, password, uid=1, mailbox="INBOX", **kw):
 
 def s_client(port, ca=None, starttls=None, alpn=None, input=b"", timeout=15,
              servername="localhost", extra=()):
-    """Run openssl s_client; returns CompletedProcess with text output
-    (stdout and stderr separately)."""
-    cmd = [find_program("openssl"), "s_client", "-connect", "%s:%d" % (HOST, port),
-           "-servername", servername]
+    """Run openssl s_client (servername None: no SNI); returns
+    CompletedProcess with the output as bytes (stdout and stderr
+    separately)."""
+    cmd = [find_program("openssl"), "s_client", "-connect", "%s:%d" % (HOST, port)]
+    cmd += ["-servername", servername] if servername is not None else ["-noservername"]
     if ca:
         cmd += ["-CAfile", ca, "-verify_return_error"]
     if starttls:

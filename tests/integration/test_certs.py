@@ -40,13 +40,6 @@ class _Env:
 _env = None
 
 
-def serial_of(path):
-    """The serial number of a PEM certificate file, as openssl prints it."""
-    r = mgtest.run([mgtest.find_program("openssl"), "x509", "-in", path, "-noout", "-serial"])
-    out = r.stdout if isinstance(r.stdout, str) else r.stdout.decode()
-    return out.strip().split("=", 1)[1].upper()
-
-
 def put_pair(directory, stem, cert, key, key_inside=False):
     """Copy an issued pair into directory as STEM.pem + STEM.key (or the key
     appended to STEM.pem)."""
@@ -68,11 +61,11 @@ def env():
     e.td = mgtest.TestDir()
     e.certs = mgtest.Certs(e.td.join("certs"))
     c = e.certs
-    e.serial = {"default": serial_of(c.cert)}
+    e.serial = {"default": mgtest.cert_serial(c.cert)}
 
     def issue(label, dns, **kw):
         cert, key = c.issue(label, cn=dns[0], dns=dns, ips=(), **kw)
-        e.serial[label] = serial_of(cert)
+        e.serial[label] = mgtest.cert_serial(cert)
         return cert, key
 
     # The shared directory: what the tls section serves by name.
@@ -117,13 +110,7 @@ def env():
 def served(port, servername=None, starttls=None, extra=()):
     """The certificate a handshake gets: (serial, s_client's output), or
     (None, output) when the handshake fails. servername None: no SNI."""
-    cmd = [mgtest.find_program("openssl"), "s_client", "-connect", "%s:%d" % (mgtest.HOST, port)]
-    cmd += ["-servername", servername] if servername else ["-noservername"]
-    if starttls:
-        cmd += ["-starttls", starttls]
-    cmd += list(extra)
-    r = subprocess.run(cmd, input=b"", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=20)
+    r = mgtest.s_client(port, servername=servername, starttls=starttls, extra=extra, timeout=20)
     out = r.stdout.decode("utf-8", "replace") + r.stderr.decode("utf-8", "replace")
     m = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out, re.S)
     if r.returncode != 0 or not m:

@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import mgtest  # noqa: E402
 from mgtest import Bare, ImapClient  # noqa: E402
-from test_certs import put_pair, serial_of, served  # noqa: E402
+from test_certs import put_pair, served  # noqa: E402
 
 USERS = {"alice": "alice-Renew-1"}
 MESSAGE = (b"From: a@example.org\r\nTo: alice@example.org\r\nSubject: renew\r\n"
@@ -45,7 +45,7 @@ _env = None
 
 def issue(e, label, dns):
     cert, key = e.certs.issue(label, cn=dns[0], dns=dns, ips=())
-    return cert, key, serial_of(cert)
+    return cert, key, mgtest.cert_serial(cert)
 
 
 def replace_atomically(path, source):
@@ -282,7 +282,7 @@ def test_broken_files_keep_the_previous_pair():
     # the default pair of the listener too: a broken default does not fail the reload
     with open(e.certs.cert, "rb") as f:
         default_text = f.read()
-    default_serial = serial_of(e.certs.cert)
+    default_serial = mgtest.cert_serial(e.certs.cert)
     with open(e.certs.cert, "wb") as f:
         f.write(b"garbage\n")
     try:

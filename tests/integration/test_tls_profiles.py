@@ -14,7 +14,6 @@ Run: python3 tests/integration/test_tls_profiles.py
 
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -98,13 +97,7 @@ def env():
 def handshake(port, *args, starttls=None):
     """openssl s_client against port: (protocol, cipher) of the session, or
     (None, output) when the handshake fails."""
-    cmd = [mgtest.find_program("openssl"), "s_client", "-connect",
-           "%s:%d" % (mgtest.HOST, port), "-servername", "localhost"]
-    if starttls:
-        cmd += ["-starttls", starttls]
-    cmd += list(args)
-    r = subprocess.run(cmd, input=b"", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=20)
+    r = mgtest.s_client(port, starttls=starttls, extra=args, timeout=20)
     out = r.stdout.decode("utf-8", "replace") + r.stderr.decode("utf-8", "replace")
     m = re.search(r"^New, (TLSv1\.[23]), Cipher is (\S+)", out, re.M)
     if r.returncode != 0 or not m:
