@@ -40,7 +40,16 @@ in the same run, and printed with the ratio gateway / nginx:
      from /proc/PID/smaps_rollup of every process in the tree, each proxy
      freshly restarted first (heap freed by earlier sessions would hide
      what these cost).
-  5. With --idle-10k: 10,000 idle authenticated sessions through a second,
+  5. Certificates by name (certificate_dir): --certs pairs (10,000; 1,000
+     with --quick), written by tests/bench/mkcerts, one P-256 leaf each for
+     customerN.bench.test; a gateway with them beside the same gateway with
+     an empty directory: seconds from starting it to its "ready engines="
+     log line, the tree's PSS added (budget judged at 10,000 only, other
+     counts print it scaled), and CPU per full handshake with an SNI name
+     from the directory beside one without SNI, in alternating rounds (a
+     ratio of two small CPU figures on a shared machine: a few percent
+     either way is noise; the rounds' spread is printed).
+  6. With --idle-10k: 10,000 idle authenticated sessions through a second,
      dedicated gateway (raised descriptor and Dovecot limits): did all
      open, the tree's PSS, and a fresh LOGIN's latency meanwhile.
 
@@ -53,7 +62,9 @@ out of time). nginx missing (binary or mail module) is reported, not an
 error: the gateway-vs-Dovecot figures are still measured.
 
     python3 tests/bench/mgbench.py [--quick] [--json FILE] [--keep] [--idle-10k]
-    (MG_MAILGATED=path/to/mailgated; PYTHONPATH=tests/integration;
+                                   [--certs N] [--only PHASE,...]
+    (MG_MAILGATED=path/to/mailgated; MG_MKCERTS=path/to/tests/bench/mkcerts;
+     PYTHONPATH=tests/integration;
      MG_NGINX=path/to/nginx, MG_NGINX_MAIL_MODULE=path/to/ngx_mail_module.so)
 """
 
@@ -62,6 +73,7 @@ import errno
 import json
 import os
 import platform
+import re
 import resource
 import selectors
 import shutil
@@ -91,6 +103,12 @@ BUDGET_IDLE_KB_TLS = 48.0        # PSS per idle session, TLS backend leg
 BUDGET_FETCH_VS_NGINX = 1.2      # one-stream FETCH (plaintext leg) >= 1.2x nginx
 BUDGET_LOGIN_ADDED_MS = 0.5      # LOGIN median <= Dovecot direct + 0.5 ms
 
+# issue 10: certificates by name at hosting scale (certificate_dir)
+CERTS_FULL = 10000               # pairs the budgets are for
+BUDGET_CERTS_LOAD_S = 10.0       # start to engines ready with them
+BUDGET_CERTS_ADDED_MB = 60.0     # tree PSS they add (judged at CERTS_FULL only)
+BUDGET_SNI_RATIO = 1.0           # CPU per full handshake with SNI / without
+
 BURST_THREADS = 32               # client threads for the machine-bound sessions/s
 NGINX_WORKERS = "auto"           # one worker per CPU, as a gateway uses every core
 
@@ -113,15 +131,17 @@ def log(msg):
 _CLIENT_CTX = {}
 
 
-def client_context(ca):
-    """One shared client context: TLS 1.3 only, verifies the test CA."""
-    ctx = _CLIENT_CTX.get(ca)
+def client_context(ca, sni=True):
+    """One shared client context: TLS 1.3 only, verifies the test CA.
+    sni=False: one that sends no server name; the chain is still verified,
+    the name cannot be (there is none to check against)."""
+    ctx = _CLIENT_CTX.get((ca, sni))
     if ctx is None:
         ctx = ssl.create_default_context(cafile=ca)
-        ctx.check_hostname = True
+        ctx.check_hostname = sni
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         ctx.maximum_version = ssl.TLSVersion.TLSv1_3
-        _CLIENT_CTX[ca] = ctx
+        _CLIENT_CTX[(ca, sni)] = ctx
     return ctx
 
 
@@ -187,13 +207,15 @@ def negotiated(port, ca):
         c.close()
 
 
-def tls_greeting(port, ca, session=None, timeout=15.0):
+def tls_greeting(port, ca, session=None, timeout=15.0, server_hostname="localhost"):
     """Implicit TLS: connect, handshake (offering session, if any), read the
     greeting, LOGOUT. Returns (resumed, the session to offer next time):
-    the TLS 1.3 ticket has arrived by the time the greeting has."""
+    the TLS 1.3 ticket has arrived by the time the greeting has.
+    server_hostname: the name sent (SNI) and verified; None sends none."""
     raw = socket.create_connection((HOST, port), timeout=timeout)
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    s = client_context(ca).wrap_socket(raw, server_hostname="localhost", session=session)
+    ctx = client_context(ca, sni=bool(server_hostname))
+    s = ctx.wrap_socket(raw, server_hostname=server_hostname, session=session)
     try:
         data = b""
         while not data.endswith(b"\r\n"):
@@ -877,14 +899,24 @@ class Bench:
                           "direct": direct, "budget": budget, "verdict": verdict,
                           "key": key})
 
-    def tree_cpu(self, who, fn):
+    def tree_cpu(self, who, fn, mg=None):
         """Run fn() and return (its result, user ms, sys ms, page faults) of
-        who's whole process tree meanwhile."""
-        pid = self.nginx.pid if who == "nginx" else self.mg.pid
-        self.settle(who)
+        who's whole process tree meanwhile (mg: that gateway, not the
+        main one)."""
+        if mg is not None:
+            pid = mg.pid
+
+            def settle():
+                settle_tree(mg.pid, [l["port"] for l in mg.listeners], mg.name)
+        else:
+            pid = self.nginx.pid if who == "nginx" else self.mg.pid
+
+            def settle():
+                self.settle(who)
+        settle()
         st0 = tree_stat(pid)
         result = fn()
-        self.settle(who)
+        settle()
         st1 = tree_stat(pid)
         return (result,) + cpu_delta(st0, st1)
 
@@ -1269,7 +1301,7 @@ class Bench:
                      "<= %.0f kB" % budget, "within" if v <= budget else "OVER",
                      key="idle_pss_kb_per_session_" + label)
 
-    # -- 5. 10,000 idle sessions (--idle-10k) ---------------------------------------
+    # -- 6. 10,000 idle sessions (--idle-10k) ---------------------------------------
     def idle_many(self):
         """Many idle authenticated sessions through a gateway and a Dovecot
         of their own (limits raised for them alone, so that the other
@@ -1351,6 +1383,180 @@ class Bench:
                  "within" if not r["fresh_login_error"] else "FAILED",
                  key="idle_many_login_ms")
 
+    # -- 5. certificates by name (certificate_dir) ---------------------------------
+    def cert_dir(self):
+        """A gateway with --certs pairs in its certificate_dir beside the same
+        gateway with an empty one: start to engines ready, the tree's PSS,
+        and CPU per full handshake with an SNI name from the directory
+        beside one without SNI (on the gateway with the pairs).
+
+        The first start with new pairs is not the same as a restart: the
+        first engine keeps a last-good copy of every pair (engine_lastgood.h),
+        written and synced once per new pair. Both are timed; a first start
+        that the master gives up on (its engines must be ready within a
+        bound) is a FAILED row, and the gateway is started again until it
+        comes up (each attempt keeps the copies it wrote)."""
+        a = self.args
+        n = a.certs
+        top = self.td.mkdir("certdir")
+        empty, full = self.td.mkdir("certdir", "empty"), self.td.mkdir("certdir", "pairs")
+        t0 = time.monotonic()
+        mgtest.run([find_mkcerts(), self.certs.ca, self.certs.ca_key, full, str(n)],
+                   timeout=max(a.phase_timeout, 600.0))
+        log("%d certificate pairs written to %s in %.1f s" % (n, full, time.monotonic() - t0))
+        r = {"count": n, "dir": top}
+        for label, directory, want in (("empty", empty, 0), ("pairs", full, n)):
+            mg = self.start_gateway(self.dovecot, "mailgated-certs-" + label, 1000,
+                                    listeners=[mgtest.listener("imaps", "implicit",
+                                                               backend="plain")],
+                                    tls={"certificate_dir": directory}, start=False)
+            res = r[label] = {"attempts": []}
+            try:
+                for _ in range(4):
+                    att = self.timed_start(mg, want)
+                    res["attempts"].append(att)
+                    if att["ready_s"] is not None:
+                        break
+                    log("%s: first start with %d pairs failed after %.1f s: %s"
+                        % (mg.name, want, att["failed_s"], att["error"]))
+                else:
+                    raise BenchError("%s did not start in %d attempts"
+                                     % (mg.name, len(res["attempts"])))
+                res["first"] = res["attempts"][0]
+                mg.stop()
+                res["restart"] = self.timed_start(mg, want)
+                if res["restart"]["ready_s"] is None:
+                    raise BenchError("%s did not restart: %s"
+                                     % (mg.name, res["restart"]["error"]))
+                settle_tree(mg.pid, [mg.port("imaps")], mg.name)
+                res["memory"] = mem = tree_memory(mg.pid)
+                log("certificate_dir with %d pairs: engines ready %s after the first start, "
+                    "%.2f s after a restart (%d engines); tree %d kB PSS in %d processes"
+                    % (want, "%.2f s" % res["first"]["ready_s"] if res["first"]["ready_s"]
+                       is not None else "NEVER", res["restart"]["ready_s"],
+                       res["restart"]["engines"], mem["pss_kb"], mem["procs"]))
+                if label == "pairs":
+                    r["handshakes"] = self.sni_handshakes(mg, n)
+            finally:
+                mg.stop()
+        r["added_MB"] = (r["pairs"]["memory"]["pss_kb"] - r["empty"]["memory"]["pss_kb"]) / 1000.0
+        self.raw["certificate_dir"] = r
+        self.cert_dir_rows(r)
+
+    def timed_start(self, mg, want):
+        """Start mg; returns {"ready_s": seconds from starting it to its
+        master's "ready engines=" line (None if it never came), "engines",
+        "error", "failed_s"}. The log has one-second stamps, so it is
+        watched while the gateway starts. The directory's own log line must
+        say it held want pairs."""
+        a = self.args
+        offset = len(mg.log()) if os.path.exists(mg.log_path) else 0
+        box = {}
+
+        def starter():
+            try:
+                mg.start(timeout=max(60.0, a.phase_timeout))
+            except BaseException as e:   # noqa: B036 - reported by the main thread
+                box["error"] = e
+        started = threading.Thread(target=starter, daemon=True)
+        t0 = time.monotonic()
+        started.start()
+        out = {"ready_s": None, "engines": None, "error": None, "failed_s": None}
+        while time.monotonic() - t0 < a.phase_timeout:
+            m = re.search(r"ready engines=(\d+)", mg.log()[offset:])
+            if m:
+                out["ready_s"] = time.monotonic() - t0
+                out["engines"] = int(m.group(1))
+                break
+            if not started.is_alive():
+                break
+            time.sleep(0.01)
+        started.join(max(60.0, a.phase_timeout))
+        if out["ready_s"] is None:
+            errors = re.findall(r"error: (.*)", mg.log()[offset:])
+            out["error"] = errors[-1] if errors else str(box.get("error", "timed out"))
+            out["failed_s"] = time.monotonic() - t0
+            mg.stop()
+            return out
+        if "error" in box:
+            raise BenchError("%s did not start: %s" % (mg.name, box["error"]))
+        m = re.search(r"certificate_dir loaded dir=\S+ pairs=(\d+)", mg.log()[offset:])
+        held = int(m.group(1)) if m else 0
+        if held != want:
+            raise BenchError("%s loaded %d pairs of %d:\n%s"
+                             % (mg.name, held, want, mgtest.tail(mg.log())))
+        return out
+
+    def sni_handshakes(self, mg, pairs):
+        """CPU of mg's tree per full handshake with an SNI name from its
+        directory (a different name each time, spread over all of them) and
+        without SNI, in alternating rounds so that drift on this shared
+        machine falls on both alike."""
+        a = self.args
+        port, rounds, per_round = mg.port("imaps"), 3, a.handshakes
+        names = ["customer%d.bench.test" % (1 + (i * 7919) % pairs) for i in range(per_round)]
+        runs = {"sni": [], "no_sni": []}
+
+        def go(hostnames):
+            for h in hostnames:
+                tls_greeting(port, self.certs.ca, server_hostname=h)
+        go(names[:a.warmup] + [None] * a.warmup)
+        for _ in range(rounds):
+            for kind, hostnames in (("sni", names), ("no_sni", [None] * per_round)):
+                _, user, system, _faults = self.tree_cpu("gateway", lambda: go(hostnames), mg)
+                runs[kind].append((user + system) / per_round)
+        res = {k: {"cpu_ms": statistics.mean(v), "rounds_cpu_ms": v} for k, v in runs.items()}
+        res["handshakes"] = per_round * rounds
+        res["ratio"] = res["sni"]["cpu_ms"] / res["no_sni"]["cpu_ms"]
+        res["round_ratios"] = [s_ / n_ for s_, n_ in zip(runs["sni"], runs["no_sni"]) if n_]
+        log("full handshakes with %d pairs loaded: %.3f ms CPU with an SNI name from the "
+            "directory, %.3f ms without SNI; ratio %.3f (rounds %s)"
+            % (pairs, res["sni"]["cpu_ms"], res["no_sni"]["cpu_ms"], res["ratio"],
+               ", ".join("%.3f" % x for x in res["round_ratios"])))
+        return res
+
+    def cert_dir_rows(self, r):
+        n = r["count"]
+        for label, held in (("empty", 0), ("pairs", n)):
+            judged = label == "pairs"
+            for when in ("first", "restart"):
+                att = r[label][when]
+                v = att["ready_s"]
+                verdict = None
+                if judged:
+                    verdict = ("FAILED" if v is None else
+                               "within" if v <= BUDGET_CERTS_LOAD_S else "OVER")
+                self.add("certificate_dir, %d pairs: start to engines ready, %s"
+                         % (held, "first start" if when == "first" else "restart"), "s", v,
+                         budget="<= %.0f s" % BUDGET_CERTS_LOAD_S if judged else None,
+                         verdict=verdict, key="certdir_ready_s_%s_%s" % (label, when))
+            tries = len(r[label]["attempts"])
+            if tries > 1:
+                self.add("  first start gave up after %.1f s (%s); came up at attempt %d"
+                         % (r[label]["first"]["failed_s"], r[label]["first"]["error"], tries),
+                         "-", None, key="certdir_first_start_failed_" + label)
+        added = r["added_MB"]
+        self.add("certificate_dir, %d pairs: tree PSS added" % n, "MB", added,
+                 budget="<= %.0f MB" % BUDGET_CERTS_ADDED_MB if n == CERTS_FULL else None,
+                 verdict=("within" if added <= BUDGET_CERTS_ADDED_MB else "OVER")
+                 if n == CERTS_FULL else None, key="certdir_added_MB")
+        if n != CERTS_FULL:
+            self.add("  scaled to %d pairs (x%.2f; not judged)" % (CERTS_FULL, CERTS_FULL / n),
+                     "MB", added * CERTS_FULL / n,
+                     budget="<= %.0f MB at %d" % (BUDGET_CERTS_ADDED_MB, CERTS_FULL),
+                     verdict="scaled", key="certdir_added_MB_per_10k")
+        h = r["handshakes"]
+        self.add("CPU per full TLS handshake, SNI name from the dir", "ms", h["sni"]["cpu_ms"],
+                 key="certdir_handshake_cpu_ms_sni")
+        self.add("CPU per full TLS handshake, no SNI (same gateway)", "ms",
+                 h["no_sni"]["cpu_ms"], key="certdir_handshake_cpu_ms_no_sni")
+        spread = h["round_ratios"]
+        self.add("SNI / no-SNI handshake CPU", "ratio", h["ratio"],
+                 budget="<= %.1f (rounds %.2f..%.2f)" % (BUDGET_SNI_RATIO, min(spread),
+                                                         max(spread)),
+                 verdict="within" if h["ratio"] <= BUDGET_SNI_RATIO else "OVER",
+                 key="certdir_sni_per_no_sni")
+
     # -- report ---------------------------------------------------------------------
     def report(self):
         def fmt(v):
@@ -1383,12 +1589,14 @@ class Bench:
               % ("quick" if a.quick else "full", os.cpu_count() or 0, platform.node()))
         print("  %d STARTTLS sessions per path from %d threads (and from %d), %d full and "
               "%d resumed TLS handshakes per path, %d sequential "
-              "LOGINs per path, %.0f MiB message x %d fetches, %d idle sessions; TLS 1.3, "
+              "LOGINs per path, %.0f MiB message x %d fetches, %d idle sessions, %d "
+              "certificate_dir pairs; TLS 1.3, "
               "ECDSA P-256; MB = 10^6 bytes; FETCH rate = size / (curl time_total - "
               "time_pretransfer); "
               "'direct' = Dovecot %s"
               % (a.sessions, a.threads, BURST_THREADS, a.handshakes, a.handshakes, a.logins,
-                 self.message_size / 1048576.0, a.fetches, a.idle, self.dovecot_version()))
+                 self.message_size / 1048576.0, a.fetches, a.idle, a.certs,
+                 self.dovecot_version()))
         print("  " + self.nginx_description())
         print()
         for line in lines:
@@ -1402,6 +1610,9 @@ class Bench:
             print("not judged, no nginx to compare with: %s" % "; ".join(unjudged))
         if over:
             print("over budget: %s" % "; ".join(over))
+        if "certificate_dir" in self.raw:
+            print("SNI / no-SNI handshake CPU is a ratio of two small CPU figures (clock ticks "
+                  "of %.0f ms) on a shared machine: a few percent either way is noise." % TICK_MS)
         else:
             print("every judged measurement is within budget")
         sys.stdout.flush()
@@ -1445,7 +1656,10 @@ class Bench:
                         "idle_pss_kb_per_session_plain": BUDGET_IDLE_KB_PLAIN,
                         "idle_pss_kb_per_session_tls": BUDGET_IDLE_KB_TLS,
                         "fetch_vs_nginx_min": BUDGET_FETCH_VS_NGINX,
-                        "login_added_ms_vs_direct": BUDGET_LOGIN_ADDED_MS},
+                        "login_added_ms_vs_direct": BUDGET_LOGIN_ADDED_MS,
+                        "certdir_ready_s_max": BUDGET_CERTS_LOAD_S,
+                        "certdir_added_MB_max_at_%d" % CERTS_FULL: BUDGET_CERTS_ADDED_MB,
+                        "certdir_sni_per_no_sni_max": BUDGET_SNI_RATIO},
             "results": self.rows,
             "over_budget": self.misses(),
             "raw": self.raw,
@@ -1473,6 +1687,18 @@ service imap {{
 }}
 default_client_limit = {clients}
 """
+
+
+def find_mkcerts():
+    """tests/bench/mkcerts (MG_MKCERTS, else beside the mailgated binary's
+    build tree): `make bench` builds it."""
+    path = os.environ.get("MG_MKCERTS") or os.path.normpath(
+        os.path.join(os.path.dirname(mgtest.default_mailgated_binary()), "..", "tests", "bench",
+                     "mkcerts"))
+    if not os.access(path, os.X_OK):
+        raise BenchError("%s not found: build it (make tests/bench/mkcerts) or set MG_MKCERTS"
+                         % path)
+    return path
 
 
 def fresh_logins(port, ca, n):
@@ -1521,6 +1747,12 @@ def _still_open(conn):
     return bool(data) and b"BYE" not in data
 
 
+# --only's names, in the order a run measures them; idle-10k only when asked.
+PHASES = {"sessions": "sessions", "handshakes": "handshakes", "burst": "sessions_burst",
+          "login": "login_latency", "throughput": "throughput", "memory": "memory",
+          "certs": "cert_dir", "idle-10k": "idle_many"}
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         description="Measure mailgated against nginx's mail proxy and Dovecot directly.")
@@ -1541,6 +1773,10 @@ def parse_args(argv):
                     help="also hold --idle-many idle sessions through a gateway of their own")
     ap.add_argument("--idle-many", type=int, default=10000,
                     help="sessions for --idle-10k (10000)")
+    ap.add_argument("--certs", type=int,
+                    help="certificate pairs in the certificate_dir phase (10000; quick 1000)")
+    ap.add_argument("--only", metavar="PHASE[,PHASE]",
+                    help="run only these phases: %s" % ", ".join(PHASES))
     ap.add_argument("--phase-timeout", type=float, default=180.0,
                     help="seconds any one run may take before the benchmark gives up (180)")
     ap.add_argument("--json", metavar="FILE", help="also write the report as JSON")
@@ -1550,18 +1786,28 @@ def parse_args(argv):
     quick = args.quick
     for name, full, small in (("sessions", 300, 60), ("handshakes", 300, 60),
                               ("logins", 200, 40),
-                              ("message_mib", 64.0, 16.0), ("fetches", 5, 3), ("idle", 200, 50)):
+                              ("message_mib", 64.0, 16.0), ("fetches", 5, 3), ("idle", 200, 50),
+                              ("certs", CERTS_FULL, 1000)):
         if getattr(args, name) is None:
             setattr(args, name, small if quick else full)
     bounds = {"sessions": (1, 100000), "handshakes": (1, 100000), "threads": (1, 64),
               "warmup": (0, 1000),
               "logins": (1, 100000), "message_mib": (0.01, 1024), "fetches": (1, 100),
-              "idle": (1, 450), "idle_settle": (0, 60), "idle_many": (1, 50000),
+              "idle": (1, 450), "idle_settle": (0, 60), "idle_many": (1, 50000), "certs": (1, 100000),
               "phase_timeout": (1, 3600)}
     for name, (lo, hi) in bounds.items():
         v = getattr(args, name)
         if not lo <= v <= hi:
             ap.error("--%s must be between %s and %s" % (name.replace("_", "-"), lo, hi))
+    if args.only is None:
+        args.phases = [p for p in PHASES if p != "idle-10k" or args.idle_10k]
+    else:
+        given = [p.strip() for p in args.only.split(",") if p.strip()]
+        unknown = [p for p in given if p not in PHASES]
+        if unknown or not given:
+            ap.error("--only: unknown phase %s (phases: %s)"
+                     % (", ".join(unknown) or "''", ", ".join(PHASES)))
+        args.phases = [p for p in PHASES if p in given]     # a run's own order
     return args
 
 
@@ -1581,14 +1827,8 @@ def main(argv=None):
     t0 = time.monotonic()
     try:
         bench.start()
-        bench.sessions()
-        bench.handshakes()
-        bench.sessions_burst()
-        bench.login_latency()
-        bench.throughput()
-        bench.memory()
-        if args.idle_10k:
-            bench.idle_many()
+        for phase in args.phases:
+            getattr(bench, PHASES[phase])()
     except (BenchError, AssertionError, RuntimeError, OSError, ssl.SSLError,
             subprocess.SubprocessError, mgtest.Closed) as e:
         print("mgbench: cannot measure: %s: %s" % (type(e).__name__, e), file=sys.stderr)
