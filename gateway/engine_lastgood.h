@@ -57,6 +57,9 @@ int lastgood_save(const char *dir, const struct tls_pem *pem, char *err, size_t 
 int lastgood_load(const char *dir, const char *source, const char *key_label,
 		  struct tls_pem *out, char *err, size_t errlen);
 
+/* Flush the copies written (one syncfs() for a whole load). 0, or -1 with errno. */
+int lastgood_sync(const char *dir);
+
 /*
  * Remove the copies whose names are not in keep (sorted with strcmp), and
  * leftovers of interrupted writes. Returns how many were removed, or -1.

@@ -343,6 +343,8 @@ struct engine_servers *servers_load_with(const struct mg_config *cfg,
 			qsort(report.seen, report.n_seen, sizeof(*report.seen), by_copy_name);
 		lastgood_prune(opt.keep_dir, report.seen, report.n_seen);
 	}
+	if (opt.keep_dir != NULL && opt.refresh)
+		(void)lastgood_sync(opt.keep_dir);
 	free(report.seen);
 	return s;
 fail:
