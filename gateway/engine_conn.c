@@ -853,16 +853,21 @@ static void back_event(struct engine_pipe *pipe, struct pipe_end *end, enum pipe
 			backend_tls_up(conn);
 			return;
 		case PIPE_ERROR:
+		case PIPE_WRITE_FAILED:
+		case PIPE_EOF:
+			/*
+			 * During the backend handshake any of the three ends it: a
+			 * backend that refuses with an alert shows up to libevent as
+			 * a failed write (or an EOF), and the child waits for the
+			 * handshake's outcome, not for bytes.
+			 */
 			if (conn->leg == LEG_TLS) {
 				tls_ssl_failure(bufferevent_openssl_get_ssl(end->bev), true, end->error,
 						err, sizeof(err));
 				backend_failed(conn, err);
 				return;
 			}
-			/* An error on the backend ends its side, as an EOF does. */
-			/* fall through */
-		case PIPE_WRITE_FAILED:
-		case PIPE_EOF:
+			/* Otherwise each ends the backend's side as an EOF does. */
 			if (conn->phase == PHASE_HANDOFF)
 				return;	/* the relay will see it */
 			/* The child reads EOF on its backend channel and answers its client. */

@@ -15,6 +15,7 @@ Run: python3 tests/integration/test_tls_profiles.py
 import os
 import re
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,6 +45,10 @@ tls_profile backend_net {
   min_protocol = TLSv1.3
   ciphersuites = "TLS_CHACHA20_POLY1305_SHA256"
   groups = "X25519:P-256"
+}
+tls_profile ccm8_only {
+  min_protocol = TLSv1.3
+  ciphersuites = "TLS_AES_128_CCM_8_SHA256"
 }
 """
 
@@ -75,6 +80,8 @@ def env():
         mgtest.backend_for(e.dovecot, "plain"),
         mgtest.backend_for(e.dovecot, "tls_default", tls="implicit"),
         mgtest.backend_for(e.dovecot, "tls_profiled", tls="implicit", tls_profile="backend_net"),
+        # a suite Dovecot's OpenSSL does not enable: Dovecot ends the handshake with an alert
+        mgtest.backend_for(e.dovecot, "tls_refused", tls="implicit", tls_profile="ccm8_only"),
     ]
     e.mg = mgtest.Mailgated(
         e.td, e.certs, name="mg-profiles", backends=e.backends,
@@ -88,7 +95,8 @@ def env():
                    mgtest.listener("imaps_legacy", "implicit", tls_profile="legacy",
                                    certificate=e.rsa[0], key=e.rsa[1]),
                    mgtest.listener("imaps_to_default", "implicit", backend="tls_default"),
-                   mgtest.listener("imaps_to_profiled", "implicit", backend="tls_profiled")],
+                   mgtest.listener("imaps_to_profiled", "implicit", backend="tls_profiled"),
+                   mgtest.listener("imaps_to_refused", "implicit", backend="tls_refused")],
         extra=PROFILES)
     _env = e
     return e
@@ -204,6 +212,25 @@ def test_backend_profile_against_dovecot():
     start = len(mgtest.read_text(e.dovecot.log_path))
     assert login(e.mg.port("imaps_to_default")) == "a OK"
     assert dovecot_login_suite(start) == ("TLSv1.3", "TLS_AES_256_GCM_SHA384")
+
+
+def test_backend_alert_fails_the_login_at_once():
+    """Dovecot refusing the backend handshake with an alert (no shared TLS 1.3
+    suite) fails the login with a temporary error, well before any timeout,
+    and is logged as a backend TLS failure."""
+    e = env()
+    started = time.monotonic()
+    tagged = login(e.mg.port("imaps_to_refused"))
+    took = time.monotonic() - started
+    assert tagged.startswith("a NO"), tagged
+    assert "UNAVAILABLE" in tagged, tagged
+    # backend_connect_timeout and backend_timeout are far longer than this
+    assert took < 5, "the refused backend handshake took %.1f s to fail the login" % took
+    mgtest.wait_until(lambda: re.search(r"backend.*tls_refused.*(alert|handshake)|"
+                                        r"(alert|handshake).*tls_refused", e.mg.log()),
+                      5, what="the backend TLS failure in mailgated's log")
+    # and the gateway keeps serving
+    assert login(e.mg.port("imaps_to_profiled")) == "a OK"
 
 
 def test_check_names_an_unknown_profile():
