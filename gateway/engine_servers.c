@@ -2,6 +2,7 @@
  * engine_servers.c - every listener's TLS server context, with its
  * certificates by name (see engine_servers.h).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,8 +344,16 @@ struct engine_servers *servers_load_with(const struct mg_config *cfg,
 			qsort(report.seen, report.n_seen, sizeof(*report.seen), by_copy_name);
 		lastgood_prune(opt.keep_dir, report.seen, report.n_seen);
 	}
-	if (opt.keep_dir != NULL && opt.refresh)
-		(void)lastgood_sync(opt.keep_dir);
+	if (opt.keep_dir != NULL && opt.refresh && lastgood_sync(opt.keep_dir) < 0 &&
+	    opt.note != NULL) {
+		char dir[512], msg[700];
+
+		/* The copies stay usable; only a crash before the kernel writes them loses some. */
+		log_sanitize(dir, sizeof(dir), opt.keep_dir, strlen(opt.keep_dir));
+		snprintf(msg, sizeof(msg), "last-good copies not flushed dir=%s error=\"%s\"", dir,
+			 strerror(errno));
+		opt.note(true, msg, opt.arg);
+	}
 	free(report.seen);
 	return s;
 fail:

@@ -165,6 +165,12 @@ START_TEST(test_save_load_prune)
 	tls_pem_wipe(&out);
 	ck_assert_int_eq(lastgood_load(keep, "/c/b.pem", NULL, &out, err, sizeof(err)), -1);
 
+	/* One flush for the whole load; a directory that is not there says so. */
+	ck_assert_int_eq(lastgood_sync(keep), 0);
+	snprintf(path, sizeof(path), "%s/run/no-such-dir", dir);
+	ck_assert_int_eq(lastgood_sync(path), -1);
+	ck_assert_int_eq(errno, ENOENT);
+
 	/* A directory others may enter is not used. */
 	ck_assert_int_eq(chmod(keep, 0755), 0);
 	ck_assert_int_eq(lastgood_dir_ready(keep, true, err, sizeof(err)), -1);
