@@ -398,6 +398,25 @@ def open_connections(ports, states=_OPEN_STATES):
     return sum(1 for local, state, rx in _tcp_sockets() if state in states and local in ports)
 
 
+def open_connection_peers(ports, states=_OPEN_STATES):
+    """(remote port, state) of each connection open_connections counts."""
+    ports = set(ports)
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            local = int(fields[1].rsplit(":", 1)[1], 16)
+            if fields[3] in states and local in ports:
+                found.append((int(fields[2].rsplit(":", 1)[1], 16),
+                              "ESTABLISHED" if fields[3] == "01" else "CLOSE_WAIT"))
+    return found
+
+
 def port_accepts(port, host=HOST, timeout=0.5):
     try:
         s = socket.create_connection((host, port), timeout=timeout)
@@ -1112,9 +1131,26 @@ class Mailgated:
         except AssertionError as ex:
             # the state at the end of the wait, not at its start
             raise AssertionError("%s (still: session children %s, open connections %d, "
-                                 "accept queues %s)"
+                                 "accept queues %s)%s"
                                  % (ex, self.session_children(), open_connections(ports),
-                                    [accept_queue(p) for p in ports])) from None
+                                    [accept_queue(p) for p in ports],
+                                    self.describe_open(ports))) from None
+
+    def describe_open(self, ports):
+        """The log's story of each connection still open: the lines naming
+        its client port, and those of the engine's conn id they name."""
+        text = self.log()
+        out = []
+        for peer, state in open_connection_peers(ports):
+            mine = [l for l in text.splitlines() if re.search(r":%d\b" % peer, l)]
+            # conn ids count per engine: an engine's pid and id name a connection
+            ids = set(re.findall(r"(mailgated\[\d+\]).*?conn=(\d+)\b", "\n".join(mine)))
+            story = [l for l in text.splitlines()
+                     if l in mine or any(p in l and re.search(r"conn=%s\b" % i, l)
+                                         for p, i in ids)]
+            out.append("\n--- open connection from port %d (%s) ---\n%s"
+                       % (peer, state, "\n".join(story[-40:])))
+        return "".join(out)
 
     def reload(self):
         """SIGHUP: re-read configuration and certificates."""
