@@ -3,8 +3,9 @@
  *
  * Memory is what matters at hosting scale (10,000 customer domains). A pair
  * keeps its parsed key but its leaf only as DER (a parsed X509 costs about
- * 4 kB, the DER a tenth of that): the leaf is parsed again when a handshake
- * needs it, into a small cache, so names in use cost no parsing. An
+ * 4.6 kB, the DER a tenth of that): the leaf is parsed again when a handshake
+ * needs it, into a bounded cache (engine_leafcache.h), so names in use cost
+ * no parsing. An
  * intermediate that many chains share (every customer's certificate comes
  * from the same few CAs) is kept once and referenced by each chain. The name index is two open-addressing
  * hash tables (exact names, and wildcards by the suffix after "*."), keyed
@@ -27,6 +28,7 @@
 
 #include "dnsname.h"
 #include "engine_certs.h"
+#include "engine_leafcache.h"
 #include "engine_ocsp.h"
 #include "tls_openssl.h"
 
@@ -39,7 +41,8 @@ struct tls_cert {
 	STACK_OF(X509) *chain;	/* intermediates, shared with other pairs */
 	time_t not_after;
 	int slot;
-	size_t index;		/* in the set's pairs, for the leaf cache */
+	size_t index;		/* in the set's pairs */
+	uint32_t leaf_hint;	/* where the leaf cache put its leaf last */
 	char *path;
 	struct tls_ocsp *ocsp;	/* stapled response, for the few pairs that have one */
 };
@@ -62,16 +65,8 @@ struct known_pem {
 	X509 *x;
 };
 
-/* Parsed leaves of the pairs last used, by pair index; an engine is one thread. */
-#define LEAF_CACHE 256
-
-struct leaf_cache_entry {
-	const struct tls_cert *owner;
-	X509 *leaf;
-};
-
 struct tls_certs {
-	struct leaf_cache_entry cache[LEAF_CACHE];
+	struct leaf_cache *leaves;	/* made at the first handshake that needs one */
 	struct tls_cert **pairs;
 	size_t n_pairs, cap_pairs;
 	struct name_table exact;
@@ -189,8 +184,7 @@ void tls_certs_free(struct tls_certs *set)
 {
 	if (set == NULL)
 		return;
-	for (size_t i = 0; i < LEAF_CACHE; i++)
-		X509_free(set->cache[i].leaf);
+	leaf_cache_free(set->leaves);
 	for (size_t i = 0; i < set->n_pairs; i++)
 		cert_free(set->pairs[i]);
 	free(set->pairs);
@@ -838,21 +832,16 @@ int tls_certs_find(const struct tls_certs *set, const char *name, size_t len,
 
 int tls_cert_use(struct tls_certs *set, struct ssl_st *ssl, const struct tls_cert *cert)
 {
-	struct leaf_cache_entry *slot = &set->cache[cert->index % LEAF_CACHE];
+	/* The set owns its pairs: the mutable one, for its hint word. */
+	struct tls_cert *mine = set->pairs[cert->index];
+	X509 *leaf;
 
-	if (slot->owner != cert) {
-		const unsigned char *p = cert->leaf_der;
-		X509 *leaf = d2i_X509(NULL, &p, cert->leaf_len);
-
-		if (leaf == NULL) {
-			ERR_clear_error();
-			return -1;
-		}
-		X509_free(slot->leaf);
-		slot->leaf = leaf;
-		slot->owner = cert;
-	}
-	return SSL_use_cert_and_key(ssl, slot->leaf, cert->key, cert->chain, 1) == 1 ? 0 : -1;
+	if (set->leaves == NULL && (set->leaves = leaf_cache_new(LEAF_CACHE_DEFAULT)) == NULL)
+		return -1;
+	leaf = leaf_cache_get(set->leaves, mine, &mine->leaf_hint, mine->leaf_der, mine->leaf_len);
+	if (leaf == NULL)
+		return -1;
+	return SSL_use_cert_and_key(ssl, leaf, cert->key, cert->chain, 1) == 1 ? 0 : -1;
 }
 
 const char *tls_cert_path(const struct tls_cert *cert)
