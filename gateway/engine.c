@@ -25,9 +25,14 @@
 #include "engine_privdrop.h"
 #include "engine_servers.h"
 #include "engine_tls.h"
+#include "env_period.h"
 #include "ticket_keys.h"
 
 #define ACCEPT_BURST 32
+
+/* Engine 0 warns of certificates about to expire this often (a test may shorten it). */
+#define EXPIRY_CHECK_S		(24 * 60 * 60)
+#define EXPIRY_CHECK_ENV	"MAILGATED_TEST_EXPIRY_CHECK"
 
 struct engine;
 
@@ -344,12 +349,21 @@ static void on_expiry_check(evutil_socket_t fd, short what, void *arg)
 	servers_warn_expiring(e->ctx.servers, time(NULL), log_note, NULL);
 }
 
-static int start_expiry_check(struct engine *e)
+static int start_expiry_check(struct engine *e, char *err, size_t errlen)
 {
-	struct timeval day = { .tv_sec = 24 * 60 * 60 };
+	struct timeval every = { 0 };
+	unsigned period_s;
 
+	if (env_period(EXPIRY_CHECK_ENV, getenv(EXPIRY_CHECK_ENV), EXPIRY_CHECK_S, &period_s, err,
+		       errlen) < 0)
+		return -1;
+	every.tv_sec = period_s;
 	e->expiry_ev = event_new(e->ctx.base, -1, EV_PERSIST, on_expiry_check, e);
-	return e->expiry_ev == NULL || event_add(e->expiry_ev, &day) < 0 ? -1 : 0;
+	if (e->expiry_ev == NULL || event_add(e->expiry_ev, &every) < 0) {
+		snprintf(err, errlen, "cannot set up the expiry check");
+		return -1;
+	}
+	return 0;
 }
 
 static int engine_listen(struct engine *e)
@@ -417,10 +431,14 @@ _Noreturn void engine_main(const struct engine_params *params)
 	if (e->ctx.base == NULL || engine_listen(e) < 0 ||
 	    (e->master_ev = event_new(e->ctx.base, params->master_fd, EV_READ | EV_PERSIST,
 				      on_master, e)) == NULL ||
-	    event_add(e->master_ev, NULL) < 0 ||
-	    (params->index == 0 && start_expiry_check(e) < 0)) {
+	    event_add(e->master_ev, NULL) < 0) {
 		log_error("cannot set up the event loop");
 		send_master(e, CHAN_ENGINE_FAILED, "cannot set up the event loop");
+		_exit(2);
+	}
+	if (params->index == 0 && start_expiry_check(e, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		send_master(e, CHAN_ENGINE_FAILED, err);
 		_exit(2);
 	}
 	send_master(e, CHAN_ENGINE_READY, NULL);

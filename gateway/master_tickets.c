@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "env_period.h"
 #include "master_tickets.h"
 
 _Static_assert(MG_TICKET_KEY_FILES_MAX <= TICKET_KEYS_MAX, "every key file fits in a set");
@@ -41,21 +42,7 @@ void tickets_ring_rotate(struct ticket_keys *ring, const unsigned char *fresh)
 
 int tickets_period(const char *value, unsigned *period_s, char *err, size_t errlen)
 {
-	unsigned long v;
-	char *end;
-
-	*period_s = TICKET_ROTATION_S;
-	if (value == NULL)
-		return 0;
-	errno = 0;
-	v = value[0] >= '0' && value[0] <= '9' ? strtoul(value, &end, 10) : 0;
-	if (v == 0 || errno != 0 || *end != '\0' || v > TICKET_ROTATION_S) {
-		snprintf(err, errlen, "%s must be a number of seconds from 1 to %u", TICKET_ROTATION_ENV,
-			 TICKET_ROTATION_S);
-		return -1;
-	}
-	*period_s = (unsigned)v;
-	return 0;
+	return env_period(TICKET_ROTATION_ENV, value, TICKET_ROTATION_S, period_s, err, errlen);
 }
 
 /* One key file into k; err says what is wrong with it. */

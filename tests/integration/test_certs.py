@@ -90,6 +90,8 @@ def env():
     e.own_dir = e.td.mkdir("own.d")
     put_pair(e.own_dir, "own-exact", *issue("own-exact", ("imap.customer.test",)))
     e.own_default = issue("own-default", ("own.default.test",))
+    # A listener whose default pair is RSA, over the shared directory.
+    e.rsa_default = issue("rsa-default", ("rsa.default.test",), key_type="rsa")
 
     e.dovecot = mgtest.Dovecot(e.td, c, users=USERS, start=False)
     e.dovecot.deliver("alice", MESSAGE)
@@ -101,7 +103,9 @@ def env():
                    mgtest.listener("imaps", "implicit"),
                    mgtest.listener("pop3", "starttls", protocol="pop3"),
                    mgtest.listener("imaps-own", "implicit", certificate=e.own_default[0],
-                                   key=e.own_default[1], certificate_dir=e.own_dir)],
+                                   key=e.own_default[1], certificate_dir=e.own_dir),
+                   mgtest.listener("imaps-rsa", "implicit", certificate=e.rsa_default[0],
+                                   key=e.rsa_default[1], certificate_dir=e.dir)],
         tls={"certificate_dir": e.dir}, engines=2)
     _env = e
     return e
@@ -169,6 +173,23 @@ def test_ecdsa_and_rsa_picked_by_signature_algorithms():
            extra=["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"])
 
 
+def test_rsa_only_client_never_gets_another_names_certificate():
+    """A name with only an ECDSA pair, asked for by a client that takes RSA
+    only, on a listener whose default pair is RSA: the handshake fails; the
+    default pair (for another name) is not offered instead."""
+    e = env()
+    port = e.mg.port("imaps-rsa")
+    rsa_only = ["-sigalgs", "rsa_pss_rsae_sha256:rsa_pkcs1_sha256"]
+    expect(port, None, "rsa-default", extra=rsa_only)
+    expect(port, "mail.dual.test", "dual-rsa", extra=rsa_only)
+    expect(port, "imap.customer.test", "exact")     # a client that takes ECDSA
+    offset = len(e.mg.log())
+    serial, out = served(port, "imap.customer.test", extra=rsa_only)
+    assert serial is None, "an RSA-only client asking for an ECDSA-only name got %s:\n%s" % (
+        serial, mgtest.tail(out, 30))
+    e.mg.wait_log(r"tls handshake failed client=\S+ listener=imaps-rsa ", start=offset)
+
+
 def test_no_sni_gets_the_default():
     e = env()
     expect(e.mg.port("imaps"), None, "default")
@@ -226,6 +247,50 @@ def test_expiring_certificate_warned():
     assert m and m.group(1) in ("4", "5"), mgtest.tail(log, 40)
     expect(e.mg.port("imaps"), "soon.customer.test", "soon")    # still served
     assert "expires soon path=%s" % e.own_default[0] not in log
+
+
+def test_expiry_warning_comes_again():
+    """A gateway that runs for weeks warns again each day (shortened to a
+    second here): the warning for the pair that expires soon comes back."""
+    e = env()
+    soon_dir = e.td.mkdir("soon.d")
+    shutil.copyfile(e.soon_pem, os.path.join(soon_dir, "soon.pem"))
+    shutil.copyfile(os.path.join(e.dir, "soon.key"), os.path.join(soon_dir, "soon.key"))
+    mg = mgtest.Mailgated(e.td, e.certs, name="mg-expiry", backends=e.backends,
+                          listeners=[mgtest.listener("imaps", "implicit")],
+                          tls={"certificate_dir": soon_dir}, engines=2,
+                          env={"MAILGATED_TEST_EXPIRY_CHECK": "1"})
+    pattern = "certificate expires soon path=%s" % os.path.join(soon_dir, "soon.pem")
+    try:
+        at_start = mg.log().count(pattern)
+        assert at_start >= 1, mgtest.tail(mg.log(), 20)
+        mgtest.wait_until(lambda: mg.log().count(pattern) >= at_start + 2, 15,
+                          what="the expiry warning twice more")
+    finally:
+        mg.stop()
+
+
+def test_invalid_expiry_check_period_stops_the_start():
+    e = env()
+    for bad in ("0", "x", "86401", "-1"):
+        mg = mgtest.Mailgated(e.td, e.certs, name="mg-expiry-bad", backends=e.backends,
+                              listeners=[mgtest.listener("imaps", "implicit")],
+                              env={"MAILGATED_TEST_EXPIRY_CHECK": bad}, start=False)
+        try:
+            mg.start()
+        except RuntimeError:
+            pass            # it may be gone before its ports were probed
+        # The master may bind its ports first: what counts is that it exits, failed.
+        try:
+            status = mg.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            mg.stop()
+            raise AssertionError("mailgated kept running with MAILGATED_TEST_EXPIRY_CHECK=%s"
+                                 % bad) from None
+        assert status != 0, "mailgated exited 0 with MAILGATED_TEST_EXPIRY_CHECK=%s" % bad
+        assert "MAILGATED_TEST_EXPIRY_CHECK must be a number of seconds from 1 to 86400" \
+            in mg.log(), mgtest.tail(mg.log(), 20)
+        mg.stop()
 
 
 def test_check_fails_naming_the_broken_file():

@@ -20,6 +20,7 @@ Run: python3 tests/integration/test_ocsp.py
 
 import os
 import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -68,10 +69,10 @@ def env():
     e.dir = e.td.mkdir("certs.d")
     e.serial = {}
 
-    def pair(stem, name, staple=False, about=None):
+    def pair(stem, name, staple=False, about=None, key_type="ec"):
         """STEM.pem (with its chain) and STEM.key for name, and with staple
         STEM.ocsp: a response about this certificate, or about another."""
-        cert, key = c.issue(stem, cn=name, dns=(name,), ips=())
+        cert, key = c.issue(stem, cn=name, dns=(name,), ips=(), key_type=key_type)
         e.serial[stem] = mgtest.cert_serial(cert)
         with_chain(c, cert, os.path.join(e.dir, stem + ".pem"))
         os.link(key, os.path.join(e.dir, stem + ".key"))
@@ -80,6 +81,9 @@ def env():
 
     pair("stapled", "stapled.test", staple=True)
     pair("plain", "plain.test")
+    # One name, an ECDSA and an RSA pair, each with its own response.
+    pair("dual-ec", "dual.test", staple=True)
+    pair("dual-rsa", "dual.test", staple=True, key_type="rsa")
     other, _ = c.issue("other", cn="other.test", dns=("other.test",), ips=())
     e.mismatch_ocsp = os.path.join(e.dir, "mismatch.ocsp")
     pair("mismatch", "mismatch.test", staple=True, about=other)
@@ -101,11 +105,11 @@ def env():
     return e
 
 
-def status(port, servername, starttls=None):
+def status(port, servername, starttls=None, extra=()):
     """What s_client -status says about the staple: (stapled serial or None,
     output)."""
-    r = mgtest.s_client(port, servername=servername, starttls=starttls, extra=["-status"],
-                        timeout=20)
+    r = mgtest.s_client(port, servername=servername, starttls=starttls,
+                        extra=["-status"] + list(extra), timeout=20)
     out = r.stdout.decode("utf-8", "replace") + r.stderr.decode("utf-8", "replace")
     assert r.returncode == 0 and "-----BEGIN CERTIFICATE-----" in out, mgtest.tail(out, 30)
     if "OCSP response: no response sent" in out:
@@ -124,6 +128,25 @@ def test_stapled_for_its_certificate():
     # After STARTTLS too.
     serial, out = status(e.mg.port("imap"), "stapled.test", starttls="imap")
     assert serial == e.serial["stapled"], (serial, e.serial["stapled"])
+
+
+def test_each_of_a_names_two_certificates_gets_its_own_staple():
+    """The client's signature algorithms pick the ECDSA or the RSA pair of a
+    name: the response stapled is the one about the certificate served."""
+    e = env()
+    for sigalgs, stem in (("ecdsa_secp256r1_sha256", "dual-ec"),
+                          ("rsa_pss_rsae_sha256", "dual-rsa")):
+        serial, out = status(e.mg.port("imaps"), "dual.test", extra=["-sigalgs", sigalgs])
+        assert serial == e.serial[stem], "%s: stapled %s, want %s's %s:\n%s" % (
+            sigalgs, serial, stem, e.serial[stem], mgtest.tail(out, 40))
+        # The response's signer comes first in the output: the server's is the one after.
+        m = re.search(r"Server certificate\s*(-----BEGIN CERTIFICATE-----.*?"
+                      r"-----END CERTIFICATE-----)", out, re.S)
+        assert m, mgtest.tail(out, 40)
+        x = subprocess.run([mgtest.find_program("openssl"), "x509", "-noout", "-serial"],
+                           input=m.group(1).encode(), stdout=subprocess.PIPE, check=True)
+        assert x.stdout.decode().strip().split("=", 1)[1].upper() == e.serial[stem], \
+            "%s: served another certificate than %s" % (sigalgs, stem)
 
 
 def test_no_staple_for_a_name_without_one():
