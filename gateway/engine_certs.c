@@ -2,10 +2,10 @@
  * engine_certs.c - certificates by name (see engine_certs.h).
  *
  * Memory is what matters at hosting scale (10,000 customer domains). A pair
- * keeps its parsed key but its leaf only as DER (a parsed X509 costs about
- * 4.6 kB, the DER a tenth of that): the leaf is parsed again when a handshake
- * needs it, into a bounded cache (engine_leafcache.h), so names in use cost
- * no parsing. An
+ * keeps its leaf and its key as DER only (parsed, a P-256 pair costs about
+ * 7 kB, as DER 0.5 kB): they are parsed again when a handshake needs them,
+ * into a bounded cache (engine_paircache.h), so names in use cost no
+ * parsing. The key's DER is a secret like the parsed key: wiped when freed. An
  * intermediate that many chains share (every customer's certificate comes
  * from the same few CAs) is kept once and referenced by each chain. The name index is two open-addressing
  * hash tables (exact names, and wildcards by the suffix after "*."), keyed
@@ -13,6 +13,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@
 
 #include "dnsname.h"
 #include "engine_certs.h"
-#include "engine_leafcache.h"
+#include "engine_paircache.h"
 #include "engine_ocsp.h"
 #include "tls_openssl.h"
 
@@ -37,12 +38,13 @@ enum { SLOT_ECDSA, SLOT_RSA, SLOT_COUNT };
 struct tls_cert {
 	unsigned char *leaf_der;
 	int leaf_len;
-	EVP_PKEY *key;
+	unsigned char *key_der;	/* as in its file: PKCS#8, SEC1 or PKCS#1 */
+	int key_len;
 	STACK_OF(X509) *chain;	/* intermediates, shared with other pairs */
 	time_t not_after;
 	int slot;
 	size_t index;		/* in the set's pairs */
-	uint32_t leaf_hint;	/* where the leaf cache put its leaf last */
+	uint32_t cache_hint;	/* where the pair cache put it last */
 	char *path;
 	struct tls_ocsp *ocsp;	/* stapled response, for the few pairs that have one */
 };
@@ -66,15 +68,17 @@ struct known_pem {
 };
 
 struct tls_certs {
-	struct leaf_cache *leaves;	/* made at the first handshake that needs one */
+	struct pair_cache *parsed;	/* made at the first handshake that needs one */
 	struct tls_cert **pairs;
 	size_t n_pairs, cap_pairs;
 	struct name_table exact;
 	struct name_table wildcard;	/* "*.example.org" is kept as "example.org" */
 	struct known_pem *intermediates;	/* every distinct one, to share among chains */
 	size_t n_intermediates, cap_intermediates;
-	OSSL_DECODER_CTX *decoder;		/* for every key of the set */
+	OSSL_DECODER_CTX *decoder;		/* for every key of the set, from PEM */
 	EVP_PKEY *decoded;			/* where it puts each */
+	OSSL_DECODER_CTX *der_decoder[SLOT_COUNT];	/* for the DER kept, by type */
+	EVP_PKEY *der_decoded;
 	uint64_t seed;
 };
 
@@ -173,7 +177,7 @@ static void cert_free(struct tls_cert *c)
 	if (c == NULL)
 		return;
 	free(c->leaf_der);
-	EVP_PKEY_free(c->key);
+	OPENSSL_clear_free(c->key_der, (size_t)(c->key_len > 0 ? c->key_len : 0));
 	sk_X509_pop_free(c->chain, X509_free);
 	tls_ocsp_free(c->ocsp);
 	free(c->path);
@@ -184,7 +188,9 @@ void tls_certs_free(struct tls_certs *set)
 {
 	if (set == NULL)
 		return;
-	leaf_cache_free(set->leaves);
+	pair_cache_free(set->parsed);
+	for (int slot = 0; slot < SLOT_COUNT; slot++)
+		OSSL_DECODER_CTX_free(set->der_decoder[slot]);
 	for (size_t i = 0; i < set->n_pairs; i++)
 		cert_free(set->pairs[i]);
 	free(set->pairs);
@@ -428,13 +434,42 @@ static int read_chain(struct tls_certs *set, struct tls_cert *c, X509 **leaf, co
 }
 
 /*
+ * The DER of a key's PEM block, kept for the pair (engine_paircache.h): the
+ * block's own bytes, as the load decoded them (encoding the parsed key
+ * again would cost an encoder's set-up, ~0.1 ms a key). Legacy encrypted
+ * PEM never gets here: the load refused it.
+ */
+static int key_der(struct tls_cert *c, const struct pem_block *b, const char *path, char *err,
+		   size_t errlen)
+{
+	BIO *bio = BIO_new_mem_buf(b->text, (int)b->len);
+	char *name = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	long len = 0;
+	int ok = bio != NULL && PEM_read_bio(bio, &name, &header, &data, &len) == 1 && len > 0 &&
+		 len <= INT_MAX;
+
+	BIO_free(bio);
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	if (!ok) {
+		OPENSSL_clear_free(data, len > 0 ? (size_t)len : 0);
+		tls_openssl_error(err, errlen, path);
+		return -1;
+	}
+	c->key_der = data;
+	c->key_len = (int)len;
+	return 0;
+}
+
+/*
  * The private key: the first "... PRIVATE KEY" block of buf. One decoder
  * serves every key of the set: OpenSSL 3 spends most of a key's load
  * setting a decoder up, which makes a directory of 10,000 keys five times
  * slower when each gets its own.
  */
-static int read_key(struct tls_certs *set, struct tls_cert *c, const char *buf, size_t len,
-		    const char *path, char *err, size_t errlen)
+static int read_key(struct tls_certs *set, struct tls_cert *c, EVP_PKEY **key, const char *buf,
+		    size_t len, const char *path, char *err, size_t errlen)
 {
 	struct pem_block b = { 0 };
 	size_t pos = 0;
@@ -467,9 +502,9 @@ static int read_key(struct tls_certs *set, struct tls_cert *c, const char *buf, 
 		tls_openssl_error(err, errlen, path);
 		return -1;
 	}
-	c->key = set->decoded;
+	*key = set->decoded;
 	set->decoded = NULL;
-	return 0;
+	return key_der(c, &b, path, err, errlen);
 }
 
 static time_t asn1_time_t(const ASN1_TIME *t)
@@ -585,6 +620,7 @@ int tls_certs_add_pem(struct tls_certs *set, const struct tls_pem *pem, time_t n
 	struct tls_cert *c = calloc(1, sizeof(*c));
 	struct index_ctx ctx = { .set = set };
 	X509 *leaf = NULL;
+	EVP_PKEY *key = NULL;
 	size_t usable = 0;
 	int type;
 
@@ -596,18 +632,18 @@ int tls_certs_add_pem(struct tls_certs *set, const struct tls_pem *pem, time_t n
 	if (read_chain(set, c, &leaf, pem->cert, pem->cert_len, cert_path, err, errlen) < 0)
 		goto fail;
 	if (pem->key != NULL) {
-		if (read_key(set, c, pem->key, pem->key_len, pem->key_path, err, errlen) < 0)
+		if (read_key(set, c, &key, pem->key, pem->key_len, pem->key_path, err, errlen) < 0)
 			goto fail;
-	} else if (read_key(set, c, pem->cert, pem->cert_len, cert_path, err, errlen) < 0) {
+	} else if (read_key(set, c, &key, pem->cert, pem->cert_len, cert_path, err, errlen) < 0) {
 		goto fail;
 	}
-	if (!X509_check_private_key(leaf, c->key)) {
+	if (!X509_check_private_key(leaf, key)) {
 		ERR_clear_error();
 		snprintf(err, errlen, "%s: the key %s does not match the certificate", cert_path,
 			 pem->key != NULL ? pem->key_path : "in the file");
 		goto fail;
 	}
-	type = EVP_PKEY_get_base_id(c->key);
+	type = EVP_PKEY_get_base_id(key);
 	if (type != EVP_PKEY_EC && type != EVP_PKEY_RSA) {
 		snprintf(err, errlen, "%s: the key is neither ECDSA nor RSA", cert_path);
 		goto fail;
@@ -625,6 +661,8 @@ int tls_certs_add_pem(struct tls_certs *set, const struct tls_pem *pem, time_t n
 	}
 	c->path = strdup(cert_path);
 	c->leaf_len = i2d_X509(leaf, &c->leaf_der);
+	EVP_PKEY_free(key);
+	key = NULL;
 	if (c->path == NULL || c->leaf_len <= 0 || reserve_pair(set) < 0) {
 		snprintf(err, errlen, "%s: out of memory", cert_path);
 		goto fail;
@@ -645,6 +683,7 @@ int tls_certs_add_pem(struct tls_certs *set, const struct tls_pem *pem, time_t n
 fail:
 	ERR_clear_error();
 	X509_free(leaf);
+	EVP_PKEY_free(key);
 	cert_free(c);
 	return -1;
 }
@@ -830,18 +869,50 @@ int tls_certs_find(const struct tls_certs *set, const char *name, size_t len,
 	return found;
 }
 
+/* The pair cache's parser: the leaf, and the key through the set's decoder for its type. */
+static int parse_pair(const void *owner, struct parsed_pair *out, void *arg)
+{
+	static const char *const key_types[SLOT_COUNT] = { [SLOT_ECDSA] = "EC",
+							   [SLOT_RSA] = "RSA" };
+	struct tls_certs *set = arg;
+	const struct tls_cert *c = owner;
+	OSSL_DECODER_CTX **dc = &set->der_decoder[c->slot];
+	const unsigned char *p = c->leaf_der;
+	size_t left = (size_t)c->key_len;
+
+	if (*dc == NULL &&
+	    (*dc = OSSL_DECODER_CTX_new_for_pkey(&set->der_decoded, "DER", NULL, key_types[c->slot],
+						 OSSL_KEYMGMT_SELECT_KEYPAIR, NULL, NULL)) == NULL)
+		return -1;
+	out->leaf = d2i_X509(NULL, &p, c->leaf_len);
+	if (out->leaf == NULL)
+		return -1;
+	p = c->key_der;
+	set->der_decoded = NULL;
+	if (!OSSL_DECODER_from_data(*dc, &p, &left) || set->der_decoded == NULL) {
+		EVP_PKEY_free(set->der_decoded);
+		set->der_decoded = NULL;
+		X509_free(out->leaf);
+		out->leaf = NULL;
+		return -1;
+	}
+	out->key = set->der_decoded;
+	set->der_decoded = NULL;
+	return 0;
+}
+
 int tls_cert_use(struct tls_certs *set, struct ssl_st *ssl, const struct tls_cert *cert)
 {
 	/* The set owns its pairs: the mutable one, for its hint word. */
 	struct tls_cert *mine = set->pairs[cert->index];
-	X509 *leaf;
+	const struct parsed_pair *p;
 
-	if (set->leaves == NULL && (set->leaves = leaf_cache_new(LEAF_CACHE_DEFAULT)) == NULL)
+	if (set->parsed == NULL && (set->parsed = pair_cache_new(PAIR_CACHE_DEFAULT)) == NULL)
 		return -1;
-	leaf = leaf_cache_get(set->leaves, mine, &mine->leaf_hint, mine->leaf_der, mine->leaf_len);
-	if (leaf == NULL)
+	p = pair_cache_get(set->parsed, mine, &mine->cache_hint, parse_pair, set);
+	if (p == NULL)
 		return -1;
-	return SSL_use_cert_and_key(ssl, leaf, cert->key, cert->chain, 1) == 1 ? 0 : -1;
+	return SSL_use_cert_and_key(ssl, p->leaf, p->key, cert->chain, 1) == 1 ? 0 : -1;
 }
 
 const char *tls_cert_path(const struct tls_cert *cert)

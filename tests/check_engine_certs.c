@@ -51,6 +51,7 @@ struct spec {
 	bool key_in_pem;
 	EVP_PKEY *issuer_key;	/* NULL: self-signed */
 	X509 *issuer;
+	bool traditional;	/* the key as SEC1 / PKCS#1 ("EC/RSA PRIVATE KEY"), not PKCS#8 */
 };
 
 static EVP_PKEY *new_key(bool rsa)
@@ -98,7 +99,8 @@ static X509 *new_cert(const struct spec *s, EVP_PKEY *key, bool ca)
 	return x;
 }
 
-static void write_pem(const char *path, X509 *leaf, X509 *chain, EVP_PKEY *key)
+static void write_pem(const char *path, X509 *leaf, X509 *chain, EVP_PKEY *key,
+		      bool traditional)
 {
 	FILE *f = fopen(path, "w");
 
@@ -107,7 +109,13 @@ static void write_pem(const char *path, X509 *leaf, X509 *chain, EVP_PKEY *key)
 		ck_assert(PEM_write_X509(f, leaf));
 	if (chain != NULL)
 		ck_assert(PEM_write_X509(f, chain));
-	if (key != NULL)
+	if (key != NULL && traditional) {
+		BIO *bio = BIO_new_fp(f, BIO_NOCLOSE);
+
+		ck_assert(PEM_write_bio_PrivateKey_traditional(bio, key, NULL, NULL, 0, NULL, NULL));
+		BIO_free(bio);
+	}
+	else if (key != NULL)
 		ck_assert(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL));
 	fclose(f);
 }
@@ -121,9 +129,22 @@ static void make_pair(const struct spec *s, char *pem, size_t pemsize)
 
 	snprintf(pem, pemsize, "%s/%s.pem", dir, s->stem);
 	snprintf(keypath, sizeof(keypath), "%s/%s.key", dir, s->stem);
-	write_pem(pem, x, s->issuer, s->key_in_pem ? key : NULL);
+	write_pem(pem, x, s->issuer, s->key_in_pem ? key : NULL, s->traditional);
 	if (!s->key_in_pem)
-		write_pem(keypath, NULL, NULL, key);
+		write_pem(keypath, NULL, NULL, key, s->traditional);
+	if (s->traditional) {
+		/* The format under test is really in the file. */
+		char text[8192];
+		FILE *f = fopen(s->key_in_pem ? pem : keypath, "r");
+		size_t n;
+
+		ck_assert_ptr_nonnull(f);
+		n = fread(text, 1, sizeof(text) - 1, f);
+		text[n] = '\0';
+		fclose(f);
+		ck_assert_ptr_nonnull(strstr(text, s->rsa ? "-----BEGIN RSA PRIVATE KEY-----"
+							  : "-----BEGIN EC PRIVATE KEY-----"));
+	}
 	X509_free(x);
 	EVP_PKEY_free(key);
 }
@@ -295,6 +316,60 @@ START_TEST(ecdsa_and_rsa_for_one_name)
 	ck_assert(strstr(tls_cert_path(out[0]), "/ec.pem") != NULL);
 	ck_assert(strstr(tls_cert_path(out[1]), "/rsa.pem") != NULL);
 	tls_certs_free(set);
+	remove_dir();
+}
+END_TEST
+
+/*
+ * What a handshake gets: every key format a file may hold (PKCS#8, SEC1,
+ * PKCS#1; in a .key or inside the .pem) is kept as DER and parsed again
+ * into a pair OpenSSL takes, the leaf its own and the key matching it;
+ * served again, from the pair cache.
+ */
+START_TEST(pair_used_in_every_key_format)
+{
+	static const struct spec specs[] = {
+		{ .stem = "ec8", .san = "DNS:ec8.example", .not_after_days = 30 },
+		{ .stem = "ec1", .san = "DNS:ec1.example", .not_after_days = 30,
+		  .traditional = true },
+		{ .stem = "rsa8", .rsa = true, .san = "DNS:rsa8.example", .not_after_days = 30 },
+		{ .stem = "rsa1", .rsa = true, .san = "DNS:rsa1.example", .not_after_days = 30,
+		  .traditional = true, .key_in_pem = true },
+	};
+	const char *names[] = { "ec8.example", "ec1.example", "rsa8.example", "rsa1.example" };
+	struct reports r = { 0 };
+	struct tls_certs *set;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	char pem[256];
+
+	ck_assert_ptr_nonnull(ctx);
+	make_dir();
+	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
+		make_pair(&specs[i], pem, sizeof(pem));
+	set = load(&r, 4);
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			const struct tls_cert *out[2] = { NULL, NULL };
+			SSL *ssl = SSL_new(ctx);
+			int slot = specs[i].rsa ? 1 : 0;
+			X509 *served;
+
+			ck_assert_ptr_nonnull(ssl);
+			ck_assert_int_eq(tls_certs_find(set, names[i], strlen(names[i]), out), 1);
+			ck_assert_ptr_nonnull(out[slot]);
+			ck_assert_int_eq(tls_cert_use(set, ssl, out[slot]), 0);
+			served = SSL_get_certificate(ssl);
+			ck_assert_ptr_nonnull(served);
+			ck_assert_int_eq(X509_check_host(served, names[i], 0, 0, NULL), 1);
+			ck_assert_ptr_nonnull(SSL_get_privatekey(ssl));
+			ck_assert_int_eq(X509_check_private_key(served, SSL_get_privatekey(ssl)), 1);
+			ck_assert_int_eq(EVP_PKEY_get_base_id(SSL_get_privatekey(ssl)),
+					 specs[i].rsa ? EVP_PKEY_RSA : EVP_PKEY_EC);
+			SSL_free(ssl);
+		}
+	}
+	tls_certs_free(set);
+	SSL_CTX_free(ctx);
 	remove_dir();
 }
 END_TEST
@@ -571,9 +646,9 @@ static void ocsp_pair(const struct ocsp_spec *o, X509 *ca, EVP_PKEY *ca_key)
 	leaf = new_cert(&s, key, false);
 	other = new_cert(&s, other_key, false);
 	snprintf(path, sizeof(path), "%s/%s.pem", dir, o->name);
-	write_pem(path, leaf, o->leaf_only ? NULL : ca, NULL);
+	write_pem(path, leaf, o->leaf_only ? NULL : ca, NULL, false);
 	snprintf(path, sizeof(path), "%s/%s.key", dir, o->name);
-	write_pem(path, NULL, NULL, key);
+	write_pem(path, NULL, NULL, key, false);
 	snprintf(path, sizeof(path), "%s/%s.ocsp", dir, o->name);
 	if (o->raw != NULL) {
 		write_file(path, o->raw, strlen(o->raw));
@@ -803,6 +878,7 @@ static Suite *tls_certs_suite(void)
 	tcase_add_test(tc, renewed_wins_whatever_the_order);
 	tcase_add_test(tc, key_inside_the_pem);
 	tcase_add_test(tc, chain_with_intermediate);
+	tcase_add_test(tc, pair_used_in_every_key_format);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("loading");
 	tcase_set_timeout(tc, 60);
