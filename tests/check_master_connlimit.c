@@ -12,24 +12,14 @@
 #include "master_connlimit.h"
 #include "netaddr.h"
 #include "check_run.h"
+#include "check_sockaddr.h"
 
 static struct mg_ipkey key_of(const char *text)
 {
 	struct sockaddr_storage ss;
 	struct mg_ipkey key;
 
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(text, ':') != NULL) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		ck_assert_int_eq(inet_pton(AF_INET6, text, &sin6->sin6_addr), 1);
-	} else {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		ck_assert_int_eq(inet_pton(AF_INET, text, &sin->sin_addr), 1);
-	}
+	sockaddr_from_text(text, &ss);
 	ck_assert_int_eq(netaddr_key((struct sockaddr *)&ss, &key), 0);
 	return key;
 }
