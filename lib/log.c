@@ -261,3 +261,55 @@ char *log_sanitize(char *dst, size_t dstsize, const char *src, size_t srclen)
 	dst[keep] = '\0';
 	return dst;
 }
+
+/* How many bytes log_quote() writes for c. */
+static size_t quoted_len(unsigned char c)
+{
+	if (c == '"' || c == '\\')
+		return 2;
+	return c >= 0x20 && c < 0x7f ? 1 : 4;
+}
+
+char *log_quote(char *dst, size_t dstsize, const char *src, size_t srclen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t out = 0, need = 2, i, room;
+
+	if (dstsize < 6) {
+		if (dstsize > 0)
+			dst[0] = '\0';
+		return dst;
+	}
+	if (src == NULL)
+		srclen = 0;
+	for (i = 0; i < srclen; i++)
+		need += quoted_len((unsigned char)src[i]);
+	/* What the value may take: all of it when it fits, else room for "..." too. */
+	room = need < dstsize ? dstsize - 2 : dstsize - 5;
+	dst[out++] = '"';
+	for (i = 0; i < srclen; i++) {
+		unsigned char c = (unsigned char)src[i];
+		size_t n = quoted_len(c);
+
+		if (out + n > room)
+			break;
+		if (n == 1) {
+			dst[out++] = (char)c;
+		} else if (n == 2) {
+			dst[out++] = '\\';
+			dst[out++] = (char)c;
+		} else {
+			dst[out++] = '\\';
+			dst[out++] = 'x';
+			dst[out++] = hex[c >> 4];
+			dst[out++] = hex[c & 0xf];
+		}
+	}
+	if (i < srclen) {
+		memcpy(dst + out, "...", 3);
+		out += 3;
+	}
+	dst[out++] = '"';
+	dst[out] = '\0';
+	return dst;
+}

@@ -44,4 +44,14 @@ const char *log_level_name(enum mg_log_level level);
  */
 char *log_sanitize(char *dst, size_t dstsize, const char *src, size_t srclen);
 
+/*
+ * A value a client chose, for a field of a log line: src[0..srclen) in
+ * double quotes, with '"' and '\\' escaped by a backslash and every byte that
+ * is not printable ASCII as \xNN, so no value can end its field or add one
+ * (user="a\" rip=1.2.3.4" stays one field). Cut with "..." inside the
+ * quotes when it does not fit; dstsize must be at least 6 ("\"...\""),
+ * else dst is "". Returns dst.
+ */
+char *log_quote(char *dst, size_t dstsize, const char *src, size_t srclen);
+
 #endif

@@ -1,6 +1,8 @@
 /*
  * check_log.c - unit tests for log.c: log_sanitize() (control bytes, 8-bit,
- * NUL, truncation with "...", exact fit, tiny buffers), the level names, and
+ * NUL, truncation with "...", exact fit, tiny buffers), log_quote() (values
+ * that try to end their field or add one, escapes never cut in half), the
+ * level names, and
  * the shape and filtering of stderr lines.
  */
 #include <check.h>
@@ -56,6 +58,70 @@ START_TEST(test_sanitize)
 	ck_assert_str_eq(dst, tc->want);
 	/* Never a byte past dstsize. */
 	ck_assert_int_eq(dst[tc->dstsize], 'Z');
+}
+END_TEST
+
+static const struct sanitize_case quote_cases[] = {
+	{ "alice", 5, 16, "\"alice\"" },
+	{ "", 0, 16, "\"\"" },
+	{ NULL, 0, 16, "\"\"" },
+	{ "a\" rip=1.2.3.4", 14, 64, "\"a\\\" rip=1.2.3.4\"" },	/* one field, whatever it says */
+	{ "back\\slash", 10, 64, "\"back\\\\slash\"" },
+	{ "a\r\nb", 4, 64, "\"a\\x0d\\x0ab\"" },
+	{ "caf\xc3\xa9", 5, 64, "\"caf\\xc3\\xa9\"" },
+	{ "a\0b", 3, 64, "\"a\\x00b\"" },			/* srclen rules, NUL is data */
+	{ "abcdefghij", 10, 13, "\"abcdefghij\"" },		/* exact fit: no dots */
+	{ "abcdefghij", 10, 12, "\"abcdef...\"" },
+	{ "abcdefghij", 10, 11, "\"abcde...\"" },
+	{ "abcdefghij", 10, 10, "\"abcd...\"" },
+	{ "ab\"cdefgh", 9, 10, "\"ab\\\"...\"" },
+	{ "ab\"cdefgh", 9, 9, "\"ab...\"" },		/* an escape is never cut in half */
+	{ "\x01\x02\x03", 3, 12, "\"\\x01...\"" },
+	{ "abc", 3, 6, "\"abc\"" },
+	{ "abcd", 4, 6, "\"...\"" },
+	{ "a", 1, 6, "\"a\"" },
+	{ "abc", 3, 5, "" },				/* too small for any value */
+};
+
+START_TEST(test_quote)
+{
+	const struct sanitize_case *tc = &quote_cases[_i];
+	char dst[80];
+
+	memset(dst, 'Z', sizeof(dst));
+	ck_assert_ptr_eq(log_quote(dst, tc->dstsize, tc->src, tc->srclen), dst);
+	ck_assert_str_eq(dst, tc->want);
+	ck_assert_int_eq(dst[tc->dstsize], 'Z');
+}
+END_TEST
+
+/* Every byte value: one field, parsed back to the same bytes. */
+START_TEST(test_quote_every_byte)
+{
+	char src[256], dst[1100], back[256];
+	size_t n = 0;
+
+	for (int c = 0; c < 256; c++)
+		src[c] = (char)c;
+	log_quote(dst, sizeof(dst), src, sizeof(src));
+	ck_assert_int_eq(dst[0], '"');
+	for (const char *p = dst + 1; *p != '"'; p++) {
+		ck_assert(*p >= 0x20 && *p < 0x7f);
+		if (*p == '\\' && p[1] == 'x') {
+			unsigned v;
+
+			ck_assert_int_eq(sscanf(p + 2, "%2x", &v), 1);
+			back[n++] = (char)v;
+			p += 3;
+		} else if (*p == '\\') {
+			back[n++] = *++p;
+		} else {
+			back[n++] = *p;
+		}
+		ck_assert_uint_le(n, sizeof(back));
+	}
+	ck_assert_uint_eq(n, sizeof(src));
+	ck_assert(memcmp(back, src, sizeof(src)) == 0);
 }
 END_TEST
 
@@ -232,6 +298,8 @@ static Suite *log_suite(void)
 	tcase_add_loop_test(tc, test_sanitize, 0,
 			    (int)(sizeof(sanitize_cases) / sizeof(sanitize_cases[0])));
 	tcase_add_test(tc, test_sanitize_zero_size);
+	tcase_add_loop_test(tc, test_quote, 0, sizeof(quote_cases) / sizeof(quote_cases[0]));
+	tcase_add_test(tc, test_quote_every_byte);
 	tcase_add_test(tc, test_sanitize_every_byte);
 	suite_add_tcase(s, tc);
 
