@@ -27,19 +27,21 @@
  * libconfuse's callbacks carry no user pointer and its lexer is global, so
  * a load is not reentrant: load_ctx below points at the one load in flight.
  *
- * Reading the file and the scanner are in config_scan.c, the warnings about
- * insecure choices in config_warn.c.
+ * Reading the file and the scanner are in config_scan.c, the error messages
+ * and the section bookkeeping they share with this file in config_ctx.c, the
+ * warnings about insecure choices in config_warn.c.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <confuse.h>
 
 #include "config_internal.h"
 #include "credfile.h"
@@ -51,39 +53,7 @@
 /* The load in flight, for libconfuse's callbacks (see the file comment). */
 static struct load_ctx *load_ctx;
 
-/* ---- error messages ---------------------------------------------------- */
-
-void config_verror(struct load_ctx *ctx, int line, const char *fmt, va_list ap)
-{
-	char msg[512];
-	int n;
-
-	if (ctx->failed)
-		return;
-	ctx->failed = 1;
-	if (ctx->err == NULL || ctx->errlen == 0)
-		return;
-
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (n < 0)
-		snprintf(msg, sizeof(msg), "invalid configuration");
-	if (line > 0)
-		n = snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->path, line, msg);
-	else
-		n = snprintf(ctx->err, ctx->errlen, "%s: %s", ctx->path, msg);
-	/* A cut message is still worth showing, but must say it was cut. */
-	if (n >= 0 && (size_t)n >= ctx->errlen && ctx->errlen >= 4)
-		memcpy(ctx->err + ctx->errlen - 4, "...", 4);
-}
-
-void config_error(struct load_ctx *ctx, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	config_verror(ctx, line, fmt, ap);
-	va_end(ap);
-}
+/* ---- error messages and bookkeeping for the callbacks ------------------ */
 
 /* libconfuse's error callback: cfg->line is the line being read. */
 __attribute__((format(printf, 2, 0)))
@@ -93,72 +63,11 @@ static void on_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
 		config_verror(load_ctx, cfg != NULL ? cfg->line : 0, fmt, ap);
 }
 
-/* Values in messages come from the file: keep them printable and short. */
-const char *config_quote(char buf[QUOTE_MAX], const char *s)
-{
-	if (s == NULL)
-		s = "";
-	return log_sanitize(buf, QUOTE_MAX, s, strlen(s));
-}
-
-int config_out_of_memory(struct load_ctx *ctx)
-{
-	config_error(ctx, 0, "out of memory");
-	return -1;
-}
-/* ---- bookkeeping for the callbacks ------------------------------------- */
-
-int config_grow(void **array, size_t *cap, size_t elem)
-{
-	size_t ncap = *cap != 0 ? *cap * 2 : 16;
-	void *p;
-
-	if (ncap > SIZE_MAX / elem)
-		return -1;
-	p = realloc(*array, ncap * elem);
-	if (p == NULL)
-		return -1;
-	*array = p;
-	*cap = ncap;
-	return 0;
-}
-
-int config_mark_section(struct load_ctx *ctx, const char *name, size_t len, int line)
-{
-	if (ctx->n_sections == ctx->cap_sections &&
-	    config_grow((void **)&ctx->sections, &ctx->cap_sections, sizeof(*ctx->sections)) < 0)
-		return config_out_of_memory(ctx);
-	ctx->sections[ctx->n_sections++] = (struct section_mark){ name, len, line };
-	return 0;
-}
-
-static int is_section(const struct section_mark *m, const char *name)
-{
-	return m->name_len == strlen(name) && memcmp(m->name, name, m->name_len) == 0;
-}
-
-static size_t count_sections(const struct load_ctx *ctx, const char *name)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < ctx->n_sections; i++)
-		n += is_section(&ctx->sections[i], name);
-	return n;
-}
-
-/* Line of the index-th top-level section called name, 0 if there is none. */
-static int section_line(const struct load_ctx *ctx, const char *name, size_t index)
-{
-	size_t i;
-
-	for (i = 0; i < ctx->n_sections; i++) {
-		if (!is_section(&ctx->sections[i], name))
-			continue;
-		if (index-- == 0)
-			return ctx->sections[i].line;
-	}
-	return 0;
-}
+/* An option set in the file, with its line (duplicate check, messages). */
+struct opt_mark {
+	const cfg_opt_t *opt;
+	int line;
+};
 
 /* Line where opt was set in the file, 0 if it was not. */
 static int opt_line(const struct load_ctx *ctx, const cfg_opt_t *opt)
@@ -483,14 +392,14 @@ static int check_local_name(cfg_t *cfg, cfg_opt_t *opt)
 static int check_tls_section(cfg_t *cfg, cfg_opt_t *opt)
 {
 	if (opt_line(load_ctx, opt) > 0) {
-		int line = section_line(load_ctx, "tls", 1);
+		int line = config_section_line(load_ctx, "tls", 1);
 
 		config_error(load_ctx, line > 0 ? line : cfg->line,
 			  "tls section given twice (first on line %d)",
-			  section_line(load_ctx, "tls", 0));
+			  config_section_line(load_ctx, "tls", 0));
 		return -1;
 	}
-	return remember_opt(load_ctx, opt, section_line(load_ctx, "tls", 0));
+	return remember_opt(load_ctx, opt, config_section_line(load_ctx, "tls", 0));
 }
 
 static void install_validators(cfg_opt_t *opts)
@@ -559,8 +468,8 @@ static const char *opt_str(cfg_t *sec, const char *name)
 static int sec_line(struct load_ctx *ctx, cfg_t *root, const char *name,
 		    unsigned index, cfg_t *sec)
 {
-	if (count_sections(ctx, name) == cfg_size(root, name))
-		return section_line(ctx, name, index);
+	if (config_count_sections(ctx, name) == cfg_size(root, name))
+		return config_section_line(ctx, name, index);
 	return sec->line;
 }
 
@@ -868,7 +777,7 @@ static int build_tls(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 	cfg_t *sec = cfg_getsec(root, "tls");
 	struct mg_tls_config *t = &c->tls;
 
-	t->line = section_line(ctx, "tls", 0);
+	t->line = config_section_line(ctx, "tls", 0);
 	t->profile.line = t->line;
 	t->profile.require_forward_secrecy =
 		cfg_getbool(sec, "require_forward_secrecy") == cfg_true;

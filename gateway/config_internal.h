@@ -1,16 +1,16 @@
 /*
  * config_internal.h - what the parts of configuration loading share:
- * config.c (libconfuse and the struct), config_scan.c (reading the file and
- * the pre-scan), config_warn.c (insecure-but-valid choices).
- * Not for use outside those files.
+ * config.c (libconfuse and the struct), config_ctx.c (errors and
+ * bookkeeping of a load), config_scan.c (reading the file and the
+ * pre-scan), config_warn.c (insecure-but-valid choices).
+ * Not for use outside those files and their tests. libconfuse stays out of
+ * it: config.c is the only file that includes confuse.h.
  */
 #ifndef MG_CONFIG_INTERNAL_H
 #define MG_CONFIG_INTERNAL_H
 
 #include <stdarg.h>
 #include <stddef.h>
-
-#include <confuse.h>
 
 #include "config.h"
 
@@ -26,11 +26,8 @@ struct section_mark {
 	int line;
 };
 
-/* An option set in the file, with its line (duplicate check, messages). */
-struct opt_mark {
-	const cfg_opt_t *opt;
-	int line;
-};
+/* An option set in the file, with its line: config.c's (it names a libconfuse option). */
+struct opt_mark;
 
 struct load_ctx {
 	const char *path;
@@ -62,6 +59,12 @@ int config_grow(void **array, size_t *cap, size_t elem);
 
 /* Remember that a top-level section starts at line. Returns 0 or -1 (reported). */
 int config_mark_section(struct load_ctx *ctx, const char *name, size_t len, int line);
+
+/* How many top-level sections called name the scanner saw. */
+size_t config_count_sections(const struct load_ctx *ctx, const char *name);
+
+/* Line of the index-th top-level section called name, 0 if there is none. */
+int config_section_line(const struct load_ctx *ctx, const char *name, size_t index);
 
 /* Read ctx->path after checking what was opened. Returns the bytes, or NULL. */
 char *config_read_file(struct load_ctx *ctx, size_t *lenp);
