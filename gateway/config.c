@@ -27,19 +27,22 @@
  * libconfuse's callbacks carry no user pointer and its lexer is global, so
  * a load is not reentrant: load_ctx below points at the one load in flight.
  *
+ * Every option that is not a string (numbers, words, booleans) is an entry
+ * of the tables in config_options.c: new_parser() makes its libconfuse
+ * option from the entry, parse_typed() checks the file's value against it,
+ * and fill_typed() stores it into the struct. Strings and lists are written
+ * here, with the checks that tie options together.
+ *
  * Reading the file and the scanner are in config_scan.c, the error messages
  * and the section bookkeeping they share with this file in config_ctx.c, the
  * warnings about insecure choices in config_warn.c.
  */
 #include <arpa/inet.h>
-#include <ctype.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <confuse.h>
 
@@ -91,206 +94,22 @@ static int remember_opt(struct load_ctx *ctx, const cfg_opt_t *opt, int line)
 
 /* ---- value callbacks ----------------------------------------------------- */
 
-struct number_range {
-	const char *name;
-	unsigned long min, max;
-};
-
-/* Every number in the file, with the range the rest of the code relies on. */
-static const struct number_range number_ranges[] = {
-	{ "max_connections", 1, 1000000 },
-	{ "max_connections_per_ip", 1, 1000000 },
-	{ "shutdown_grace", 0, 3600 },
-	{ "engines", 1, 64 },
-	{ "login_timeout", 1, 3600 },
-	{ "session_timeout", 1, 86400 },
-	{ "backend_connect_timeout", 1, 300 },
-	{ "backend_timeout", 1, 3600 },
-	{ "max_line_length", 512, 65536 },
-	{ "max_literal_size", 0, 65536 },
-	{ "max_bad_commands", 1, 1000 },
-	{ "max_auth_failures", 1, 100 },
-	{ "auth_failure_delay", 0, 60000 },
-	{ "auth_workers", 1, 64 },
-	{ "auth_timeout", 1, 300 },
-	{ "imap_port", 1, 65535 },
-	{ "pop3_port", 1, 65535 },
-	{ "port", 1, 65535 },
-};
-
 /*
- * Numbers are plain decimal: libconfuse's own parser takes "0x10" and reads
- * "010" as octal 8, which nobody means in a timeout.
+ * Every number, word and boolean of the file that libconfuse does not
+ * parse itself: the table entry (config_options.c) the option was made from
+ * says what it accepts. cfg->name is the section's ("root" at the top).
+ * The entry is always found, as new_parser() sets this callback only on
+ * options it made from an entry; were it not, the load would still fail.
  */
-static int parse_number(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+static int parse_typed(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
-	const struct number_range *range = NULL;
-	char q[QUOTE_MAX];
-	unsigned long v;
-	char *end;
-	size_t i;
+	const struct config_option *o = config_option_find(config_table(cfg->name), opt->name);
+	long v;
 
-	for (i = 0; i < sizeof(number_ranges) / sizeof(number_ranges[0]); i++)
-		if (strcmp(number_ranges[i].name, opt->name) == 0)
-			range = &number_ranges[i];
-	if (range == NULL) {
-		config_error(load_ctx, cfg->line, "internal error: no range for '%s'", opt->name);
+	if (o == NULL || config_option_parse(load_ctx, cfg->line, o, value, &v) < 0)
 		return -1;
-	}
-	if (value == NULL || !isdigit((unsigned char)value[0])) {
-		config_error(load_ctx, cfg->line, "%s: '%s' is not a decimal number",
-			  opt->name, config_quote(q, value));
-		return -1;
-	}
-	errno = 0;
-	v = strtoul(value, &end, 10);
-	if (*end != '\0') {
-		config_error(load_ctx, cfg->line, "%s: '%s' is not a decimal number",
-			  opt->name, config_quote(q, value));
-		return -1;
-	}
-	if (errno == ERANGE || v < range->min || v > range->max) {
-		config_error(load_ctx, cfg->line, "%s = %s is out of range (%lu..%lu)",
-			  opt->name, config_quote(q, value), range->min, range->max);
-		return -1;
-	}
-	*(long *)result = (long)v;
+	*(long *)result = v;
 	return 0;
-}
-
-/* "auto" (0: one engine per CPU) or a number of engines. */
-static int parse_engines(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	if (value != NULL && strcmp(value, "auto") == 0) {
-		*(long *)result = 0;
-		return 0;
-	}
-	return parse_number(cfg, opt, value, result);
-}
-
-struct enum_word {
-	const char *word;
-	long value;
-};
-
-static int parse_enum(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result,
-		      const struct enum_word *words, size_t n, const char *expected)
-{
-	char q[QUOTE_MAX];
-	size_t i;
-
-	for (i = 0; value != NULL && i < n; i++) {
-		if (strcmp(value, words[i].word) == 0) {
-			*(long *)result = words[i].value;
-			return 0;
-		}
-	}
-	config_error(load_ctx, cfg->line, "%s: unknown value '%s' (expected %s)",
-		  opt->name, config_quote(q, value), expected);
-	return -1;
-}
-
-#define N_WORDS(w) (sizeof(w) / sizeof((w)[0]))
-
-static int parse_log_level(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	static const struct enum_word words[] = {
-		{ "off", MG_LOG_OFF }, { "error", MG_LOG_ERROR },
-		{ "warning", MG_LOG_WARNING }, { "info", MG_LOG_INFO },
-		{ "debug", MG_LOG_DEBUG },
-	};
-
-	return parse_enum(cfg, opt, value, result, words, N_WORDS(words),
-			  "off, error, warning, info or debug");
-}
-
-static int parse_min_protocol(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	static const struct enum_word words[] = {
-		{ "TLSv1.2", MG_TLS_1_2 }, { "TLSv1.3", MG_TLS_1_3 },
-	};
-
-	return parse_enum(cfg, opt, value, result, words, N_WORDS(words),
-			  "TLSv1.2 or TLSv1.3");
-}
-
-static int parse_forward_secrecy(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	static const struct enum_word words[] = {
-		{ "required", 1 }, { "allowed", 0 },
-	};
-
-	return parse_enum(cfg, opt, value, result, words, N_WORDS(words), "required or allowed");
-}
-
-static int parse_backend_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	static const struct enum_word words[] = {
-		{ "none", MG_BACKEND_TLS_NONE }, { "starttls", MG_BACKEND_TLS_STARTTLS },
-		{ "implicit", MG_BACKEND_TLS_IMPLICIT },
-	};
-
-	return parse_enum(cfg, opt, value, result, words, N_WORDS(words),
-			  "none, starttls or implicit");
-}
-
-static int parse_cleartext(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	static const struct enum_word words[] = {
-		{ "refuse", MG_CLEARTEXT_REFUSE }, { "warn", MG_CLEARTEXT_WARN },
-		{ "allow", MG_CLEARTEXT_ALLOW },
-	};
-
-	return parse_enum(cfg, opt, value, result, words, N_WORDS(words),
-			  "refuse, warn or allow");
-}
-
-static int parse_auth(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	static const struct enum_word words[] = {
-		{ "backend", MG_AUTH_BACKEND }, { "pam", MG_AUTH_PAM },
-	};
-
-	return parse_enum(cfg, opt, value, result, words, N_WORDS(words), "backend or pam");
-}
-
-static int parse_backend_login(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	static const struct enum_word words[] = {
-		{ "passthrough", MG_BACKEND_LOGIN_PASSTHROUGH }, { "master", MG_BACKEND_LOGIN_MASTER },
-	};
-
-	return parse_enum(cfg, opt, value, result, words, N_WORDS(words), "passthrough or master");
-}
-
-static int parse_client_address(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	static const struct enum_word words[] = {
-		{ "none", MG_CLIENT_ADDRESS_NONE }, { "proxy-v1", MG_CLIENT_ADDRESS_PROXY_V1 },
-		{ "proxy-v2", MG_CLIENT_ADDRESS_PROXY_V2 }, { "imap-id", MG_CLIENT_ADDRESS_IMAP_ID },
-	};
-
-	return parse_enum(cfg, opt, value, result, words, N_WORDS(words),
-			  "none, proxy-v1, proxy-v2 or imap-id");
-}
-
-static int parse_listen_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	static const struct enum_word words[] = {
-		{ "starttls", MG_LISTEN_STARTTLS }, { "implicit", MG_LISTEN_IMPLICIT },
-	};
-
-	return parse_enum(cfg, opt, value, result, words, N_WORDS(words),
-			  "starttls or implicit");
-}
-
-static int parse_protocol(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	static const struct enum_word words[] = {
-		{ "imap", MG_PROTO_IMAP }, { "pop3", MG_PROTO_POP3 },
-	};
-
-	return parse_enum(cfg, opt, value, result, words, N_WORDS(words), "imap or pop3");
 }
 
 /*
@@ -426,6 +245,28 @@ static void install_validators(cfg_opt_t *opts)
 /* ---- building the struct ------------------------------------------------- */
 
 /*
+ * Copy the typed options of a parsed section into base, the struct its
+ * table describes. The values were checked as they were read.
+ */
+static void fill_typed(cfg_t *sec, void *base)
+{
+	const struct config_table *t = config_table(sec->name);
+
+	for (size_t i = 0; t != NULL && i < t->n_options; i++) {
+		const struct config_option *o = &t->options[i];
+		long v;
+
+		if (cfg_size(sec, o->name) == 0)
+			continue;	/* no default and not in the file: the caller's */
+		if (config_option_is_plain_bool(o))
+			v = cfg_getbool(sec, o->name) == cfg_true;
+		else
+			v = cfg_getint(sec, o->name);
+		config_option_store(o, base, v);
+	}
+}
+
+/*
  * Section names end up in key=value log lines (listener=imaps): keep them
  * to one plain token.
  */
@@ -525,7 +366,6 @@ static int build_profile(struct load_ctx *ctx, cfg_t *sec, const char *kind,
 	    copy_str(ctx, &p->ciphersuites, opt_str(sec, "ciphersuites")) < 0 ||
 	    copy_str(ctx, &p->groups, opt_str(sec, "groups")) < 0)
 		return -1;
-	p->min_version = (enum mg_tls_version)cfg_getint(sec, "min_protocol");
 	if (tls_profile_check(p, &option, why, sizeof(why)) == 0)
 		return 0;
 	line = option != NULL ? opt_line(ctx, cfg_getopt(sec, option)) : 0;
@@ -555,7 +395,7 @@ static int build_tls_profiles(struct load_ctx *ctx, cfg_t *root, struct mg_confi
 		if (check_name(ctx, "tls_profile", cfg_title(sec), p->line) < 0 ||
 		    copy_str(ctx, &p->name, cfg_title(sec)) < 0)
 			return -1;
-		p->require_forward_secrecy = cfg_getint(sec, "forward_secrecy") != 0;
+		fill_typed(sec, p);
 		if (build_profile(ctx, sec, "tls_profile", p) < 0)
 			return -1;
 	}
@@ -608,6 +448,7 @@ static int build_backends(struct load_ctx *ctx, cfg_t *root, struct mg_config *c
 		struct mg_backend_config *b = &c->backends[i];
 
 		b->line = sec_line(ctx, root, "backend", i, sec);
+		fill_typed(sec, b);
 		if (check_name(ctx, "backend", cfg_title(sec), b->line) < 0 ||
 		    copy_str(ctx, &b->name, cfg_title(sec)) < 0 ||
 		    copy_str(ctx, &b->host, opt_str(sec, "host")) < 0 ||
@@ -619,7 +460,6 @@ static int build_backends(struct load_ctx *ctx, cfg_t *root, struct mg_config *c
 				  config_quote(q, b->name));
 			return -1;
 		}
-		b->tls = (enum mg_backend_tls)cfg_getint(sec, "tls");
 		if (find_profile(ctx, c, sec, "backend", b->name, b->line, &b->tls_profile) < 0)
 			return -1;
 		if (b->tls_profile != NULL && b->tls == MG_BACKEND_TLS_NONE) {
@@ -628,9 +468,6 @@ static int build_backends(struct load_ctx *ctx, cfg_t *root, struct mg_config *c
 				     config_quote(q, b->name));
 			return -1;
 		}
-		b->verify = cfg_getbool(sec, "verify") == cfg_true;
-		b->client_address = (enum mg_client_address)cfg_getint(sec, "client_address");
-		b->login = (enum mg_backend_login)cfg_getint(sec, "backend_login");
 		if (copy_str(ctx, &b->master_user_file, opt_str(sec, "master_user_file")) < 0)
 			return -1;
 		if (b->login == MG_BACKEND_LOGIN_MASTER && ++n_master > MG_MASTER_BACKENDS_MAX) {
@@ -642,13 +479,10 @@ static int build_backends(struct load_ctx *ctx, cfg_t *root, struct mg_config *c
 		if (b->login == MG_BACKEND_LOGIN_MASTER && load_master_user(ctx, b) < 0)
 			return -1;
 		/* Implicit TLS has its own well-known ports (RFC 8314). */
-		if (cfg_size(sec, "imap_port") > 0)
-			b->imap_port = (unsigned)cfg_getint(sec, "imap_port");
-		else
+		/* Ports start at 1: 0 is "not in the file". */
+		if (b->imap_port == 0)
 			b->imap_port = b->tls == MG_BACKEND_TLS_IMPLICIT ? 993 : 143;
-		if (cfg_size(sec, "pop3_port") > 0)
-			b->pop3_port = (unsigned)cfg_getint(sec, "pop3_port");
-		else
+		if (b->pop3_port == 0)
 			b->pop3_port = b->tls == MG_BACKEND_TLS_IMPLICIT ? 995 : 110;
 	}
 	return 0;
@@ -779,8 +613,7 @@ static int build_tls(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 
 	t->line = config_section_line(ctx, "tls", 0);
 	t->profile.line = t->line;
-	t->profile.require_forward_secrecy =
-		cfg_getbool(sec, "require_forward_secrecy") == cfg_true;
+	fill_typed(sec, t);
 	if (copy_str(ctx, &t->certificate, opt_str(sec, "certificate")) < 0 ||
 	    copy_str(ctx, &t->key, opt_str(sec, "key")) < 0 ||
 	    copy_str(ctx, &t->ocsp_file, opt_str(sec, "ocsp_file")) < 0 ||
@@ -788,8 +621,6 @@ static int build_tls(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 	    copy_str(ctx, &t->last_good_dir, cfg_getstr(sec, "last_good_dir")) < 0 ||
 	    build_profile(ctx, sec, "tls", &t->profile) < 0)
 		return -1;
-	t->sni_strict = cfg_getbool(sec, "sni_strict") == cfg_true;
-	t->certificate_watch = cfg_getbool(sec, "certificate_watch") == cfg_true;
 	if (t->last_good_dir != NULL && t->last_good_dir[0] != '/') {
 		char q[QUOTE_MAX];
 
@@ -883,13 +714,11 @@ static int build_listener(struct load_ctx *ctx, cfg_t *sec, struct mg_config *c,
 			  config_quote(q, l->name));
 		return -1;
 	}
-	l->protocol = (enum mg_protocol)cfg_getint(sec, "protocol");
 	if (cfg_size(sec, "port") == 0) {
 		config_error(ctx, l->line, "listen '%s': port is required", config_quote(q, l->name));
 		return -1;
 	}
-	l->port = (unsigned)cfg_getint(sec, "port");
-	l->tls = (enum mg_listen_tls)cfg_getint(sec, "tls");
+	fill_typed(sec, l);
 
 	if (n == 0 && addr_opt != NULL && (addr_opt->flags & CFGF_MODIFIED) != 0) {
 		config_error(ctx, l->line, "listen '%s': the address list is empty",
@@ -915,8 +744,6 @@ static int build_listener(struct load_ctx *ctx, cfg_t *sec, struct mg_config *c,
 			return -1;
 		}
 	}
-	l->auth = cfg_size(sec, "auth") > 0 ? (enum mg_auth_method)cfg_getint(sec, "auth")
-					     : MG_AUTH_DEFAULT;
 	if (build_listener_certs(ctx, sec, &c->tls, l) < 0 ||
 	    find_profile(ctx, c, sec, "listen", l->name, l->line, &l->tls_profile) < 0)
 		return -1;
@@ -996,8 +823,7 @@ static int build_client_sets(struct load_ctx *ctx, cfg_t *root, struct mg_config
 				  config_quote(q, set->name));
 			return -1;
 		}
-		set->cleartext = (enum mg_cleartext_policy)cfg_getint(sec, "cleartext_auth");
-		set->trusted = cfg_getbool(sec, "trusted") == cfg_true;
+		fill_typed(sec, set);
 		/* A name is known only inside TLS: a policy for cleartext would never apply. */
 		if (set->n_local_names > 0 && (set->cleartext != MG_CLEARTEXT_REFUSE || set->trusted)) {
 			const char *opt = set->trusted ? "trusted" : "cleartext_auth";
@@ -1008,8 +834,6 @@ static int build_client_sets(struct load_ctx *ctx, cfg_t *root, struct mg_config
 				     "only sessions in TLS", config_quote(q, set->name), opt);
 			return -1;
 		}
-		set->auth = cfg_size(sec, "auth") > 0 ? (enum mg_auth_method)cfg_getint(sec, "auth")
-						       : MG_AUTH_DEFAULT;
 		if (backend != NULL) {
 			set->backend = find_backend(c, backend);
 			if (set->backend == NULL) {
@@ -1100,8 +924,7 @@ static int build_listeners(struct load_ctx *ctx, cfg_t *root, struct mg_config *
 
 static int build_config(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 {
-	enum mg_log_level level = (enum mg_log_level)cfg_getint(root, "log_level");
-
+	fill_typed(root, c);
 	if (copy_str(ctx, &c->path, ctx->path) < 0 ||
 	    copy_str(ctx, &c->user, cfg_getstr(root, "user")) < 0 ||
 	    copy_str(ctx, &c->group, opt_str(root, "group")) < 0 ||
@@ -1120,24 +943,6 @@ static int build_config(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 			     "session_chroot must be an absolute path");
 		return -1;
 	}
-	c->engines = (unsigned)cfg_getint(root, "engines");
-	c->log_level = level;
-	c->max_connections = (unsigned)cfg_getint(root, "max_connections");
-	c->max_connections_per_ip = (unsigned)cfg_getint(root, "max_connections_per_ip");
-	c->shutdown_grace = (unsigned)cfg_getint(root, "shutdown_grace");
-	c->login_timeout = (unsigned)cfg_getint(root, "login_timeout");
-	c->session_timeout = (unsigned)cfg_getint(root, "session_timeout");
-	c->backend_connect_timeout = (unsigned)cfg_getint(root, "backend_connect_timeout");
-	c->backend_timeout = (unsigned)cfg_getint(root, "backend_timeout");
-	c->max_line_length = (size_t)cfg_getint(root, "max_line_length");
-	c->max_literal_size = (size_t)cfg_getint(root, "max_literal_size");
-	c->max_bad_commands = (unsigned)cfg_getint(root, "max_bad_commands");
-	c->max_auth_failures = (unsigned)cfg_getint(root, "max_auth_failures");
-	c->auth_failure_delay_ms = (unsigned)cfg_getint(root, "auth_failure_delay");
-	c->cleartext_default = (enum mg_cleartext_policy)cfg_getint(root, "cleartext_auth");
-	c->auth = (enum mg_auth_method)cfg_getint(root, "auth");
-	c->auth_workers = (unsigned)cfg_getint(root, "auth_workers");
-	c->auth_timeout = (unsigned)cfg_getint(root, "auth_timeout");
 	if (copy_str(ctx, &c->pam_service, cfg_getstr(root, "pam_service")) < 0 ||
 	    check_name(ctx, "pam_service", c->pam_service,
 		       opt_line(ctx, cfg_getopt(root, "pam_service"))) < 0)
@@ -1172,120 +977,125 @@ static int build_config(struct load_ctx *ctx, cfg_t *root, struct mg_config *c)
 	return 0;
 }
 
-/* ---- the option tables ----------------------------------------------------- */
+/* ---- the schema ------------------------------------------------------------ */
+
+/* The libconfuse option for a table entry (config_options.c). */
+static cfg_opt_t typed_opt(const struct config_option *o)
+{
+	cfg_flag_t flags = o->no_default ? CFGF_NODEFAULT : CFGF_NONE;
+
+	if (config_option_is_plain_bool(o))
+		return (cfg_opt_t)CFG_BOOL(o->name, o->def != 0 ? cfg_true : cfg_false, flags);
+	return (cfg_opt_t)CFG_INT_CB(o->name, o->def, flags, parse_typed);
+}
+
+/*
+ * A section's options: the strings, lists and subsections written here,
+ * then one option per entry of the section's table, then the end. NULL if
+ * out of memory (the caller frees the result).
+ */
+static cfg_opt_t *section_opts(const char *section, const cfg_opt_t *fixed, size_t n_fixed)
+{
+	const struct config_table *t = config_table(section);
+	size_t n_typed = t != NULL ? t->n_options : 0;
+	cfg_opt_t *opts = calloc(n_fixed + n_typed + 1, sizeof(*opts));
+
+	if (opts == NULL)
+		return NULL;
+	memcpy(opts, fixed, n_fixed * sizeof(*opts));
+	for (size_t i = 0; i < n_typed; i++)
+		opts[n_fixed + i] = typed_opt(&t->options[i]);
+	opts[n_fixed + n_typed] = (cfg_opt_t)CFG_END();
+	return opts;
+}
+
+#define N_OPTS(a) (sizeof(a) / sizeof((a)[0]))
 
 static cfg_t *new_parser(void)
 {
-	cfg_opt_t tls_opts[] = {
+	const cfg_opt_t tls_opts[] = {
 		CFG_STR("certificate", NULL, CFGF_NODEFAULT),
 		CFG_STR("key", NULL, CFGF_NODEFAULT),
 		CFG_STR("ocsp_file", NULL, CFGF_NODEFAULT),
-		CFG_INT_CB("min_protocol", MG_TLS_1_2, CFGF_NONE, parse_min_protocol),
 		CFG_STR("ciphers", NULL, CFGF_NODEFAULT),
 		CFG_STR("ciphersuites", NULL, CFGF_NODEFAULT),
 		CFG_STR("groups", NULL, CFGF_NODEFAULT),
-		CFG_BOOL("require_forward_secrecy", cfg_true, CFGF_NONE),
 		CFG_STR("certificate_dir", NULL, CFGF_NODEFAULT),
-		CFG_BOOL("sni_strict", cfg_false, CFGF_NONE),
-		CFG_BOOL("certificate_watch", cfg_true, CFGF_NONE),
 		CFG_STR("last_good_dir", "/run/mailgate/last-good", CFGF_NONE),
 		CFG_STR_LIST("ticket_key_file", NULL, CFGF_NODEFAULT),
-		CFG_END()
 	};
-	cfg_opt_t backend_opts[] = {
+	const cfg_opt_t backend_opts[] = {
 		CFG_STR("host", NULL, CFGF_NODEFAULT),
-		CFG_INT_CB("imap_port", 0, CFGF_NODEFAULT, parse_number),
-		CFG_INT_CB("pop3_port", 0, CFGF_NODEFAULT, parse_number),
-		CFG_INT_CB("tls", MG_BACKEND_TLS_NONE, CFGF_NONE, parse_backend_tls),
 		CFG_STR("ca_file", NULL, CFGF_NODEFAULT),
-		CFG_BOOL("verify", cfg_true, CFGF_NONE),
 		CFG_STR("verify_name", NULL, CFGF_NODEFAULT),
-		CFG_INT_CB("client_address", MG_CLIENT_ADDRESS_NONE, CFGF_NONE,
-			   parse_client_address),
-		CFG_INT_CB("backend_login", MG_BACKEND_LOGIN_PASSTHROUGH, CFGF_NONE,
-			   parse_backend_login),
 		CFG_STR("master_user_file", NULL, CFGF_NODEFAULT),
 		CFG_STR("tls_profile", NULL, CFGF_NODEFAULT),
-		CFG_END()
 	};
-	cfg_opt_t profile_opts[] = {
-		CFG_INT_CB("min_protocol", MG_TLS_1_2, CFGF_NONE, parse_min_protocol),
+	const cfg_opt_t profile_opts[] = {
 		CFG_STR("ciphers", NULL, CFGF_NODEFAULT),
 		CFG_STR("ciphersuites", NULL, CFGF_NODEFAULT),
 		CFG_STR("groups", NULL, CFGF_NODEFAULT),
-		CFG_INT_CB("forward_secrecy", 1, CFGF_NONE, parse_forward_secrecy),
-		CFG_END()
 	};
-	cfg_opt_t client_opts[] = {
+	const cfg_opt_t client_opts[] = {
 		CFG_STR_LIST("networks", NULL, CFGF_NODEFAULT),
 		CFG_STR_LIST("local_names", NULL, CFGF_NODEFAULT),
-		CFG_INT_CB("cleartext_auth", MG_CLEARTEXT_REFUSE, CFGF_NONE, parse_cleartext),
-		CFG_BOOL("trusted", cfg_false, CFGF_NONE),
 		CFG_STR("backend", NULL, CFGF_NODEFAULT),
-		CFG_INT_CB("auth", MG_AUTH_BACKEND, CFGF_NODEFAULT, parse_auth),
-		CFG_END()
 	};
 	/*
 	 * address has no libconfuse default on purpose: a list default is
 	 * parsed by re-entering the lexer mid-file, and an explicit empty
 	 * list must stay distinguishable from an absent one.
 	 */
-	cfg_opt_t listen_opts[] = {
-		CFG_INT_CB("protocol", 0, CFGF_NODEFAULT, parse_protocol),
+	const cfg_opt_t listen_opts[] = {
 		CFG_STR_LIST("address", NULL, CFGF_NODEFAULT),
-		CFG_INT_CB("port", 0, CFGF_NODEFAULT, parse_number),
-		CFG_INT_CB("tls", MG_LISTEN_STARTTLS, CFGF_NONE, parse_listen_tls),
 		CFG_STR("backend", NULL, CFGF_NODEFAULT),
 		CFG_STR_LIST("proxy_networks", NULL, CFGF_NODEFAULT),
-		CFG_INT_CB("auth", MG_AUTH_BACKEND, CFGF_NODEFAULT, parse_auth),
 		CFG_STR("certificate", NULL, CFGF_NODEFAULT),
 		CFG_STR("key", NULL, CFGF_NODEFAULT),
 		CFG_STR("ocsp_file", NULL, CFGF_NODEFAULT),
 		CFG_STR("certificate_dir", NULL, CFGF_NODEFAULT),
 		CFG_STR("tls_profile", NULL, CFGF_NODEFAULT),
-		CFG_END()
 	};
-	cfg_opt_t opts[] = {
-		CFG_STR("user", "mailgate", CFGF_NONE),
-		CFG_STR("group", NULL, CFGF_NODEFAULT),
-		CFG_STR("pid_file", "/run/mailgated.pid", CFGF_NONE),
-		CFG_STR("session_user", "mailgate-session", CFGF_NONE),
-		CFG_STR("session_chroot", "/run/mailgate/empty", CFGF_NONE),
-		CFG_INT_CB("engines", 0, CFGF_NONE, parse_engines),
-		CFG_INT_CB("log_level", MG_LOG_INFO, CFGF_NONE, parse_log_level),
-		CFG_INT_CB("max_connections", 1000, CFGF_NONE, parse_number),
-		CFG_INT_CB("max_connections_per_ip", 20, CFGF_NONE, parse_number),
-		CFG_INT_CB("shutdown_grace", 10, CFGF_NONE, parse_number),
-		CFG_INT_CB("login_timeout", 60, CFGF_NONE, parse_number),
-		CFG_INT_CB("session_timeout", 1800, CFGF_NONE, parse_number),
-		CFG_INT_CB("backend_connect_timeout", 10, CFGF_NONE, parse_number),
-		CFG_INT_CB("backend_timeout", 30, CFGF_NONE, parse_number),
-		CFG_INT_CB("max_line_length", 8192, CFGF_NONE, parse_number),
-		CFG_INT_CB("max_literal_size", 8192, CFGF_NONE, parse_number),
-		CFG_INT_CB("max_bad_commands", 10, CFGF_NONE, parse_number),
-		CFG_INT_CB("max_auth_failures", 3, CFGF_NONE, parse_number),
-		CFG_INT_CB("auth_failure_delay", 2000, CFGF_NONE, parse_number),
-		CFG_STR("default_backend", NULL, CFGF_NODEFAULT),
-		CFG_INT_CB("cleartext_auth", MG_CLEARTEXT_REFUSE, CFGF_NONE, parse_cleartext),
-		CFG_STR("user_map", NULL, CFGF_NODEFAULT),
-		CFG_INT_CB("auth", MG_AUTH_BACKEND, CFGF_NONE, parse_auth),
-		CFG_STR("pam_service", "mailgate", CFGF_NONE),
-		CFG_INT_CB("auth_workers", 4, CFGF_NONE, parse_number),
-		CFG_INT_CB("auth_timeout", 10, CFGF_NONE, parse_number),
-		CFG_SEC("tls", tls_opts, CFGF_NONE),
-		CFG_SEC("tls_profile", profile_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
-		CFG_SEC("backend", backend_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
-		CFG_SEC("listen", listen_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
-		CFG_SEC("client", client_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
-		CFG_END()
-	};
-	cfg_t *cfg;
+	cfg_opt_t *tls = section_opts("tls", tls_opts, N_OPTS(tls_opts));
+	cfg_opt_t *profile = section_opts("tls_profile", profile_opts, N_OPTS(profile_opts));
+	cfg_opt_t *backend = section_opts("backend", backend_opts, N_OPTS(backend_opts));
+	cfg_opt_t *listen = section_opts("listen", listen_opts, N_OPTS(listen_opts));
+	cfg_opt_t *client = section_opts("client", client_opts, N_OPTS(client_opts));
+	cfg_opt_t *root = NULL;
+	cfg_t *cfg = NULL;
 
-	install_validators(opts);
-	/* cfg_init copies the tables, so they may live on this stack. */
-	cfg = cfg_init(opts, CFGF_NONE);
-	if (cfg != NULL)
-		cfg_set_error_function(cfg, on_cfg_error);
+	if (tls != NULL && profile != NULL && backend != NULL && listen != NULL && client != NULL) {
+		const cfg_opt_t root_opts[] = {
+			CFG_STR("user", "mailgate", CFGF_NONE),
+			CFG_STR("group", NULL, CFGF_NODEFAULT),
+			CFG_STR("pid_file", "/run/mailgated.pid", CFGF_NONE),
+			CFG_STR("session_user", "mailgate-session", CFGF_NONE),
+			CFG_STR("session_chroot", "/run/mailgate/empty", CFGF_NONE),
+			CFG_STR("default_backend", NULL, CFGF_NODEFAULT),
+			CFG_STR("user_map", NULL, CFGF_NODEFAULT),
+			CFG_STR("pam_service", "mailgate", CFGF_NONE),
+			CFG_SEC("tls", tls, CFGF_NONE),
+			CFG_SEC("tls_profile", profile, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+			CFG_SEC("backend", backend, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+			CFG_SEC("listen", listen, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+			CFG_SEC("client", client, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+		};
+
+		root = section_opts("root", root_opts, N_OPTS(root_opts));
+	}
+	if (root != NULL) {
+		install_validators(root);
+		/* cfg_init copies the tables, so they may be freed below. */
+		cfg = cfg_init(root, CFGF_NONE);
+		if (cfg != NULL)
+			cfg_set_error_function(cfg, on_cfg_error);
+	}
+	free(root);
+	free(client);
+	free(listen);
+	free(backend);
+	free(profile);
+	free(tls);
 	return cfg;
 }
 

@@ -5,6 +5,9 @@
  * directory per test. Client sets, the user map (session_usermap.c, loaded with the
  * configuration), client_address and proxy_networks are covered here as
  * configuration; the routing decisions themselves are in check_session_route.c.
+ * The typed options' table is walked here through real loads (each bound,
+ * each default, into the right field); its entries alone are checked in
+ * check_config_options.c.
  */
 #include <check.h>
 #include <errno.h>
@@ -18,6 +21,8 @@
 
 #include "config_cidr.h"
 #include "config.h"
+#include "config_internal.h"
+#include "check_config_table.h"
 #include "session_route.h"
 #include "session_usermap.h"
 #include "check_run.h"
@@ -413,6 +418,215 @@ START_TEST(test_boundaries_accepted)
 	ck_assert_uint_eq(c->listeners[0].port, 65535);
 	ck_assert_uint_eq(c->listeners[1].port, 1);
 	config_free(c);
+}
+END_TEST
+
+/* ---- the typed options' table, through real loads ---------------------- */
+
+/* The struct a section's table fills, in a config loaded from typed_all_conf. */
+static const void *typed_struct(const struct mg_config *c, const char *section)
+{
+	if (strcmp(section, "root") == 0)
+		return c;
+	if (strcmp(section, "tls") == 0)
+		return &c->tls;
+	if (strcmp(section, "tls_profile") == 0 && c->n_tls_profiles > 0)
+		return &c->tls_profiles[0];
+	if (strcmp(section, "backend") == 0 && c->n_backends > 0)
+		return &c->backends[0];
+	if (strcmp(section, "listen") == 0 && c->n_listeners > 0)
+		return &c->listeners[0];
+	if (strcmp(section, "client") == 0 && c->n_client_sets > 0)
+		return &c->client_sets[0];
+	ck_abort_msg("no struct for section '%s' (a new table needs a case here)", section);
+	return NULL;
+}
+
+/* What a load put into the field o describes. */
+static long typed_field(const struct config_option *o, const void *base)
+{
+	const unsigned char *field = (const unsigned char *)base + o->offset;
+
+	switch (o->type) {
+	case CONFIG_UNSIGNED: {
+		unsigned v;
+
+		memcpy(&v, field, sizeof(v));
+		return (long)v;
+	}
+	case CONFIG_SIZE: {
+		size_t v;
+
+		memcpy(&v, field, sizeof(v));
+		return (long)v;
+	}
+	case CONFIG_ENUM: {
+		int v;
+
+		memcpy(&v, field, sizeof(v));
+		return v;
+	}
+	case CONFIG_BOOL: {
+		bool v;
+
+		memcpy(&v, field, sizeof(v));
+		return v;
+	}
+	}
+	ck_abort_msg("%s: unknown type", o->name);
+	return -1;
+}
+
+/*
+ * A valid file with "NAME = VALUE" in the given section; *line is where
+ * that line is. Only the sections with numbers need it.
+ */
+static const char *typed_conf(const char *section, const char *name, const char *value, int *line)
+{
+	static char buf[1024];
+	int n;
+
+	if (strcmp(section, "root") == 0) {
+		n = snprintf(buf, sizeof(buf), "%s = %s\n" MINIMAL, name, value);
+		*line = 1;
+	} else if (strcmp(section, "backend") == 0) {
+		n = snprintf(buf, sizeof(buf), TLS_OK "backend b {\n host = \"127.0.0.1\"\n"
+			     " %s = %s\n}\n" LISTEN_OK, name, value);
+		*line = 7;
+	} else if (strcmp(section, "listen") == 0) {
+		/* The listener needs a port, unless port is the option tried. */
+		int port = strcmp(name, "port") == 0;
+
+		n = snprintf(buf, sizeof(buf), TLS_OK BACKEND_OK "listen l {\n protocol = imap\n"
+			     "%s %s = %s\n}\n", port ? "" : " port = 143\n", name, value);
+		*line = port ? 10 : 11;
+	} else {
+		ck_abort_msg("no file for a number in section '%s' (add one here)", section);
+		return NULL;
+	}
+	ck_assert(n > 0 && (size_t)n < sizeof(buf));
+	return buf;
+}
+
+/* Every number: both bounds land in its field; one past each is refused at its line. */
+START_TEST(test_typed_number_bounds)
+{
+	const struct config_table *t = NULL;
+	const struct config_option *o = typed_option((size_t)_i, &t);
+	const char *section = t != NULL ? t->section : NULL;
+	unsigned long bounds[2], outside[2];
+	char value[32], want[160];
+	int line;
+
+	ck_assert_ptr_nonnull(o);
+	if (o->type != CONFIG_UNSIGNED && o->type != CONFIG_SIZE)
+		return;
+	bounds[0] = o->min;
+	bounds[1] = o->max;
+	for (int b = 0; b < 2; b++) {
+		struct mg_config *c;
+
+		snprintf(value, sizeof(value), "%lu", bounds[b]);
+		c = load_ok(typed_conf(section, o->name, value, &line));
+		ck_assert_msg(typed_field(o, typed_struct(c, section)) == (long)bounds[b],
+			      "%s = %s did not reach its field", o->name, value);
+		config_free(c);
+	}
+	outside[0] = o->min - 1;	/* skipped below when min is 0 */
+	outside[1] = o->max + 1;
+	for (int b = o->min == 0 ? 1 : 0; b < 2; b++) {
+		snprintf(value, sizeof(value), "%lu", outside[b]);
+		write_conf(typed_conf(section, o->name, value, &line));
+		snprintf(want, sizeof(want), "%s = %s is out of range (%lu..%lu)", o->name, value,
+			 o->min, o->max);
+		expect_load_error(line, want);
+	}
+}
+END_TEST
+
+/* One of each section, saying nothing it need not say. */
+static const char typed_all_conf[] =
+	MINIMAL
+	"tls_profile p {\n}\n"
+	"client c {\n networks = { \"192.0.2.0/24\" }\n}\n";
+
+/* Every option with a default: a file that omits it gets the table's default. */
+START_TEST(test_typed_defaults)
+{
+	struct mg_config *c = load_ok(typed_all_conf);
+	int n = n_typed_options();
+
+	for (int i = 0; i < n; i++) {
+		const struct config_table *t = NULL;
+		const struct config_option *o = typed_option((size_t)i, &t);
+		const char *section = t->section;
+
+		if (o->no_default)
+			continue;
+		ck_assert_msg(typed_field(o, typed_struct(c, section)) == o->def,
+			      "%s %s: %ld, not the default %ld", section, o->name,
+			      typed_field(o, typed_struct(c, section)), o->def);
+	}
+	/* Left alone: the caller's defaults for what has none in the table. */
+	ck_assert_int_eq(c->listeners[0].auth, MG_AUTH_DEFAULT);
+	ck_assert_int_eq(c->client_sets[0].auth, MG_AUTH_DEFAULT);
+	ck_assert_uint_eq(c->backends[0].imap_port, 143);
+	ck_assert_uint_eq(c->backends[0].pop3_port, 110);
+	config_free(c);
+}
+END_TEST
+
+/* Every word of every option lands in its field as the value it stands for. */
+START_TEST(test_typed_words)
+{
+	const struct config_table *t = NULL;
+	const struct config_option *o = typed_option((size_t)_i, &t);
+	const char *section = t->section;
+
+	for (size_t w = 0; w < o->n_words; w++) {
+		char text[2048];
+		struct mg_config *c;
+		int n;
+
+		/* Each section's option in a file that is otherwise typed_all_conf. */
+		if (strcmp(section, "root") == 0)
+			n = snprintf(text, sizeof(text), "%s = %s\n%s", o->name, o->words[w].word,
+				     typed_all_conf);
+		else if (strcmp(section, "tls") == 0)
+			n = snprintf(text, sizeof(text), "tls {\n certificate = \"/c.pem\"\n"
+				     " key = \"/k.pem\"\n %s = %s\n}\n" BACKEND_OK LISTEN_OK
+				     "tls_profile p {\n}\nclient c {\n networks = { \"192.0.2.0/24\" }\n}\n",
+				     o->name, o->words[w].word);
+		else if (strcmp(section, "tls_profile") == 0)
+			n = snprintf(text, sizeof(text), MINIMAL "tls_profile p {\n %s = %s\n}\n"
+				     "client c {\n networks = { \"192.0.2.0/24\" }\n}\n",
+				     o->name, o->words[w].word);
+		else if (strcmp(section, "backend") == 0)
+			n = snprintf(text, sizeof(text), TLS_OK "backend b {\n host = \"127.0.0.1\"\n"
+				     " %s = %s\n}\n" LISTEN_OK "tls_profile p {\n}\n"
+				     "client c {\n networks = { \"192.0.2.0/24\" }\n}\n",
+				     o->name, o->words[w].word);
+		else if (strcmp(section, "listen") == 0)
+			n = snprintf(text, sizeof(text), TLS_OK BACKEND_OK "listen l {\n"
+				     "%s port = 143\n %s = %s\n}\ntls_profile p {\n}\n"
+				     "client c {\n networks = { \"192.0.2.0/24\" }\n}\n",
+				     strcmp(o->name, "protocol") == 0 ? "" : " protocol = imap\n",
+				     o->name, o->words[w].word);
+		else if (strcmp(section, "client") == 0)
+			n = snprintf(text, sizeof(text), MINIMAL "tls_profile p {\n}\n"
+				     "client c {\n networks = { \"192.0.2.0/24\" }\n %s = %s\n}\n",
+				     o->name, o->words[w].word);
+		else
+			ck_abort_msg("no file for section '%s' (add one here)", section);
+		ck_assert(n > 0 && (size_t)n < sizeof(text));
+		/* Words valid alone but refused in this small file (master without its file). */
+		if (strcmp(o->name, "backend_login") == 0 && o->words[w].value == MG_BACKEND_LOGIN_MASTER)
+			continue;
+		c = load_ok(text);
+		ck_assert_msg(typed_field(o, typed_struct(c, section)) == o->words[w].value,
+			      "%s %s = %s did not reach its field", section, o->name, o->words[w].word);
+		config_free(c);
+	}
 }
 END_TEST
 
@@ -1826,6 +2040,9 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_engines_number);
 	tcase_add_test(tc, test_boundaries_accepted);
+	tcase_add_loop_test(tc, test_typed_number_bounds, 0, n_typed_options());
+	tcase_add_test(tc, test_typed_defaults);
+	tcase_add_loop_test(tc, test_typed_words, 0, n_typed_options());
 	tcase_add_test(tc, test_listeners_may_share_port_on_other_addresses);
 	tcase_add_test(tc, test_env_single_quotes_are_literal);
 	tcase_add_test(tc, test_other_quoting);
