@@ -151,6 +151,8 @@ struct mg_client_set_config {
 	size_t n_local_names;
 	enum mg_cleartext_policy cleartext;	/* default refuse */
 	bool trusted;			/* counts as secure, like Dovecot's login_trusted_networks */
+	/* The monitoring host: its failed logins are logged apart, for fail2ban to pass over. */
+	bool monitoring;
 	const struct mg_backend_config *backend;	/* forced backend, or NULL */
 	enum mg_auth_method auth;	/* MG_AUTH_DEFAULT: the listener's or the global one */
 	int line;

@@ -182,6 +182,7 @@ static const struct config_option client_options[] = {
 	{ "cleartext_auth", ENUM_AT(CLIENT, cleartext, enum mg_cleartext_policy),
 	  .def = MG_CLEARTEXT_REFUSE, WORDS(cleartext_words) },
 	{ "trusted", BOOL_AT(CLIENT, trusted), .def = 0 },
+	{ "monitoring", BOOL_AT(CLIENT, monitoring), .def = 0 },
 	{ "auth", ENUM_AT(CLIENT, auth, enum mg_auth_method), .no_default = true,
 	  WORDS(auth_words) },
 };

@@ -86,8 +86,7 @@ static enum command_result refuse_cleartext(struct imap_client *client, const ch
 {
 	struct mg_session *session = client->session;
 
-	log_info("cleartext login refused client=%s:%u listener=%s", session->client_addr,
-		 session->client_port, session->listener->name);
+	log_info("cleartext login refused: %s", session->log_head);
 	return go_on_unless(session_bad_command(session, "%.*s NO [PRIVACYREQUIRED] Cleartext "
 						"logins are disabled; use STARTTLS first.",
 						(int)taglen, tag));

@@ -90,8 +90,7 @@ static enum command_result refuse_cleartext(struct pop3_client *client, enum pop
 {
 	struct mg_session *session = client->session;
 
-	log_info("cleartext login refused client=%s:%u listener=%s command=%s",
-		 session->client_addr, session->client_port, session->listener->name,
+	log_info("cleartext login refused: %s command=%s", session->log_head,
 		 pop3_command_name(id));
 	return bad_command(client, "[AUTH] Cleartext logins are disabled; use STLS first.");
 }

@@ -177,6 +177,17 @@ void session_read_failed(struct mg_session *session, long rc)
  * With master_backend (a route that logs in as the master user) an OK
  * brings that backend's master password into session->master_password.
  */
+/*
+ * The event a failed login is logged as: fail2ban's filter matches "login
+ * failed" and must pass over the monitoring host, whose logins fail on
+ * purpose.
+ */
+static const char *login_failed_event(const struct mg_session *session)
+{
+	return session->client_set != NULL && session->client_set->monitoring
+		       ? "monitoring login failed" : "login failed";
+}
+
 static enum mg_login_result pam_check(struct mg_session *session,
 				      const struct mg_backend_config *master_backend)
 {
@@ -185,8 +196,8 @@ static enum mg_login_result pam_check(struct mg_session *session,
 	enum auth_status status;
 
 	if (session->env->authd_fd < 0) {
-		log_error("login failed client=%s:%u user=%s reason=no-auth-process",
-			  session->client_addr, session->client_port, session->user);
+		log_error("login unavailable: %s user=%s reason=no-auth-process",
+			  session->log_head, session->user);
 		return MG_LOGIN_UNAVAILABLE;
 	}
 	status = authd_check(session->env->authd_fd, &session->cred, session->client_addr,
@@ -196,22 +207,19 @@ static enum mg_login_result pam_check(struct mg_session *session,
 	switch (status) {
 	case AUTH_STATUS_OK:
 		session->pam_verified = true;
-		log_debug("pam ok client=%s:%u user=%s", session->client_addr, session->client_port,
-			  session->user);
+		log_debug("pam ok: %s user=%s", session->log_head, session->user);
 		return MG_LOGIN_OK;
 	case AUTH_STATUS_AUTH_FAILED:
 	case AUTH_STATUS_ACCOUNT_REFUSED:
 		session->auth_failures++;
-		log_info("login failed client=%s:%u listener=%s user=%s auth=pam result=%s "
-			 "reason=%s failures=%u", session->client_addr, session->client_port,
-			 session->listener->name, session->user, auth_status_name(status), reason,
-			 session->auth_failures);
+		log_info("%s: %s user=%s auth=pam result=%s reason=%s failures=%u",
+			 login_failed_event(session), session->log_head, session->user,
+			 auth_status_name(status), reason, session->auth_failures);
 		return MG_LOGIN_FAILED;
 	case AUTH_STATUS_TEMP_FAILURE:
 		break;
 	}
-	log_warning("login unavailable client=%s:%u listener=%s user=%s auth=pam reason=%s",
-		    session->client_addr, session->client_port, session->listener->name,
+	log_warning("login unavailable: %s user=%s auth=pam reason=%s", session->log_head,
 		    session->user, reason);
 	return MG_LOGIN_UNAVAILABLE;
 }
@@ -233,8 +241,7 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 	size_t preamble_len;
 	char err[256] = "";
 
-	log_sanitize(session->user, sizeof(session->user), session->cred.user,
-		     session->cred.user_len);
+	log_quote(session->user, sizeof(session->user), session->cred.user, session->cred.user_len);
 	session->pam_verified = false;
 	auth_secret_wipe(&session->master_password);
 	/* The route first: PAM hands out a master password only for the backend it names. */
@@ -252,9 +259,8 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 	session->route_reason = route.reason;
 	if (master_login && (!session->pam_verified || session->master_password.len == 0)) {
 		/* A master-user login checks no password: only after PAM did. */
-		log_error("login refused client=%s:%u user=%s backend=%s reason=master-login-"
-			  "without-pam", session->client_addr, session->client_port, session->user,
-			  route.backend->name);
+		log_error("login refused: %s user=%s backend=%s reason=master-login-without-pam",
+			  session->log_head, session->user, route.backend->name);
 		wipe_secrets(session);
 		return MG_LOGIN_UNAVAILABLE;
 	}
@@ -267,9 +273,8 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 							       cfg->backend_timeout) * 1000,
 				 &session->backend, BACKEND_MAX_LINE, session->backend_addr,
 				 sizeof(session->backend_addr), err, sizeof(err)) < 0) {
-		log_warning("backend unavailable client=%s:%u user=%s backend=%s error=\"%s\"",
-			    session->client_addr, session->client_port, session->user,
-			    session->backend_cfg->name, err);
+		log_warning("backend unavailable: %s user=%s backend=%s error=\"%s\"",
+			    session->log_head, session->user, session->backend_cfg->name, err);
 		wipe_secrets(session);
 		return MG_LOGIN_UNAVAILABLE;
 	}
@@ -277,17 +282,15 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 	wipe_secrets(session);
 	switch (result) {
 	case MG_LOGIN_OK:
-		log_info("login ok client=%s:%u listener=%s user=%s backend=%s route=%s "
-			 "backend_addr=%s%s%s", session->client_addr, session->client_port,
-			 session->listener->name, session->user, session->backend_cfg->name,
+		log_info("login ok: %s user=%s backend=%s route=%s backend_addr=%s%s%s",
+			 session->log_head, session->user, session->backend_cfg->name,
 			 session->route_reason, session->backend_addr,
 			 session->sni[0] != '\0' ? " sni=" : "", session->sni);
 		if (!session->client_tls && !session->secure) {
 			/* The operator's list of who still logs in without TLS. */
 			session->cleartext_login = true;
-			log_warning("cleartext login client=%s:%u listener=%s user=%s set=%s "
-				    "policy=%s", session->client_addr, session->client_port,
-				    session->listener->name, session->user,
+			log_warning("cleartext login: %s user=%s set=%s policy=%s", session->log_head,
+				    session->user,
 				    session->client_set != NULL ? session->client_set->name : "-",
 				    config_cleartext_name(route_cleartext_policy(cfg,
 										 session->client_set)));
@@ -295,14 +298,14 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 		return result;
 	case MG_LOGIN_FAILED:
 		session->auth_failures++;
-		log_info("login failed client=%s:%u listener=%s user=%s backend=%s failures=%u",
-			 session->client_addr, session->client_port, session->listener->name,
-			 session->user, session->backend_cfg->name, session->auth_failures);
+		log_info("%s: %s user=%s backend=%s failures=%u", login_failed_event(session),
+			 session->log_head, session->user, session->backend_cfg->name,
+			 session->auth_failures);
 		break;
 	case MG_LOGIN_UNAVAILABLE:
-		log_warning("backend unavailable client=%s:%u user=%s backend=%s backend_addr=%s",
-			    session->client_addr, session->client_port, session->user,
-			    session->backend_cfg->name, session->backend_addr);
+		log_warning("backend unavailable: %s user=%s backend=%s backend_addr=%s",
+			    session->log_head, session->user, session->backend_cfg->name,
+			    session->backend_addr);
 		break;
 	}
 	stream_close(&session->backend);
@@ -338,6 +341,8 @@ static void identify_client(struct mg_session *session, const struct session_hel
 	session->local_sa = hello->local;
 	netaddr_host_port((const struct sockaddr *)&session->client_sa, session->client_addr,
 			  sizeof(session->client_addr), &session->client_port);
+	snprintf(session->log_head, sizeof(session->log_head), "rip=%s rport=%u listener=%s",
+		 session->client_addr, session->client_port, session->listener->name);
 	/* No name yet: a set with local_names waits for TLS. */
 	select_client_set(session);
 	policy = route_cleartext_policy(session->cfg, session->client_set);

@@ -45,6 +45,12 @@ struct mg_session {
 	struct sockaddr_storage local_sa;	/* the address it connected to */
 	char client_addr[INET6_ADDRSTRLEN];
 	unsigned client_port;
+	/*
+	 * "rip=ADDR rport=PORT listener=NAME": what every line about a login
+	 * starts with, right after its event name, before any value the client
+	 * chose (fail2ban's filter relies on that order).
+	 */
+	char log_head[INET6_ADDRSTRLEN + 128];
 	const struct mg_client_set_config *client_set;	/* NULL: in no set */
 	char sni[DNS_NAME_MAX + 1];	/* the name asked for in TLS (SNI), checked; "" for none */
 
@@ -59,7 +65,7 @@ struct mg_session {
 	bool pam_verified;		/* PAM accepted cred: a master-user login may follow */
 	struct auth_secret master_password;	/* from the auth process, for backend_cfg's
 						   master login; wiped with cred */
-	char user[128];			/* sanitized, for logs */
+	char user[128];			/* quoted and escaped (log_quote), for logs */
 	unsigned auth_failures;
 	unsigned bad_commands;
 

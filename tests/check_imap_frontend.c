@@ -29,7 +29,7 @@
 #define CONTINUE "+ Ready for literal data\r\n"
 #define LOGOUT(tag) SEND(tag " LOGOUT\r\n"), EXPECT("* BYE Logging out.\r\n"), \
 		    EXPECT(tag " OK Logout completed.\r\n")
-#define REFUSED_LOG "info: cleartext login refused client=192.0.2.7:40000 listener=test\n"
+#define REFUSED_LOG "info: cleartext login refused: rip=192.0.2.7 rport=40000 listener=test\n"
 #define TLS_LOG "debug: tls established client=192.0.2.7:40000 version=TLSv1.3 cipher=TEST_CIPHER sni=- set=-\n"
 
 #define F_TLS FAKE_FE_TLS

@@ -24,7 +24,7 @@
 #define PRIVACY "-ERR [AUTH] Cleartext logins are disabled; use STLS first.\r\n"
 #define GO_AHEAD "+OK Begin TLS negotiation now.\r\n"
 #define TOO_MANY "-ERR Too many invalid commands.\r\n"
-#define REFUSED_LOG(cmd) "info: cleartext login refused client=192.0.2.7:40000 listener=test " \
+#define REFUSED_LOG(cmd) "info: cleartext login refused: rip=192.0.2.7 rport=40000 listener=test " \
 			 "command=" cmd "\n"
 #define TLS_LOG "debug: tls established client=192.0.2.7:40000 version=TLSv1.3 cipher=TEST_CIPHER sni=- set=-\n"
 

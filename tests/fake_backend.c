@@ -394,6 +394,8 @@ void fake_frontend_init(struct fake_frontend *t, const struct mg_protocol_ops *o
 	t->session.ops = ops;
 	snprintf(t->session.client_addr, sizeof(t->session.client_addr), "192.0.2.7");
 	t->session.client_port = 40000;
+	snprintf(t->session.log_head, sizeof(t->session.log_head),
+		 "rip=192.0.2.7 rport=40000 listener=test");
 }
 
 void fake_frontend_run(struct fake_frontend *t, const struct fake_step *script)

@@ -1252,7 +1252,8 @@ class ImapClient:
         self.buf = b""
         self.tls = False
         self.received = []     # every line read, for failure messages
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                  socket.SOCK_STREAM)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if source:
             self.sock.bind((source, 0))

@@ -201,7 +201,7 @@ def test_wrong_password_never_reaches_the_backend():
         assert tagged.startswith("b NO [AUTHENTICATIONFAILED]"), tagged
         untagged, tagged = c.login("bob", pam_password("bob"), tag="c")
         assert tagged.startswith("c OK"), tagged
-    e.mg.wait_log(r"login failed .*user=bob auth=pam result=auth-failed")
+    e.mg.wait_log(r'login failed: rip=\S+ .*user="bob" auth=pam result=auth-failed')
     new = e.dovecot.log()[len(before):]
     assert "user=<carol>" not in new, "carol's credentials reached Dovecot:\n" + new
     assert len(re.findall(r"Login: user=<bob>", new)) == 1, new
@@ -212,7 +212,8 @@ def test_account_step_refusal():
     with secure() as c:
         untagged, tagged = c.login("locked", pam_password("locked"), tag="a")
         assert tagged.startswith("a NO [AUTHENTICATIONFAILED]"), tagged
-    e.mg.wait_log(r"login failed .*user=locked auth=pam result=account-refused reason=acct_mgmt")
+    e.mg.wait_log(r'login failed: rip=\S+ .*user="locked" auth=pam result=account-refused '
+                  r'reason=acct_mgmt')
     assert not dovecot_login_lines("locked")
 
 
@@ -265,7 +266,7 @@ def test_worker_killed_during_login_gives_temporary_failure():
         # the supervisor restarts the workers: the next login works
         untagged, tagged = c.login("alice", pam_password("alice"), tag="b")
         assert tagged.startswith("b OK"), tagged
-    e.mg.wait_log(r"login unavailable .*user=slowpoke auth=pam reason=auth-worker-died")
+    e.mg.wait_log(r'login unavailable: .*user="slowpoke" auth=pam reason=auth-worker-died')
 
 
 def test_master_user_login():
@@ -453,7 +454,7 @@ def test_no_password_in_logs():
         assert c.user_pass(user, pw).startswith("+OK")
     # every login above reached the log: the search below has something to search
     def logged(kind):
-        return [l for l in e.mg.log().splitlines() if kind in l and "user=%s " % user in l]
+        return [l for l in e.mg.log().splitlines() if kind in l and 'user="%s" ' % user in l]
     mgtest.wait_until(lambda: len(logged("login failed")) >= 4 and len(logged("login ok")) >= 6,
                       10, what="the 4 failed and 6 good logins of %s in the log" % user)
 

@@ -298,7 +298,7 @@ def test_no_password_in_log():
         assert c.command("AUTH PLAIN " + sasl_plain("popcheck", USERS["popcheck"])).startswith("+OK")
         assert c.command("QUIT").startswith("+OK")
     e = env()
-    mgtest.wait_until(lambda: e.mg.log().count("user=popcheck") >= 2, 5,
+    mgtest.wait_until(lambda: e.mg.log().count('user="popcheck"') >= 2, 5,
                       what="two sessions of popcheck in the log")
     text = e.mg.log()
     for secret in (USERS["popcheck"], b64(USERS["popcheck"]), sasl_plain("popcheck", USERS["popcheck"])):

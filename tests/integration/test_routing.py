@@ -176,7 +176,7 @@ def test_legacy_set_cleartext_lands_on_legacy_node():
                     extra=("--interface", LEGACY_SET))
     assert r.returncode == 0, r.stderr
     assert r.stdout == message("legacy", "printer"), r.stdout
-    mgtest.wait_until(lambda: re.search(r"cleartext login client=%s:\d+ .*user=printer "
+    mgtest.wait_until(lambda: re.search(r'cleartext login: rip=%s rport=\d+ .*user="printer" '
                                         r"set=legacy_printers policy=allow"
                                         % re.escape(LEGACY_SET), e.mg.log()),
                       5, what="the cleartext login in the log")
@@ -201,7 +201,7 @@ def test_warn_set_alert_and_log():
         alerts = [l for l in untagged if l.startswith("* OK [ALERT]")]
         assert alerts and "unencrypted" in alerts[0], untagged
         assert fetch_subject(c) == "main"
-    mgtest.wait_until(lambda: re.search(r"cleartext login client=%s:\d+ .*user=alice "
+    mgtest.wait_until(lambda: re.search(r'cleartext login: rip=%s rport=\d+ .*user="alice" '
                                         r"set=migrating policy=warn" % re.escape(WARN_SET),
                                         e.mg.log()),
                       5, what="the warn login in the log")
@@ -228,7 +228,7 @@ def test_trusted_set_counts_as_secure():
         assert "LOGINDISABLED" not in cap and "AUTH=PLAIN" in cap, cap
         untagged, tagged = login(c, "alice", MAIN_USERS["alice"])
         assert tagged.startswith("L OK"), tagged
-    assert not re.search(r"cleartext login client=%s:" % re.escape(TRUSTED_SET), e.mg.log())
+    assert not re.search(r"cleartext login: rip=%s " % re.escape(TRUSTED_SET), e.mg.log())
 
 
 # ---------------------------------------------------------------------------
@@ -248,8 +248,9 @@ def test_user_and_domain_routing():
     assert tls_login_subject("dave@example.net", LEGACY_USERS["dave@example.net"]) == "legacy"
     assert tls_login_subject("frank@example.com", MAIN_USERS["frank@example.com"]) == "main"
     log = env().mg.log()
-    assert re.search(r"login ok .*user=erin@example.com backend=legacy route=user", log), log
-    assert re.search(r"login ok .*user=dave@example.net backend=legacy route=domain", log), log
+    assert re.search(r'login ok: .*user="erin@example.com" backend=legacy route=user', log), log
+    assert re.search(r'login ok: .*user="dave@example.net" backend=legacy route=domain', log), \
+        log
 
 
 def test_user_map_reloaded_on_sighup():
@@ -330,7 +331,7 @@ def test_inbound_proxy_from_load_balancer():
             untagged, tagged = login(c, "printer", LEGACY_USERS["printer"])
             assert tagged.startswith("L OK"), tagged
             assert fetch_subject(c) == "legacy"
-    mgtest.wait_until(lambda: len(re.findall(r"login ok client=%s:4000[12] "
+    mgtest.wait_until(lambda: len(re.findall(r"login ok: rip=%s rport=4000[12] "
                                              % re.escape(PROXIED_PRINTER), e.mg.log())) == 2,
                       5, what="two logins from the proxied address in the log")
 

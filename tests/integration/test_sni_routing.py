@@ -130,7 +130,9 @@ def session(name, listener="imaps", source=None, checked=True):
 
 def mg_lines(kind, port):
     """mailgated's "login ok" or "session end" line of the session from port."""
-    m = env().mg.wait_log(r"%s client=127\.0\.0\.\d+:%d [^\n]*" % (kind, port), timeout=10)
+    where = (r"login ok: rip=127\.0\.0\.\d+ rport=%d " if kind == "login ok"
+             else kind + r" client=127\.0\.0\.\d+:%d ")
+    m = env().mg.wait_log(where % port + r"[^\n]*", timeout=10)
     return m.group(0)
 
 
