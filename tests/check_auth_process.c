@@ -5,8 +5,8 @@
  * mid-call, a PAM call that outlives its timeout, a session that gives up,
  * hostile datagrams on the shared socket, and no process left behind; the
  * master-user password handed out only with PAM's OK and read afresh each
- * time; the per-process request cap. Also the PAM conversation function on
- * its own.
+ * time; the per-process request cap. (The PAM conversation function on its
+ * own is check_auth_pam.c.)
  *
  * pam_wrapper must be preloaded before the process starts, so main() sets up
  * a private directory (service files, pam_matrix password file, a helper
@@ -17,8 +17,6 @@
  * pam_wrapper is not installed, and fails when it is but a file it needs is
  * not where configure found it.
  */
-#include <security/pam_appl.h>	/* the conversation test builds PAM messages */
-
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -1133,108 +1131,6 @@ START_TEST(supervisor_follows_master)
 }
 END_TEST
 
-/* ---- the conversation function ----------------------------------------- */
-
-static const struct auth_pam_conv_data conv_data = {
-	.user = "alice", .user_len = 5, .password = "s3cret", .password_len = 6,
-};
-
-/* Not NULL: the conversation must reset *resp itself when it fails. */
-static struct pam_response sentinel;
-
-static void free_responses(struct pam_response *resp, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(resp[i].resp);
-	free(resp);
-}
-
-START_TEST(conversation_every_style)
-{
-	const struct pam_message m[] = {
-		{ PAM_TEXT_INFO, "Welcome" },
-		{ PAM_PROMPT_ECHO_OFF, "Password: " },
-		{ PAM_ERROR_MSG, "bad \x1b[31mthing\n" },
-		{ PAM_PROMPT_ECHO_ON, "Login: " },
-		{ PAM_TEXT_INFO, NULL },
-		{ PAM_PROMPT_ECHO_OFF, "Password again: " },
-	};
-	const struct pam_message *pm[6];
-	struct pam_response *resp = NULL;
-
-	for (int i = 0; i < 6; i++)
-		pm[i] = &m[i];
-	ck_assert_int_eq(auth_pam_conversation(6, pm, &resp, (void *)&conv_data), PAM_SUCCESS);
-	ck_assert_ptr_nonnull(resp);
-	ck_assert_ptr_null(resp[0].resp);
-	ck_assert_str_eq(resp[1].resp, "s3cret");
-	ck_assert_ptr_null(resp[2].resp);
-	ck_assert_str_eq(resp[3].resp, "alice");
-	ck_assert_ptr_null(resp[4].resp);
-	ck_assert_str_eq(resp[5].resp, "s3cret");
-	for (int i = 0; i < 6; i++)
-		ck_assert_int_eq(resp[i].resp_retcode, 0);
-	free_responses(resp, 6);
-}
-END_TEST
-
-START_TEST(conversation_max_messages)
-{
-	struct pam_message m[PAM_MAX_NUM_MSG];
-	const struct pam_message *pm[PAM_MAX_NUM_MSG + 1];
-	struct pam_response *resp = NULL;
-
-	for (int i = 0; i < PAM_MAX_NUM_MSG; i++) {
-		m[i].msg_style = PAM_PROMPT_ECHO_OFF;
-		m[i].msg = "Password: ";
-		pm[i] = &m[i];
-	}
-	pm[PAM_MAX_NUM_MSG] = &m[0];
-	ck_assert_int_eq(auth_pam_conversation(PAM_MAX_NUM_MSG, pm, &resp, (void *)&conv_data),
-			 PAM_SUCCESS);
-	for (int i = 0; i < PAM_MAX_NUM_MSG; i++)
-		ck_assert_str_eq(resp[i].resp, "s3cret");
-	free_responses(resp, PAM_MAX_NUM_MSG);
-
-	resp = &sentinel;	/* must be reset to NULL on failure */
-	ck_assert_int_eq(auth_pam_conversation(PAM_MAX_NUM_MSG + 1, pm, &resp,
-					       (void *)&conv_data), PAM_CONV_ERR);
-	ck_assert_ptr_null(resp);
-	resp = &sentinel;
-	ck_assert_int_eq(auth_pam_conversation(0, pm, &resp, (void *)&conv_data), PAM_CONV_ERR);
-	ck_assert_ptr_null(resp);
-	ck_assert_int_eq(auth_pam_conversation(-1, pm, &resp, (void *)&conv_data), PAM_CONV_ERR);
-	ck_assert_ptr_null(resp);
-	ck_assert_int_eq(auth_pam_conversation(1, pm, NULL, (void *)&conv_data), PAM_CONV_ERR);
-	ck_assert_int_eq(auth_pam_conversation(1, pm, &resp, NULL), PAM_CONV_ERR);
-	ck_assert_ptr_null(resp);
-}
-END_TEST
-
-/* Unknown styles fail the whole conversation; answers already made are freed (ASan checks). */
-static const int unknown_styles[] = { 0, 5 /* PAM_RADIO_TYPE */, 7 /* PAM_BINARY_PROMPT */,
-				      99, -1 };
-
-START_TEST(conversation_unknown_style)
-{
-	struct pam_message m[3] = {
-		{ PAM_PROMPT_ECHO_OFF, "Password: " },
-		{ PAM_PROMPT_ECHO_ON, "Login: " },
-		{ unknown_styles[_i], "?" },
-	};
-	const struct pam_message *pm[3] = { &m[0], &m[1], &m[2] };
-	struct pam_response *resp = &sentinel;
-
-	ck_assert_int_eq(auth_pam_conversation(3, pm, &resp, (void *)&conv_data), PAM_CONV_ERR);
-	ck_assert_ptr_null(resp);
-
-	pm[1] = NULL;	/* a missing message is refused too */
-	resp = &sentinel;
-	ck_assert_int_eq(auth_pam_conversation(3, pm, &resp, (void *)&conv_data), PAM_CONV_ERR);
-	ck_assert_ptr_null(resp);
-}
-END_TEST
-
 /* ---- set-up: private PAM configuration and the re-exec under pam_wrapper -- */
 
 static int write_file(const char *dir, const char *name, const char *text, mode_t mode)
@@ -1455,12 +1351,10 @@ static int reexec_under_pam_wrapper(char **argv)
 	return 99;
 }
 
-#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
 int main(int argc, char **argv)
 {
 	Suite *suite;
-	TCase *pam, *conv;
+	TCase *pam;
 	SRunner *runner;
 	int failed;
 
@@ -1491,11 +1385,6 @@ int main(int argc, char **argv)
 	tcase_add_test(pam, supervisor_killed);
 	tcase_add_test(pam, supervisor_follows_master);
 	suite_add_tcase(suite, pam);
-	conv = tcase_create("conversation");
-	tcase_add_test(conv, conversation_every_style);
-	tcase_add_test(conv, conversation_max_messages);
-	tcase_add_loop_test(conv, conversation_unknown_style, 0, N(unknown_styles));
-	suite_add_tcase(suite, conv);
 	runner = srunner_create(suite);
 	srunner_run_all(runner, CK_NORMAL);
 	failed = srunner_ntests_failed(runner);
