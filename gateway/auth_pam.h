@@ -2,7 +2,7 @@
  * auth_pam.h - check one user name and password with PAM.
  *
  * The only module that talks to libpam. It runs inside an auth worker
- * (auth_process.c), never in a session or the master: PAM modules may need root,
+ * (auth_worker.c), never in a session or the master: PAM modules may need root,
  * may block, may leak, and may crash, and none of that must reach a session.
  */
 #ifndef MG_AUTH_PAM_H

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "auth_pam.h"
+#include "check_run.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -119,16 +120,10 @@ int main(void)
 {
 	Suite *suite = suite_create("auth_pam");
 	TCase *conv = tcase_create("conversation");
-	SRunner *runner;
-	int failed;
 
 	tcase_add_test(conv, conversation_every_style);
 	tcase_add_test(conv, conversation_max_messages);
 	tcase_add_loop_test(conv, conversation_unknown_style, 0, N(unknown_styles));
 	suite_add_tcase(suite, conv);
-	runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(suite);
 }
