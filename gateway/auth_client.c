@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "auth_process.h"
+#include "clock.h"
 #include "log.h"
-#include "stream.h"
 
 static void copy_reason(char *reason, size_t reasonlen, const char *text)
 {
@@ -62,7 +62,7 @@ static int send_with_fd(int fd, const void *buf, size_t len, int passfd, long lo
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
 			return -1;
-		rc = poll(&pfd, 1, stream_ms_left(deadline));
+		rc = poll(&pfd, 1, mg_ms_left(deadline));
 		if (rc < 0 && errno != EINTR)
 			return -1;
 		if (rc == 0)
@@ -80,7 +80,7 @@ static long recv_reply(int fd, unsigned char *buf, size_t size, long long deadli
 		/* No control buffer: any descriptor a peer attached is closed by the kernel. */
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 		ssize_t n;
-		int rc = poll(&pfd, 1, stream_ms_left(deadline));
+		int rc = poll(&pfd, 1, mg_ms_left(deadline));
 
 		if (rc < 0) {
 			if (errno == EINTR)
@@ -133,7 +133,7 @@ enum auth_status authd_check(int request_fd, const struct mg_credentials *cred,
 	unsigned char frame[AUTH_REQUEST_MAX];
 	unsigned char answer[AUTH_RESPONSE_MAX + 1];
 	struct auth_response response;
-	long long deadline = stream_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long long deadline = mg_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	size_t rhost_len = rhost != NULL ? strnlen(rhost, AUTH_RHOST_MAX + 1) : 0;
 	size_t backend_len = master_backend != NULL ? strnlen(master_backend,
 							      AUTH_BACKEND_MAX + 1) : 0;

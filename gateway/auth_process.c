@@ -34,9 +34,9 @@
 
 #include "auth_process.h"
 #include "auth_process_internal.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
-#include "stream.h"
 
 /* The supervisor's own grace for its workers, then a second to exit. */
 #define MASTER_STOP_WAIT_MS	(AUTHD_STOP_WAIT_MS + 1000)
@@ -282,7 +282,7 @@ void authd_session_init(struct authd *authd)
 
 void authd_stop(struct authd *authd)
 {
-	long long deadline = stream_now_ms() + MASTER_STOP_WAIT_MS;
+	long long deadline = mg_now_ms() + MASTER_STOP_WAIT_MS;
 	pid_t pid = authd->supervisor;
 
 	if (!authd->running)
@@ -306,7 +306,7 @@ void authd_stop(struct authd *authd)
 		/* ECHILD: the caller's own SIGCHLD handling reaped it already. */
 		if (rc == pid || (rc < 0 && errno != EINTR))
 			return;
-		if (stream_ms_left(deadline) == 0)
+		if (mg_ms_left(deadline) == 0)
 			break;
 		nanosleep(&pause, NULL);
 	}

@@ -38,8 +38,8 @@
 #include "auth_process_internal.h"
 #include "auth_quota.h"
 #include "chan.h"
+#include "clock.h"
 #include "log.h"
-#include "stream.h"
 
 #define YOUNG_DEATH_MS		1000	/* a worker dying younger than this backs off */
 #define RESTART_DELAY_MIN_MS	100
@@ -102,11 +102,11 @@ static void spawn_worker(struct supervisor *s, unsigned slot)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		log_error("auth worker fork slot=%u: %s", slot, strerror(errno));
-		s->slots[slot].restart_at = stream_now_ms() + RESTART_DELAY_MAX_MS;
+		s->slots[slot].restart_at = mg_now_ms() + RESTART_DELAY_MAX_MS;
 		return;
 	}
 	s->slots[slot].pid = pid;
-	s->slots[slot].started_ms = stream_now_ms();
+	s->slots[slot].started_ms = mg_now_ms();
 	log_debug("auth worker started slot=%u pid=%ld", slot, (long)pid);
 }
 
@@ -209,7 +209,7 @@ static void reap_workers(struct supervisor *s, bool stopping)
 		if (stopping)
 			continue;
 		/* Bounded restart rate: a slot that keeps dying young backs off. */
-		if (stream_now_ms() - s->slots[slot].started_ms < YOUNG_DEATH_MS) {
+		if (mg_now_ms() - s->slots[slot].started_ms < YOUNG_DEATH_MS) {
 			struct worker_slot *w = &s->slots[slot];
 			unsigned shift = w->young_deaths < 7 ? w->young_deaths : 7;
 			long long delay = (long long)RESTART_DELAY_MIN_MS << shift;
@@ -217,12 +217,12 @@ static void reap_workers(struct supervisor *s, bool stopping)
 			w->young_deaths++;
 			if (delay > RESTART_DELAY_MAX_MS)
 				delay = RESTART_DELAY_MAX_MS;
-			w->restart_at = stream_now_ms() + delay;
+			w->restart_at = mg_now_ms() + delay;
 			log_warning("auth worker restart delayed slot=%d delay=%lldms", slot,
 				    delay);
 		} else {
 			s->slots[slot].young_deaths = 0;
-			s->slots[slot].restart_at = stream_now_ms();
+			s->slots[slot].restart_at = mg_now_ms();
 		}
 	}
 }
@@ -248,18 +248,18 @@ static void signal_workers(const struct supervisor *s, int sig)
 
 static _Noreturn void supervisor_stop(struct supervisor *s, const char *why)
 {
-	long long deadline = stream_now_ms() + AUTHD_STOP_WAIT_MS;
+	long long deadline = mg_now_ms() + AUTHD_STOP_WAIT_MS;
 
 	log_info("auth supervisor stopping reason=%s workers=%u", why, running_workers(s));
 	close(s->worker_fd);
 	signal_workers(s, SIGTERM);
-	while (running_workers(s) > 0 && stream_ms_left(deadline) > 0) {
+	while (running_workers(s) > 0 && mg_ms_left(deadline) > 0) {
 		struct pollfd pfd = { .fd = sup_pipe[0], .events = POLLIN };
 
 		reap_workers(s, true);
 		if (running_workers(s) == 0)
 			break;
-		poll(&pfd, 1, stream_ms_left(deadline));
+		poll(&pfd, 1, mg_ms_left(deadline));
 		sup_drain();
 	}
 	if (running_workers(s) > 0) {
@@ -274,14 +274,14 @@ static _Noreturn void supervisor_stop(struct supervisor *s, const char *why)
 	reap_workers(s, true);
 	kill_orphans(s);
 	/* Reap the helpers just killed, briefly: init takes any straggler. */
-	deadline = stream_now_ms() + 500;
+	deadline = mg_now_ms() + 500;
 	for (;;) {
 		struct timespec pause = { .tv_sec = 0, .tv_nsec = 5 * 1000 * 1000 };
 		pid_t rc = waitpid(-1, NULL, WNOHANG);
 
 		if (rc < 0 && errno != EINTR)
 			break;
-		if (rc == 0 && stream_ms_left(deadline) == 0)
+		if (rc == 0 && mg_ms_left(deadline) == 0)
 			break;
 		if (rc == 0)
 			nanosleep(&pause, NULL);
@@ -302,7 +302,7 @@ static _Noreturn void supervisor_loop(struct supervisor *s)
 			{ .fd = s->lifeline_fd, .events = POLLIN },
 			{ .fd = sup_pipe[0], .events = POLLIN },
 		};
-		long long now = stream_now_ms();
+		long long now = mg_now_ms();
 		int timeout = -1;
 
 		for (unsigned i = 0; i < s->n_workers; i++) {
@@ -317,7 +317,7 @@ static _Noreturn void supervisor_loop(struct supervisor *s)
 						 (long)slot->pid);
 			}
 			if (slot->pid == 0) {
-				int wait = stream_ms_left(slot->restart_at);
+				int wait = mg_ms_left(slot->restart_at);
 
 				if (timeout < 0 || wait < timeout)
 					timeout = wait;

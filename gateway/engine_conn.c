@@ -37,6 +37,7 @@
 
 #include "chan.h"
 #include "client_address.h"
+#include "clock.h"
 #include "dnsname.h"
 #include "master_connlimit.h"
 #include "engine_conn.h"
@@ -44,7 +45,6 @@
 #include "log.h"
 #include "protocol.h"
 #include "proxy_protocol.h"
-#include "stream.h"
 #include "engine_servers.h"
 #include "engine_tls.h"
 
@@ -221,7 +221,7 @@ static void close_link(struct engine_conn *conn)
 
 static void log_end(const struct engine_conn *conn)
 {
-	long long duration = stream_now_ms() - conn->start_ms;
+	long long duration = mg_now_ms() - conn->start_ms;
 	const struct mg_config *cfg = conn->ctx->cfg;
 
 	log_info("session end client=%s:%u listener=%s tls=%s cipher=%s%s%s user=%s route=%s "
@@ -978,7 +978,7 @@ static void maybe_start_relay(struct engine_conn *conn)
 	conn->tail_client = conn->tail_backend = NULL;
 	conn->held_client = conn->held_backend = NULL;
 	set_phase(conn, PHASE_RELAY);
-	conn->activity = stream_now_ms();
+	conn->activity = mg_now_ms();
 	pipe_init(&conn->front, client, backend, front_event, conn, &conn->activity);
 	pipe_init(&conn->back, NULL, NULL, back_event, conn, NULL);
 	arm_timer(conn, (long long)conn->ctx->cfg->session_timeout * 1000);
@@ -1294,11 +1294,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	/* One timer per session, re-armed lazily: reads only stamp the time. */
-	if (stream_now_ms() - conn->activity >= idle_ms) {
+	if (mg_now_ms() - conn->activity >= idle_ms) {
 		conn_end(conn, "idle-timeout");
 		return;
 	}
-	arm_timer(conn, conn->activity + idle_ms - stream_now_ms());
+	arm_timer(conn, conn->activity + idle_ms - mg_now_ms());
 }
 
 /* ---- accept, PROXY, grant ------------------------------------------------------ */
@@ -1485,7 +1485,7 @@ void conn_accept(struct engine_ctx *ctx, int fd, size_t listener,
 	conn->backend_fd = -1;
 	conn->link = -1;
 	conn->backend_cfg = -1;
-	conn->start_ms = stream_now_ms();
+	conn->start_ms = mg_now_ms();
 	conn->client_sa = *peer;
 	if (getsockname(fd, (struct sockaddr *)&conn->local_sa, &len) < 0)
 		memset(&conn->local_sa, 0, sizeof(conn->local_sa));

@@ -8,8 +8,8 @@
 
 #include <sys/uio.h>
 
+#include "clock.h"
 #include "engine_pipe.h"
-#include "stream.h"
 
 size_t pipe_pending(const struct pipe_end *end)
 {
@@ -136,7 +136,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 	struct pipe_end *end = arg;
 
 	if (end->pipe->activity != NULL)
-		*end->pipe->activity = stream_now_ms();
+		*end->pipe->activity = mg_now_ms();
 	pipe_pump(end);
 }
 

@@ -36,6 +36,7 @@
 
 #include "auth_process.h"
 #include "chan.h"
+#include "clock.h"
 #include "master_certwatch.h"
 #include "master_connlimit.h"
 #include "engine.h"
@@ -45,7 +46,6 @@
 #include "netaddr.h"
 #include "protocol.h"
 #include "session_sandbox.h"
-#include "stream.h"
 #include "engine_tls.h"
 
 static int signal_pipe[2] = { -1, -1 };
@@ -198,7 +198,7 @@ void queue_request(struct master *m, struct engine_proc *e, struct chan_reader *
 
 static void authd_reaped(struct master *m, int status)
 {
-	bool young = stream_now_ms() - m->authd_started_ms < ENGINE_YOUNG_MS;
+	bool young = mg_now_ms() - m->authd_started_ms < ENGINE_YOUNG_MS;
 
 	m->authd.supervisor = 0;
 	authd_stop(&m->authd);
@@ -209,7 +209,7 @@ static void authd_reaped(struct master *m, int status)
 				     : m->authd_delay_ms * 2 > RESTART_DELAY_MAX_MS
 				     ? RESTART_DELAY_MAX_MS : m->authd_delay_ms * 2)
 				  : 0;
-	m->authd_restart_at = stream_now_ms() + m->authd_delay_ms;
+	m->authd_restart_at = mg_now_ms() + m->authd_delay_ms;
 	log_error("auth process ended (%s %d); restarting it in %u ms",
 		  WIFSIGNALED(status) ? "signal" : "status",
 		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), m->authd_delay_ms);
@@ -224,7 +224,7 @@ static int start_authd(struct master *m, char *err, size_t errlen)
 	if (authd_options_from_config(cfg, &opt, logins, err, errlen) < 0 ||
 	    authd_start(&opt, &m->authd, err, errlen) < 0)
 		return -1;
-	m->authd_started_ms = stream_now_ms();
+	m->authd_started_ms = mg_now_ms();
 	snprintf(m->authd_service, sizeof(m->authd_service), "%s", cfg->pam_service);
 	m->authd_workers = cfg->auth_workers;
 	m->authd_timeout = cfg->auth_timeout;
@@ -308,12 +308,12 @@ static int poll_timeout(const struct master *m)
 		next = master_certwatch_due(m);
 	if (m->tickets.rotate_at != 0 && (next == 0 || m->tickets.rotate_at < next))
 		next = m->tickets.rotate_at;
-	return next == 0 ? -1 : stream_ms_left(next);
+	return next == 0 ? -1 : mg_ms_left(next);
 }
 
 static void timers(struct master *m)
 {
-	long long now = stream_now_ms();
+	long long now = mg_now_ms();
 	char err[256];
 
 	if (m->restart_at != 0 && now >= m->restart_at)
@@ -421,9 +421,9 @@ static void wait_all(struct master *m, long long deadline)
 		struct pollfd pfd = { .fd = signal_pipe[0], .events = POLLIN };
 
 		reap(m);
-		if ((engines_alive(m) == 0 && m->n_children == 0) || stream_ms_left(deadline) == 0)
+		if ((engines_alive(m) == 0 && m->n_children == 0) || mg_ms_left(deadline) == 0)
 			break;
-		poll(&pfd, 1, stream_ms_left(deadline));
+		poll(&pfd, 1, mg_ms_left(deadline));
 		drain_signal_pipe();
 	}
 	reap(m);
@@ -459,15 +459,15 @@ static void shutdown_all(struct master *m)
 			kill(e->pid, SIGTERM);
 		}
 	}
-	wait_all(m, stream_now_ms() + (long long)grace * 1000 + 1000);
+	wait_all(m, mg_now_ms() + (long long)grace * 1000 + 1000);
 	if (engines_alive(m) > 0 || m->n_children > 0) {
 		log_info("ending what is left after the grace period");
 		signal_all(m, SIGTERM);
-		wait_all(m, stream_now_ms() + KILL_WAIT_MS);
+		wait_all(m, mg_now_ms() + KILL_WAIT_MS);
 	}
 	if (engines_alive(m) > 0 || m->n_children > 0) {
 		signal_all(m, SIGKILL);
-		wait_all(m, stream_now_ms() + KILL_WAIT_MS);
+		wait_all(m, mg_now_ms() + KILL_WAIT_MS);
 	}
 }
 
@@ -544,7 +544,7 @@ static int daemonize(char *err, size_t errlen)
 /* Wait (bounded) for the first generation's engines: certificates load there. */
 static int wait_first_generation(struct master *m, char *err, size_t errlen)
 {
-	long long deadline = stream_now_ms() + 30000;
+	long long deadline = mg_now_ms() + 30000;
 
 	while (!generation_ready(m, m->current)) {
 		struct pollfd pfds[64 + 1];
@@ -556,7 +556,7 @@ static int wait_first_generation(struct master *m, char *err, size_t errlen)
 				.fd = m->engines[i].pid != 0 && m->engines[i].state == ENGINE_STARTING
 					      ? m->engines[i].fd : -1,
 				.events = POLLIN };
-		if (stream_ms_left(deadline) == 0 || poll(pfds, n, stream_ms_left(deadline)) <= 0) {
+		if (mg_ms_left(deadline) == 0 || poll(pfds, n, mg_ms_left(deadline)) <= 0) {
 			snprintf(err, errlen, "the TLS engines did not start in time");
 			return -1;
 		}
@@ -615,7 +615,7 @@ int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
 	config_warnings(cfg, log_warning_cb, NULL);
 	m.current = generation_new(&m, cfg, err, sizeof(err));
 	if (m.current == NULL || install_signals(err, sizeof(err)) < 0 ||
-	    tickets_start(&m.tickets, m.current->cfg, stream_now_ms(), err, sizeof(err)) < 0) {
+	    tickets_start(&m.tickets, m.current->cfg, mg_now_ms(), err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto fail;
 	}
@@ -641,7 +641,7 @@ int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
 		log_error("%s", err);
 		m.stopping = true;
 		signal_all(&m, SIGTERM);
-		wait_all(&m, stream_now_ms() + KILL_WAIT_MS);
+		wait_all(&m, mg_now_ms() + KILL_WAIT_MS);
 		goto fail;
 	}
 	log_listeners(m.current);

@@ -15,10 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "master_certwatch.h"
 #include "master_internal.h"
-#include "stream.h"
 
 /* What renewals do: write in place, rename over, create, delete, chmod, swap a symlink. */
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | \
@@ -394,9 +394,9 @@ void master_certwatch_step(struct master *m, bool readable)
 	if (m->certwatch == NULL)
 		return;
 	if (readable)
-		certwatch_read(m->certwatch, stream_now_ms());
+		certwatch_read(m->certwatch, mg_now_ms());
 	if (master_certwatch_due(m) != 0 &&
-	    certwatch_fire(m->certwatch, stream_now_ms(), path, sizeof(path))) {
+	    certwatch_fire(m->certwatch, mg_now_ms(), path, sizeof(path))) {
 		log_info("reload reason=certificate-changed path=%s", path);
 		reload(m);
 		want = m->pending != NULL ? m->pending : m->current;

@@ -16,10 +16,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "master_internal.h"
 #include "protocol.h"
-#include "stream.h"
 #include "engine_tls.h"
 
 unsigned engine_count(const struct mg_config *cfg)
@@ -87,7 +87,7 @@ int spawn_engine(struct master *m, struct generation *g, unsigned index)
 	fcntl(sp[0], F_SETFL, fcntl(sp[0], F_GETFL) | O_NONBLOCK);
 	*e = (struct engine_proc){
 		.pid = pid, .fd = sp[0], .group = ++m->next_group, .index = index, .gen = g,
-		.state = ENGINE_STARTING, .started_ms = stream_now_ms(),
+		.state = ENGINE_STARTING, .started_ms = mg_now_ms(),
 	};
 	/* Its first message: a new channel always has room for it. */
 	send_ticket_keys(m, e);
@@ -189,7 +189,7 @@ void rotate_ticket_keys(struct master *m)
 {
 	char err[256];
 
-	if (tickets_rotate(&m->tickets, stream_now_ms(), err, sizeof(err)) < 0) {
+	if (tickets_rotate(&m->tickets, mg_now_ms(), err, sizeof(err)) < 0) {
 		log_error("ticket keys not rotated: %s", err);
 		return;
 	}
@@ -332,7 +332,7 @@ void engine_reaped(struct master *m, struct engine_proc *e, int status)
 	struct generation *g = e->gen;
 	size_t lost = connlimit_remove_group(&m->sessions, e->group);
 	bool expected = e->state == ENGINE_RETIRING || e->state == ENGINE_STOPPING || m->stopping;
-	bool young = stream_now_ms() - e->started_ms < ENGINE_YOUNG_MS;
+	bool young = mg_now_ms() - e->started_ms < ENGINE_YOUNG_MS;
 	unsigned index = e->index;
 
 	engine_gone(m, e);
@@ -353,7 +353,7 @@ void engine_reaped(struct master *m, struct engine_proc *e, int status)
 			m->restart_delay_ms = m->restart_delay_ms == 0 ? RESTART_DELAY_MIN_MS
 				: m->restart_delay_ms * 2 > RESTART_DELAY_MAX_MS ? RESTART_DELAY_MAX_MS
 				: m->restart_delay_ms * 2;
-			m->restart_at = stream_now_ms() + m->restart_delay_ms;
+			m->restart_at = mg_now_ms() + m->restart_delay_ms;
 			log_warning("engine %u keeps dying; restarting it in %u ms", index,
 				    m->restart_delay_ms);
 		} else {

@@ -17,10 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "master_internal.h"
 #include "protocol.h"
-#include "stream.h"
 #include "engine_tls.h"
 
 static int open_listener(const char *address, unsigned port, char *err, size_t errlen)
@@ -280,7 +280,7 @@ void reload(struct master *m)
 	 * Key files are read again now: every engine, old generation and new,
 	 * gets the new set, so a ticket issued by either resumes on both.
 	 */
-	switch (tickets_reload(&m->tickets, cfg, stream_now_ms(), err, sizeof(err))) {
+	switch (tickets_reload(&m->tickets, cfg, mg_now_ms(), err, sizeof(err))) {
 	case -1:
 		log_error("reload failed, keeping the running configuration: %s", err);
 		config_free(cfg);

@@ -37,10 +37,10 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "clock.h"
 #include "log.h"
 #include "master_internal.h"
 #include "session_sandbox.h"
-#include "stream.h"
 
 static void let_go(struct spare *s)
 {
@@ -101,7 +101,7 @@ void spares_fill(struct master *m, bool quiet)
 		m->spares_topup_at = 0;
 		return;
 	}
-	now = stream_now_ms();
+	now = mg_now_ms();
 	if (m->n_spares > SPARES_LOW && !(quiet && m->spares_topup_at != 0 &&
 					  now >= m->spares_topup_at)) {
 		/* Not low yet: top up later, once nothing else is going on. */

@@ -33,7 +33,7 @@ struct master_tickets {
 	struct ticket_keys *set;	/* in a page of its own (ticket_keys_page()) */
 	bool from_files;
 	unsigned period_s;		/* of made keys */
-	long long rotate_at;		/* stream_now_ms() time; 0: no rotation (files) */
+	long long rotate_at;		/* mg_now_ms() time; 0: no rotation (files) */
 };
 
 /*

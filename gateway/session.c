@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "auth_process.h"
+#include "clock.h"
 #include "session_backend.h"
 #include "client_address.h"
 #include "log.h"
@@ -80,7 +81,7 @@ long long session_client_deadline(const struct mg_session *session)
 
 long long session_write_deadline(const struct mg_session *session)
 {
-	return stream_now_ms() + CLIENT_WRITE_TIMEOUT_MS;
+	return mg_now_ms() + CLIENT_WRITE_TIMEOUT_MS;
 }
 
 /*
@@ -141,8 +142,8 @@ void session_failure_delay(struct mg_session *session)
 	/* Between half and one and a half times the base, so timing tells nothing. */
 	if (getrandom(&jitter, sizeof(jitter), 0) != (ssize_t)sizeof(jitter))
 		jitter = 0;
-	until = stream_now_ms() + base / 2 + jitter % (base + 1);
-	for (long long left; (left = until - stream_now_ms()) > 0;)
+	until = mg_now_ms() + base / 2 + jitter % (base + 1);
+	for (long long left; (left = until - mg_now_ms()) > 0;)
 		poll(NULL, 0, (int)left);
 }
 
@@ -191,7 +192,7 @@ static const char *login_failed_event(const struct mg_session *session)
 static enum mg_login_result pam_check(struct mg_session *session,
 				      const struct mg_backend_config *master_backend)
 {
-	long long left = session->login_deadline - stream_now_ms();
+	long long left = session->login_deadline - mg_now_ms();
 	char reason[AUTH_REASON_MAX + 1] = "";
 	enum auth_status status;
 
@@ -269,7 +270,7 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 	if (link_backend_connect(session->env->link,
 				 (unsigned)(session->backend_cfg - cfg->backends),
 				 session->listener->protocol, preamble, preamble_len,
-				 stream_now_ms() + (long long)(cfg->backend_connect_timeout +
+				 mg_now_ms() + (long long)(cfg->backend_connect_timeout +
 							       cfg->backend_timeout) * 1000,
 				 &session->backend, BACKEND_MAX_LINE, session->backend_addr,
 				 sizeof(session->backend_addr), err, sizeof(err)) < 0) {
@@ -361,7 +362,7 @@ void session_run(const struct mg_session_env *env)
 	memset(&session, 0, sizeof(session));
 	session.env = env;
 	session.cfg = env->cfg;
-	session.start_ms = stream_now_ms();
+	session.start_ms = mg_now_ms();
 	session.login_deadline = session.start_ms + (long long)env->cfg->login_timeout * 1000;
 	if (link_wait_hello(env->link, session.login_deadline, &hello, err, sizeof(err)) < 0 ||
 	    hello.listener >= env->cfg->n_listeners) {
@@ -395,7 +396,7 @@ void session_run(const struct mg_session_env *env)
 		session_facts(&session, &facts);
 		facts.end_reason = NULL;
 		if (link_handoff(env->link, &facts, &session.client, &session.backend,
-				 stream_now_ms() + (long long)env->cfg->backend_timeout * 1000) < 0)
+				 mg_now_ms() + (long long)env->cfg->backend_timeout * 1000) < 0)
 			log_warning("handoff to the engine failed client=%s:%u user=%s",
 				    session.client_addr, session.client_port, session.user);
 	} else {

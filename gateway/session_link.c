@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "clock.h"
 #include "log.h"
 #include "proxy_protocol.h"
 #include "session_link.h"
@@ -37,7 +38,7 @@ static long wait_msg(int link, long long deadline, unsigned char *buf, int *fds,
 			snprintf(err, errlen, "engine channel: %s", strerror(errno));
 			return -1;
 		}
-		if (poll(&pfd, 1, stream_ms_left(deadline)) == 0) {
+		if (poll(&pfd, 1, mg_ms_left(deadline)) == 0) {
 			snprintf(err, errlen, "engine did not answer in time");
 			return -1;
 		}
@@ -299,7 +300,7 @@ static bool drain_tail(int link, enum chan_type type, struct mg_stream *stream,
 		if (n == MG_IO_EOF)
 			return true;
 		if (n == MG_IO_AGAIN) {
-			if (poll(&pfd, 1, stream_ms_left(deadline)) <= 0)
+			if (poll(&pfd, 1, mg_ms_left(deadline)) <= 0)
 				return false;
 			continue;
 		}

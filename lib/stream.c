@@ -9,29 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "stream.h"
 
 #define STREAM_MIN_CAP 1024
-
-long long stream_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int stream_ms_left(long long deadline)
-{
-	long long left = deadline - stream_now_ms();
-
-	if (left <= 0)
-		return 0;
-	return left > INT_MAX ? INT_MAX : (int)left;
-}
 
 void stream_init(struct mg_stream *s, int fd, size_t max_line)
 {
@@ -163,7 +145,7 @@ static int wait_ready(struct mg_stream *s, short events, long long deadline)
 	struct pollfd pfd = { .fd = s->fd, .events = events };
 
 	for (;;) {
-		long long left = deadline - stream_now_ms();
+		long long left = deadline - mg_now_ms();
 		int rc;
 
 		if (left <= 0)

@@ -11,12 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "clock.h"
 #include "tls.h"
 #include "tls_openssl.h"
 
@@ -56,14 +56,6 @@ void tls_common_options(SSL_CTX *ctx)
 				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Drive SSL_connect on a non-blocking fd until done or the deadline (the
  * probe's handshake: it connects with SSL_VERIFY_NONE and reports the
@@ -71,12 +63,12 @@ static long long now_ms(void)
  */
 static int handshake(SSL *ssl, int fd, int timeout_ms, char *err, size_t errlen)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = mg_now_ms() + timeout_ms;
 
 	for (;;) {
 		int rc = SSL_connect(ssl);
 		struct pollfd pfd = { .fd = fd };
-		long long left;
+		int left;
 
 		if (rc == 1)
 			return 0;
@@ -99,8 +91,8 @@ static int handshake(SSL *ssl, int fd, int timeout_ms, char *err, size_t errlen)
 			tls_openssl_error(err, errlen, "TLS handshake");
 			return -1;
 		}
-		left = deadline - now_ms();
-		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+		left = mg_ms_left(deadline);
+		if (left == 0 || poll(&pfd, 1, left) == 0) {
 			snprintf(err, errlen, "TLS handshake: timed out");
 			return -1;
 		}

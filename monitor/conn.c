@@ -13,30 +13,25 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "netaddr.h"
 
 double conn_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000) / 1e6;
+	return (double)mg_now_us() / 1e6;
 }
 
 double conn_elapsed(const struct mon_conn *c)
 {
-	return (double)(stream_now_ms() - c->started) / 1000.0;
+	return (double)(mg_now_ms() - c->started) / 1000.0;
 }
 
 int conn_ms_left(const struct mon_conn *c)
 {
-	long long left = c->deadline - stream_now_ms();
-
-	return left <= 0 ? 0 : left > 1000000000 ? 1000000000 : (int)left;
+	return mg_ms_left(c->deadline);
 }
 
 /* Non-blocking connect of one address within the deadline: 0, -1 (errno) or MON_CONN_TIMEOUT. */
@@ -61,7 +56,7 @@ static int connect_one(const struct addrinfo *ai, long long deadline, int *fd_ou
 		}
 		for (;;) {
 			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-			long long left = deadline - stream_now_ms();
+			long long left = deadline - mg_now_ms();
 			int rc;
 
 			if (left <= 0) {

@@ -20,7 +20,7 @@ struct mon_conn {
 	struct mg_stream stream;
 	struct mon_transcript *transcript;
 	long long started;		/* when the whole check started (ms), for messages */
-	long long deadline;		/* the overall deadline (ms, stream_now_ms clock) */
+	long long deadline;		/* the overall deadline (ms, mg_now_ms clock) */
 	char peer[64];			/* "192.0.2.1:143" */
 	char line[MON_LINE_MAX + 1];	/* last line read, without CRLF, NUL-terminated */
 	size_t line_len;

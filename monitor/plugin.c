@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "authfile.h"
+#include "clock.h"
 #include "plugin.h"
 #include "probe.h"
 #include "tlsprobe.h"
@@ -249,7 +250,7 @@ enum mon_state plugin_run(const struct mon_options *opt, struct mon_report *repo
 	ctx.report = report;
 	ctx.transcript = transcript;
 	ctx.tls_name = opt->sni != NULL ? opt->sni : opt->host;
-	ctx.started = stream_now_ms();
+	ctx.started = mg_now_ms();
 	started_s = conn_now();
 	ctx.deadline = ctx.started + (budget > 2 * DEADLINE_MARGIN_MS ? budget - DEADLINE_MARGIN_MS
 								       : budget / 2);

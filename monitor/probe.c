@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "authfile.h"
+#include "clock.h"
 #include "log.h"
 #include "probe.h"
 
@@ -59,7 +60,7 @@ void probe_report_login(struct mon_ctx *ctx, const struct mon_probe_ops *ops,
 
 void probe_short_deadline(struct mon_conn *c, int max_ms)
 {
-	long long until = stream_now_ms() + max_ms;
+	long long until = mg_now_ms() + max_ms;
 
 	if (until < c->deadline)
 		c->deadline = until;

@@ -30,7 +30,7 @@ struct mon_ctx {
 	bool dummy;			/* cred is the dummy user with a random password */
 	struct mg_tls_probe *tls;
 	const char *tls_name;		/* --sni, else -H: sent as SNI and checked */
-	long long started;		/* ms, stream_now_ms() clock */
+	long long started;		/* ms, mg_now_ms() clock */
 	long long deadline;
 	bool timed_out;
 	unsigned next_tag;		/* IMAP tags CCL1, CCL2, ... */

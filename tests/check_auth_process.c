@@ -34,8 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth_pam.h"
 #include "auth_process.h"
+#include "clock.h"
 #include "log.h"
 
 #if !defined(PAM_WRAPPER_LIB) || !defined(PAM_MATRIX) || !defined(PAM_MODULE_DIR)
@@ -57,14 +57,6 @@ static const char *test_dir(void)
 
 	ck_assert_ptr_nonnull(dir);
 	return dir;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(long ms)
@@ -207,10 +199,10 @@ static int workers_of(pid_t supervisor, pid_t *out, int max)
 static void wait_workers(const struct authd *a, int want)
 {
 	pid_t pids[AUTHD_WORKERS_MAX];
-	long long deadline = now_ms() + 5000;
+	long long deadline = mg_now_ms() + 5000;
 
 	while (workers_of(a->supervisor, pids, AUTHD_WORKERS_MAX) != want) {
-		ck_assert_msg(now_ms() < deadline, "supervisor never had %d workers", want);
+		ck_assert_msg(mg_now_ms() < deadline, "supervisor never had %d workers", want);
 		sleep_ms(10);
 	}
 }
@@ -245,10 +237,10 @@ static void stop_and_check_gone(struct authd *a)
 	authd_stop(a);
 	ck_assert(!a->running);
 	ck_assert_int_eq(a->request_fd, -1);
-	deadline = now_ms() + 3000;
+	deadline = mg_now_ms() + 3000;
 	for (int i = 0; i < n; i++) {
 		while (proc_alive(pids[i])) {
-			ck_assert_msg(now_ms() < deadline, "process %ld left behind",
+			ck_assert_msg(mg_now_ms() < deadline, "process %ld left behind",
 				      (long)pids[i]);
 			sleep_ms(10);
 		}
@@ -405,7 +397,7 @@ START_TEST(twenty_logins_in_parallel)
 			_exit((int)login(&a, user, password, CHECK_MS, reason, sizeof(reason)));
 		}
 	}
-	deadline = now_ms() + CHECK_MS + 2000;
+	deadline = mg_now_ms() + CHECK_MS + 2000;
 	for (int i = 0; i < CLIENTS; i++) {
 		enum auth_status want = i % 2 != 0 ? AUTH_STATUS_AUTH_FAILED
 				      : i % 5 == 4 ? AUTH_STATUS_ACCOUNT_REFUSED
@@ -414,7 +406,7 @@ START_TEST(twenty_logins_in_parallel)
 		pid_t rc;
 
 		while ((rc = waitpid(pids[i], &status, WNOHANG)) == 0) {
-			ck_assert_msg(now_ms() < deadline, "client %d got no answer", i);
+			ck_assert_msg(mg_now_ms() < deadline, "client %d got no answer", i);
 			sleep_ms(5);
 		}
 		ck_assert_int_eq(rc, pids[i]);
@@ -455,10 +447,10 @@ START_TEST(worker_killed_mid_call)
 	killer = fork();
 	ck_assert_int_ge(killer, 0);
 	if (killer == 0) {
-		long long until = now_ms() + 10000;
+		long long until = mg_now_ms() + 10000;
 		pid_t found[2] = { 0, 0 };
 
-		while (found[0] == 0 && now_ms() < until) {
+		while (found[0] == 0 && mg_now_ms() < until) {
 			found[0] = busy_worker(a.supervisor, &found[1]);
 			if (found[0] == 0)
 				sleep_ms(10);
@@ -472,10 +464,10 @@ START_TEST(worker_killed_mid_call)
 		_exit(found[0] != 0 ? 0 : 1);
 	}
 	close(report[1]);
-	started = now_ms();
+	started = mg_now_ms();
 	ck_assert_int_eq(login(&a, "slowuser", "secret", CHECK_MS, reason, sizeof(reason)),
 			 AUTH_STATUS_TEMP_FAILURE);
-	took = now_ms() - started;
+	took = mg_now_ms() - started;
 	ck_assert_str_eq(reason, "auth-worker-died");
 	ck_assert_msg(took < 5000, "temporary failure took %lld ms", took);
 	ck_assert_int_eq(read(report[0], victim, sizeof(victim)), (ssize_t)sizeof(victim));
@@ -486,9 +478,9 @@ START_TEST(worker_killed_mid_call)
 	ck_assert_int_gt(victim[1], 0);
 
 	/* The supervisor killed the worker's helper (the sleep) too. */
-	deadline = now_ms() + 3000;
+	deadline = mg_now_ms() + 3000;
 	while (proc_alive(victim[1])) {
-		ck_assert_msg(now_ms() < deadline, "helper of the killed worker left behind");
+		ck_assert_msg(mg_now_ms() < deadline, "helper of the killed worker left behind");
 		sleep_ms(10);
 	}
 	/* A new worker took the slot: the next login works. */
@@ -506,10 +498,10 @@ START_TEST(pam_call_timeout)
 	long long started, took;
 
 	start(&a, "mgtest", 1, 1);
-	started = now_ms();
+	started = mg_now_ms();
 	ck_assert_int_eq(login(&a, "slowuser", "secret", CHECK_MS, reason, sizeof(reason)),
 			 AUTH_STATUS_TEMP_FAILURE);
-	took = now_ms() - started;
+	took = mg_now_ms() - started;
 	ck_assert_str_eq(reason, "auth-worker-died");
 	ck_assert_msg(took >= 900 && took < 4000, "timeout took %lld ms", took);
 	ck_assert_int_eq(login(&a, "alice", "secret", CHECK_MS, reason, sizeof(reason)),
@@ -525,10 +517,10 @@ START_TEST(session_deadline)
 	long long started, took;
 
 	start(&a, "mgtest", 1, 30);
-	started = now_ms();
+	started = mg_now_ms();
 	ck_assert_int_eq(login(&a, "slowuser", "secret", 300, reason, sizeof(reason)),
 			 AUTH_STATUS_TEMP_FAILURE);
-	took = now_ms() - started;
+	took = mg_now_ms() - started;
 	ck_assert_str_eq(reason, "auth-timeout");
 	ck_assert_msg(took >= 250 && took < 2000, "session deadline took %lld ms", took);
 	stop_and_check_gone(&a);
@@ -1057,16 +1049,16 @@ START_TEST(supervisor_killed)
 	ck_assert_int_eq(kill(a.supervisor, SIGKILL), 0);
 	ck_assert_int_eq(waitpid(a.supervisor, &status, 0), a.supervisor);
 	/* Sessions get a temporary failure at once, not a hang. */
-	started = now_ms();
+	started = mg_now_ms();
 	ck_assert_int_eq(login(&a, "alice", "secret", CHECK_MS, reason, sizeof(reason)),
 			 AUTH_STATUS_TEMP_FAILURE);
-	took = now_ms() - started;
+	took = mg_now_ms() - started;
 	ck_assert_msg(took < 3000, "temporary failure took %lld ms", took);
 	/* The workers follow their supervisor (parent-death signal). */
-	deadline = now_ms() + 3000;
+	deadline = mg_now_ms() + 3000;
 	for (int i = 0; i < 2; i++) {
 		while (proc_alive(workers[i])) {
-			ck_assert_msg(now_ms() < deadline, "worker %ld outlived its supervisor",
+			ck_assert_msg(mg_now_ms() < deadline, "worker %ld outlived its supervisor",
 				      (long)workers[i]);
 			sleep_ms(10);
 		}
@@ -1095,12 +1087,12 @@ START_TEST(supervisor_follows_master)
 		char err[256];
 		pid_t found[AUTHD_WORKERS_MAX];
 		int k;
-		long long until = now_ms() + 5000;
+		long long until = mg_now_ms() + 5000;
 
 		if (authd_start(&opt, &a, err, sizeof(err)) < 0)
 			_exit(1);
 		while ((k = workers_of(a.supervisor, found, AUTHD_WORKERS_MAX)) != 3 &&
-		       now_ms() < until)
+		       mg_now_ms() < until)
 			sleep_ms(10);
 		if (k != 3)
 			_exit(3);
@@ -1120,10 +1112,10 @@ START_TEST(supervisor_follows_master)
 	}
 	close(report[0]);
 	ck_assert_int_eq(n, 4);
-	deadline = now_ms() + 5000;
+	deadline = mg_now_ms() + 5000;
 	for (int i = 0; i < n; i++) {
 		while (proc_alive(pids[i])) {
-			ck_assert_msg(now_ms() < deadline, "pid %ld outlived the master",
+			ck_assert_msg(mg_now_ms() < deadline, "pid %ld outlived the master",
 				      (long)pids[i]);
 			sleep_ms(10);
 		}

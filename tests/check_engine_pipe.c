@@ -30,8 +30,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "clock.h"
 #include "engine_pipe.h"
-#include "stream.h"
 #include "check_run.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -479,7 +479,7 @@ static const struct flow_case flow_cases[] = {
 START_TEST(bytes_flow_both_ways_intact)
 {
 	const struct flow_case *c = &flow_cases[_i];
-	long long t0 = stream_now_ms();
+	long long t0 = mg_now_ms();
 
 	start_pipe();
 	actor_send(CLIENT, c->up, false);
@@ -498,7 +498,7 @@ START_TEST(bytes_flow_both_ways_intact)
 	for (int side = 0; side < 2; side++)
 		ck_assert_uint_le(fx.out[side].peak, output_bound(side));
 	/* Reads stamp the owner's activity clock. */
-	ck_assert(fx.activity >= t0 && fx.activity <= stream_now_ms());
+	ck_assert(fx.activity >= t0 && fx.activity <= mg_now_ms());
 }
 END_TEST
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "clock.h"
 #include "fake_backend.h"
 #include "log.h"
 
@@ -406,7 +407,7 @@ void fake_frontend_run(struct fake_frontend *t, const struct fake_step *script)
 	stream_init(&t->session.client, run.sock, t->cfg.max_line_length);
 	stream_init(&t->session.backend, -1, 1024);
 	t->env.link = run.link;
-	t->session.login_deadline = stream_now_ms() + (long long)t->cfg.login_timeout * 1000;
+	t->session.login_deadline = mg_now_ms() + (long long)t->cfg.login_timeout * 1000;
 	t->result = t->session.ops->frontend(&t->session);
 	/* As session_run() does: the child's end goes, and the fake sees EOF. */
 	stream_close(&t->session.client);
