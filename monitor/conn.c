@@ -5,18 +5,16 @@
  * server that accepts and never speaks costs at most -t seconds in all.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "clock.h"
 #include "conn.h"
+#include "net_connect.h"
 #include "netaddr.h"
 
 double conn_now(void)
@@ -34,53 +32,18 @@ int conn_ms_left(const struct mon_conn *c)
 	return mg_ms_left(c->deadline);
 }
 
-/* Non-blocking connect of one address within the deadline: 0, -1 (errno) or MON_CONN_TIMEOUT. */
+/* One address within the deadline: 0, -1 (errno) or MON_CONN_TIMEOUT. */
 static int connect_one(const struct addrinfo *ai, long long deadline, int *fd_out)
 {
-	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			ai->ai_protocol);
-	int one = 1, soerr = 0;
-	socklen_t slen = sizeof(soerr);
+	int one = 1;
+	int rc = net_connect(ai->ai_addr, ai->ai_addrlen, deadline, fd_out);
 
-	if (fd < 0)
+	if (rc == NET_CONNECT_TIMEOUT)
+		return MON_CONN_TIMEOUT;
+	if (rc < 0)
 		return -1;
 	/* Small commands must not wait for a delayed ACK (see DESIGN.md). */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		if (errno != EINPROGRESS) {
-			int saved = errno;
-
-			close(fd);
-			errno = saved;
-			return -1;
-		}
-		for (;;) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-			long long left = deadline - mg_now_ms();
-			int rc;
-
-			if (left <= 0) {
-				close(fd);
-				return MON_CONN_TIMEOUT;
-			}
-			rc = poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
-			if (rc > 0)
-				break;
-			if (rc < 0 && errno != EINTR) {
-				int saved = errno;
-
-				close(fd);
-				errno = saved;
-				return -1;
-			}
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) < 0 || soerr != 0) {
-			close(fd);
-			errno = soerr != 0 ? soerr : EIO;
-			return -1;
-		}
-	}
-	*fd_out = fd;
+	setsockopt(*fd_out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return 0;
 }
 
