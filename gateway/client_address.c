@@ -1,16 +1,11 @@
 /*
  * client_address.c - PROXY headers in and out.
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include "client_address.h"
 #include "proxy_protocol.h"
-
-/* The fixed part of a v2 header: signature, version/command, family, length. */
-#define PROXY_V2_FIXED 16
-
-static const unsigned char v2_signature[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
-						0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A };
 
 size_t client_address_proxy_want(const unsigned char *buf, size_t len)
 {
@@ -18,13 +13,17 @@ size_t client_address_proxy_want(const unsigned char *buf, size_t len)
 	 * Byte by byte through a v1 line (it ends at an unknown place), but all
 	 * of a v2 header at once once its length field is in.
 	 */
-	if (len >= PROXY_V2_FIXED && memcmp(buf, v2_signature, sizeof(v2_signature)) == 0) {
-		size_t total = PROXY_V2_FIXED + ((size_t)buf[14] << 8 | buf[15]);
+	bool v2 = len >= PROXY_V2_SIGNATURE_LEN &&
+		  memcmp(buf, proxy_v2_signature, PROXY_V2_SIGNATURE_LEN) == 0;
+
+	if (v2 && len >= PROXY_V2_FIXED_LEN) {
+		/* Bytes 14 and 15: the big-endian length of what follows the fixed part. */
+		size_t total = PROXY_V2_FIXED_LEN + ((size_t)buf[14] << 8 | buf[15]);
 
 		return total > len ? total - len : 0;
 	}
-	if (len >= sizeof(v2_signature) && memcmp(buf, v2_signature, sizeof(v2_signature)) == 0)
-		return PROXY_V2_FIXED - len;
+	if (v2)
+		return PROXY_V2_FIXED_LEN - len;
 	return 1;
 }
 

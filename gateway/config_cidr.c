@@ -18,8 +18,6 @@
 
 #define V4_PREFIX_BASE 96	/* bits of ::ffff:0:0/96 in front of an IPv4 address */
 
-static const unsigned char v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
 /*
  * A prefix length: decimal digits only, no sign, no space, no leading zero
  * ("0" itself is fine), at most max. Returns 0 or -1.

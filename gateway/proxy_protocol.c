@@ -33,7 +33,6 @@
 #define V1_ADDR4_MAX 15		/* "255.255.255.255" */
 #define V1_ADDR6_MAX 45		/* "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255" */
 
-#define V2_FIXED_LEN 16		/* signature, ver/cmd, family, length */
 #define V2_CMD_LOCAL 0x0
 #define V2_CMD_PROXY 0x1
 #define V2_FAM_UNSPEC 0x00
@@ -44,10 +43,11 @@
 #define V2_TLV_HEADER_LEN 3	/* type, 16-bit length */
 
 static const unsigned char v1_magic[6] = { 'P', 'R', 'O', 'X', 'Y', ' ' };
-static const unsigned char v2_signature[12] = {
+
+/* "\r\n\r\n\0\r\nQUIT\n", from the specification. */
+const unsigned char proxy_v2_signature[PROXY_V2_SIGNATURE_LEN] = {
 	0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A
 };
-static const unsigned char v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 static enum proxy_parse_result invalid(const char **error, const char *reason)
 {
@@ -417,12 +417,12 @@ static void v2_set_inet6(struct sockaddr_storage *ss, const unsigned char *addr,
 static enum proxy_parse_result parse_v2(const unsigned char *buf, size_t len, size_t *consumed,
 					struct proxy_info *info, const char **error)
 {
-	size_t n = len < sizeof(v2_signature) ? len : sizeof(v2_signature);
+	size_t n = len < sizeof(proxy_v2_signature) ? len : sizeof(proxy_v2_signature);
 	size_t body, total, addr_len;
 	unsigned command, family;
 	enum proxy_parse_result r;
 
-	if (memcmp(buf, v2_signature, n) != 0)
+	if (memcmp(buf, proxy_v2_signature, n) != 0)
 		return invalid(error, "not a PROXY protocol header");
 	if (len < 13)
 		return PROXY_PARSE_INCOMPLETE;
@@ -439,14 +439,14 @@ static enum proxy_parse_result parse_v2(const unsigned char *buf, size_t len, si
 	    family != V2_FAM_TCP6)
 		return invalid(error, "PROXY v2 family other than TCP over IPv4/IPv6 or UNSPEC");
 	/* The high length byte alone can already be too much. */
-	if (len == 15 && ((size_t)buf[14] << 8) > PROXY_HEADER_MAX - V2_FIXED_LEN)
+	if (len == 15 && ((size_t)buf[14] << 8) > PROXY_HEADER_MAX - PROXY_V2_FIXED_LEN)
 		return invalid(error, "PROXY v2 header longer than we accept");
-	if (len < V2_FIXED_LEN)
+	if (len < PROXY_V2_FIXED_LEN)
 		return PROXY_PARSE_INCOMPLETE;
 	body = (size_t)buf[14] << 8 | buf[15];
-	if (body > PROXY_HEADER_MAX - V2_FIXED_LEN)
+	if (body > PROXY_HEADER_MAX - PROXY_V2_FIXED_LEN)
 		return invalid(error, "PROXY v2 header longer than we accept");
-	total = V2_FIXED_LEN + body;
+	total = PROXY_V2_FIXED_LEN + body;
 
 	addr_len = 0;
 	if (command == V2_CMD_PROXY && family == V2_FAM_TCP4)
@@ -456,7 +456,7 @@ static enum proxy_parse_result parse_v2(const unsigned char *buf, size_t len, si
 	if (body < addr_len)
 		return invalid(error, "PROXY v2 length too small for the addresses");
 	if (addr_len > 0) {
-		r = v2_tlvs(buf, len, V2_FIXED_LEN + addr_len, total, error);
+		r = v2_tlvs(buf, len, PROXY_V2_FIXED_LEN + addr_len, total, error);
 		if (r != PROXY_PARSE_OK)
 			return r;
 	}
@@ -488,7 +488,7 @@ enum proxy_parse_result proxy_parse(const unsigned char *buf, size_t len, size_t
 		return PROXY_PARSE_INCOMPLETE;
 	if (buf[0] == v1_magic[0])
 		return parse_v1(buf, len, consumed, info, error);
-	if (buf[0] == v2_signature[0])
+	if (buf[0] == proxy_v2_signature[0])
 		return parse_v2(buf, len, consumed, info, error);
 	return invalid(error, "not a PROXY protocol header");
 }
@@ -574,11 +574,11 @@ static size_t write_v2(const struct endpoints *ep, unsigned char *out, size_t ou
 	size_t alen = ep->family == AF_INET ? 4 : 16;
 	size_t body = ep->family == AF_INET ? V2_ADDR_LEN_TCP4
 		    : ep->family == AF_INET6 ? V2_ADDR_LEN_TCP6 : 0;
-	size_t total = V2_FIXED_LEN + body;
+	size_t total = PROXY_V2_FIXED_LEN + body;
 
 	if (outsize < total)
 		return 0;
-	memcpy(out, v2_signature, sizeof(v2_signature));
+	memcpy(out, proxy_v2_signature, sizeof(proxy_v2_signature));
 	out[12] = (unsigned char)(0x20 | (ep->family == AF_UNSPEC ? V2_CMD_LOCAL : V2_CMD_PROXY));
 	out[13] = ep->family == AF_INET ? V2_FAM_TCP4
 		: ep->family == AF_INET6 ? V2_FAM_TCP6 : V2_FAM_UNSPEC;
@@ -586,7 +586,7 @@ static size_t write_v2(const struct endpoints *ep, unsigned char *out, size_t ou
 	out[15] = (unsigned char)(body & 0xff);
 	if (body > 0) {
 		/* Raw pointer arithmetic: src, dst, sport, dport after the fixed part. */
-		unsigned char *p = out + V2_FIXED_LEN;
+		unsigned char *p = out + PROXY_V2_FIXED_LEN;
 
 		memcpy(p, ep->src, alen);
 		memcpy(p + alen, ep->dst, alen);

@@ -15,6 +15,17 @@
 /* Longest header we accept: v1 is at most 107 bytes, v2 is bounded by us. */
 #define PROXY_HEADER_MAX 536
 
+/*
+ * Version 2 on the wire: the 12-byte signature every v2 header starts with,
+ * then version/command, family and a 16-bit big-endian length of what
+ * follows, PROXY_V2_FIXED_LEN bytes in all. The one copy of the signature,
+ * for the parser, the writer and the engine's header detection
+ * (client_address.c).
+ */
+#define PROXY_V2_SIGNATURE_LEN 12
+#define PROXY_V2_FIXED_LEN 16
+extern const unsigned char proxy_v2_signature[PROXY_V2_SIGNATURE_LEN];
+
 enum proxy_parse_result {
 	PROXY_PARSE_OK,		/* *consumed bytes form a complete, valid header */
 	PROXY_PARSE_INCOMPLETE,	/* a valid prefix: read more (up to PROXY_HEADER_MAX) */

@@ -8,7 +8,7 @@
 
 #include "netaddr.h"
 
-static const unsigned char v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+const unsigned char v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 int netaddr_key(const struct sockaddr *sa, struct mg_ipkey *key)
 {

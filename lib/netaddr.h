@@ -9,6 +9,14 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+/*
+ * ::ffff:0:0/96, the first 12 bytes of an IPv4 address written as IPv6 (RFC
+ * 4291 2.5.5.2): how an IPv4 address sits in a struct mg_ipkey, a v4-mapped
+ * client of a dual-stack socket, and an IPv4 network in a CIDR list. The one
+ * copy, in netaddr.c.
+ */
+extern const unsigned char v4_mapped_prefix[12];
+
 /* An IP address in 16 bytes; IPv4 (and v4-mapped IPv6) as ::ffff:a.b.c.d. */
 struct mg_ipkey {
 	unsigned char bytes[16];
