@@ -125,7 +125,8 @@ int penalty_address(const struct sockaddr *sa, unsigned v6_prefix, struct mg_ipk
 	if (netaddr_key(sa, key) < 0 || v6_prefix == 0 || v6_prefix > 128)
 		return -1;
 	/* IPv4 arrives v4-mapped (::ffff:a.b.c.d) and counts whole. */
-	if (sa->sa_family == AF_INET6 && !(memcmp(key->bytes, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0)) {
+	if (sa->sa_family == AF_INET6 &&
+	    memcmp(key->bytes, v4_mapped_prefix, sizeof(v4_mapped_prefix)) != 0) {
 		for (unsigned bit = v6_prefix; bit < 128; bit++)
 			key->bytes[bit / 8] &= (unsigned char)~(0x80u >> (bit % 8));
 	}
