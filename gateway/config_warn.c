@@ -1,8 +1,8 @@
 /*
  * config_warn.c - choices that are valid but insecure, reported by -t and at
- * start and reload: unverified or cleartext backend legs, cleartext allowed
- * outside a legacy node, master-user backends reachable without PAM, RSA key
- * exchange.
+ * start and reload: unverified or cleartext backend legs, backends that see
+ * no client address, cleartext allowed outside a legacy node, master-user
+ * backends reachable without PAM, RSA key exchange.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -90,6 +90,21 @@ int config_warnings(const struct mg_config *cfg,
 				     "backend '%s': verify = false: the certificate of %s is "
 				     "not checked, anyone on the path can pose as the backend",
 				     config_quote(q, b->name), config_quote(q2, b->host));
+			count++;
+		}
+		/*
+		 * Dovecot slows logins from an address that keeps failing
+		 * (auth_penalty): when it sees them all coming from the gateway,
+		 * one guesser slows every user.
+		 */
+		if (b->client_address == MG_CLIENT_ADDRESS_NONE) {
+			emit_warning(cfg, b->line, warn, arg,
+				     "backend '%s': client_address = none: it sees every login "
+				     "coming from this gateway, so its penalty for failed logins "
+				     "(Dovecot's auth_penalty) slows every user when one client "
+				     "guesses passwords; use proxy-v2 (Dovecot: "
+				     "haproxy_trusted_networks) or imap-id (login_trusted_networks)",
+				     config_quote(q, b->name));
 			count++;
 		}
 		if (b->tls == MG_BACKEND_TLS_NONE && !is_loopback_host(b->host)) {

@@ -154,9 +154,13 @@ static void expect_load_error(int line, const char *needle)
 
 /* Building blocks of a valid file, with their line counts. */
 #define TLS_OK		"tls {\n certificate = \"/c.pem\"\n key = \"/k.pem\"\n}\n"	/* 4 */
-#define BACKEND_OK	"backend b {\n host = \"127.0.0.1\"\n}\n"			/* 3 */
+/* Passing the client's address on, as config_warn.c asks of every backend. */
+#define BACKEND_OK	"backend b {\n host = \"127.0.0.1\" client_address = proxy-v2\n}\n"	/* 3 */
+#define BACKEND_BARE	"backend b {\n host = \"127.0.0.1\"\n}\n"			/* 3 */
 #define LISTEN_OK	"listen l {\n protocol = imap\n port = 143\n}\n"		/* 4 */
 #define MINIMAL		TLS_OK BACKEND_OK LISTEN_OK
+/* Every option of the backend at its default. */
+#define MINIMAL_BARE	TLS_OK BACKEND_BARE LISTEN_OK
 
 /* ---- a full file ------------------------------------------------------- */
 
@@ -188,7 +192,7 @@ static const char full_conf[] =
 	"  require_forward_secrecy = true\n"			/* 25 */
 	"}\n"
 	"backend dovecot {\n"
-	"  host = \"10.1.2.3\"\n"
+	"  host = \"10.1.2.3\"  client_address = proxy-v2\n"
 	"  imap_port = 1143\n"
 	"  pop3_port = 1110\n"					/* 30 */
 	"  tls = starttls\n"
@@ -199,7 +203,7 @@ static const char full_conf[] =
 	"/* the second backend\n"
 	"   speaks implicit TLS */\n"
 	"backend cyrus {\n"
-	"  host = \"::1\"\n"
+	"  host = \"::1\"  client_address = imap-id\n"
 	"  tls = implicit\n"					/* 40 */
 	"  verify = false\n"
 	"}\n"
@@ -316,7 +320,7 @@ END_TEST
 
 START_TEST(test_defaults)
 {
-	struct mg_config *c = load_ok(MINIMAL);
+	struct mg_config *c = load_ok(MINIMAL_BARE);
 	const struct mg_listener_config *l;
 
 	ck_assert_str_eq(c->user, "mailgate");
@@ -546,7 +550,7 @@ END_TEST
 
 /* One of each section, saying nothing it need not say. */
 static const char typed_all_conf[] =
-	MINIMAL
+	MINIMAL_BARE
 	"tls_profile p {\n}\n"
 	"client c {\n networks = { \"192.0.2.0/24\" }\n}\n";
 
@@ -1326,8 +1330,9 @@ START_TEST(test_warnings)
 {
 	struct mg_config *c = load_ok(
 		"tls {\n certificate = \"/c\"\n key = \"/k\"\n require_forward_secrecy = false\n}\n"
-		"backend remote {\n host = \"mail.example.com\"\n}\n"				/* 6 */
-		"backend tls_noverify {\n host = \"10.0.0.2\"\n tls = starttls\n verify = false\n}\n"	/* 9 */
+		"backend remote {\n host = \"mail.example.com\" client_address = imap-id\n}\n"	/* 6 */
+		"backend tls_noverify {\n host = \"10.0.0.2\" client_address = imap-id\n"	/* 9 */
+		" tls = starttls\n verify = false\n}\n"
 		"default_backend = remote\n" LISTEN_OK);
 	struct collected got = { 0 };
 	char want[PATH_MAX + 64];
@@ -1356,7 +1361,8 @@ START_TEST(test_no_warning_for_loopback)
 	struct mg_config *c;
 	struct collected got = { 0 };
 
-	snprintf(text, sizeof(text), TLS_OK "backend b {\n host = \"%s\"\n verify = false\n}\n"
+	snprintf(text, sizeof(text), TLS_OK "backend b {\n host = \"%s\" client_address = proxy-v2\n"
+		 " verify = false\n}\n"
 		 LISTEN_OK, loopback_hosts[_i]);
 	c = load_ok(text);
 	/* verify = false without TLS has nothing to verify: no warning either. */
@@ -1365,9 +1371,33 @@ START_TEST(test_no_warning_for_loopback)
 }
 END_TEST
 
+static const char *const client_addresses[] = { "none", "proxy-v1", "proxy-v2", "imap-id" };
+
+/* A backend that sees no client address lets one guesser slow everyone (its penalty). */
+START_TEST(test_client_address_warning)
+{
+	char text[1024], want[PATH_MAX + 256];
+	struct mg_config *c;
+
+	snprintf(text, sizeof(text), TLS_OK "backend b {\n host = \"127.0.0.1\"\n"	/* 5 */
+		 " client_address = %s\n}\n" LISTEN_OK, client_addresses[_i]);
+	c = load_ok(text);
+	if (_i == 0) {
+		snprintf(want, sizeof(want), "%s:5: backend 'b': client_address = none: it sees "
+			 "every login coming from this gateway, so its penalty for failed logins "
+			 "(Dovecot's auth_penalty) slows every user", conf_path);
+		expect_one_warning(c, want);
+	} else {
+		ck_assert_int_eq(config_warnings(c, NULL, NULL), 0);
+	}
+	config_free(c);
+}
+END_TEST
+
 START_TEST(test_warning_for_near_loopback)
 {
-	struct mg_config *c = load_ok(TLS_OK "backend b {\n host = \"128.0.0.1\"\n}\n" LISTEN_OK);
+	struct mg_config *c = load_ok(TLS_OK "backend b {\n host = \"128.0.0.1\"\n"
+				      " client_address = proxy-v2\n}\n" LISTEN_OK);
 
 	ck_assert_int_eq(config_warnings(c, NULL, NULL), 1);
 	config_free(c);
@@ -1392,7 +1422,7 @@ START_TEST(test_cleartext_warnings)
 	struct mg_config *c = load_ok(
 		"cleartext_auth = allow\n"						/* 1 */
 		MINIMAL									/* 2..12 */
-		"backend legacy {\n host = \"127.0.0.3\"\n}\n"			/* 13 */
+		"backend legacy {\n host = \"127.0.0.3\" client_address = proxy-v1\n}\n"	/* 13 */
 		"default_backend = \"b\"\n"						/* 16 */
 		"client printers {\n networks = { \"192.0.2.0/24\" }\n"		/* 17 */
 		" cleartext_auth = allow\n}\n"
@@ -1455,14 +1485,22 @@ END_TEST
 
 START_TEST(test_routing_file_warnings)
 {
+	struct collected got = { 0 };
 	struct mg_config *c;
 	char want[PATH_MAX + 256];
 
 	write_map(routing_map, 0644);
 	c = load_ok(with_map(routing_conf));
-	/* Only the global warn: every allow set has its legacy backend. */
+	/*
+	 * Backend plain says client_address = none, and the global warn; no
+	 * more: every allow set has its legacy backend.
+	 */
+	ck_assert_int_eq(config_warnings(c, collect, &got), 2);
+	snprintf(want, sizeof(want), "%s:21: backend 'plain': client_address = none: it sees every "
+		 "login coming from this gateway", conf_path);
+	ck_assert_msg(strncmp(got.msgs[0], want, strlen(want)) == 0, "%s", got.msgs[0]);
 	snprintf(want, sizeof(want), "%s: cleartext_auth = warn for every client", conf_path);
-	expect_one_warning(c, want);
+	ck_assert_msg(strncmp(got.msgs[1], want, strlen(want)) == 0, "%s", got.msgs[1]);
 	config_free(c);
 }
 END_TEST
@@ -1788,7 +1826,7 @@ START_TEST(test_local_names)
 {
 	struct mg_config *c = load_ok(
 		MINIMAL
-		"backend customer {\n host = \"127.0.0.9\"\n}\n"
+		"backend customer {\n host = \"127.0.0.9\" client_address = imap-id\n}\n"
 		"default_backend = b\n"
 		"client customer {\n"
 		" local_names = { \"IMAP.Customer.Example.\", \"*.Customer.example\" }\n"
@@ -1924,9 +1962,9 @@ static const char profile_conf[] =
 	"  ciphers = \"ECDHE+AESGCM:AES256-GCM-SHA384\"\n"
 	"  forward_secrecy = required\n"
 	"}\n"
-	"backend plain {\n host = \"127.0.0.1\"\n}\n"		/* 19..21 */
+	"backend plain {\n host = \"127.0.0.1\" client_address = proxy-v2\n}\n"	/* 19..21 */
 	"backend store {\n"
-	"  host = \"10.0.0.5\"\n"
+	"  host = \"10.0.0.5\" client_address = proxy-v2\n"
 	"  tls = implicit\n"
 	"  tls_profile = \"backends\"\n"			/* 25 */
 	"}\n"
@@ -2110,6 +2148,8 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_no_warning_for_loopback, 0,
 			    (int)(sizeof(loopback_hosts) / sizeof(loopback_hosts[0])));
 	tcase_add_test(tc, test_warning_for_near_loopback);
+	tcase_add_loop_test(tc, test_client_address_warning, 0,
+			    sizeof(client_addresses) / sizeof(client_addresses[0]));
 	tcase_add_test(tc, test_full_file_warnings);
 	tcase_add_test(tc, test_cleartext_warnings);
 	tcase_add_loop_test(tc, test_global_cleartext_warning, 0,

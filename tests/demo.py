@@ -176,13 +176,19 @@ def main():
         shutil.copyfile(certs.ca, ca)
         os.chmod(ca, 0o644)
 
+        # The gateway tells Dovecot each client's address in an IMAP ID
+        # (client_address = imap-id), which Dovecot takes from trusted hosts
+        # only: its penalty for failed logins then falls on the guesser,
+        # not on every user behind the gateway's address.
+        trusted = "login_trusted_networks = 127.0.0.0/8\n"
         dovecot = mgtest.Dovecot(td, certs, users={DEMO_USER: DEMO_PASSWORD},
-                                 port_start=20000, auth_failure_delay=2, start=False)
+                                 port_start=20000, auth_failure_delay=2, extra_conf=trusted,
+                                 start=False)
         dovecot.deliver(DEMO_USER, WELCOME)
         dovecot.start()
         # The legacy node: the one place where cleartext logins are allowed.
         legacy = mgtest.Dovecot(td, certs, users={DEMO_USER: DEMO_PASSWORD}, name="legacy",
-                                port_start=20000, auth_failure_delay=2,
+                                port_start=20000, auth_failure_delay=2, extra_conf=trusted,
                                 disable_plaintext_auth=False, start=False)
         legacy.deliver(DEMO_USER, LEGACY_WELCOME)
         legacy.start()
@@ -192,8 +198,8 @@ def main():
                      for name, proto, tls, port in FRONT]
         mg = mgtest.Mailgated(
             td, certs, name="mailgated",
-            backends=[mgtest.backend_for(dovecot, "dovecot"),
-                      mgtest.backend_for(legacy, "legacy")],
+            backends=[mgtest.backend_for(dovecot, "dovecot", client_address="imap-id"),
+                      mgtest.backend_for(legacy, "legacy", client_address="imap-id")],
             default_backend="dovecot",
             extra=LEGACY_CLIENTS,
             listeners=listeners,

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Integration test: one password guesser must not slow everyone's logins.
+
+Dovecot with its penalty for failed logins (auth_penalty, on by default in
+Dovecot) delays further logins from an address that keeps failing. When
+the gateway does not pass the client's address on (client_address =
+none), Dovecot sees every login coming from the gateway, so a
+wrong-password flood from one client delays every other user's login by
+seconds. With the recommended client_address = proxy-v2 (Dovecot's
+haproxy_trusted_networks), only the guesser's address is slowed.
+
+Both gateways run in front of the same real Dovecot; the guesser and the
+user log in from different loopback addresses.
+
+Run: python3 tests/integration/test_penalty.py
+(MG_MAILGATED=path/to/mailgated, MG_TEST=test_name, MG_KEEP=1).
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import mgtest  # noqa: E402
+from mgtest import ImapClient  # noqa: E402
+
+USERS = {"alice": "alice-Pen-1", "bob": "bob-Pen-2"}
+GUESSER = "127.0.0.5"
+USER_SOURCE = "127.0.0.6"
+FLOOD = 4               # failed logins: Dovecot's penalty then reaches 8 s
+SLOWED_S = 2.0          # Dovecot's first penalty step
+
+
+class _Env:
+    pass
+
+
+_env = None
+
+
+def env():
+    global _env
+    if _env is not None:
+        return _env
+    e = _Env()
+    e.td = mgtest.TestDir()
+    e.certs = mgtest.Certs(e.td.join("certs"))
+    e.haproxy_port = mgtest.free_port()
+    # The gateway's leg is cleartext on loopback; what Dovecot thinks of the
+    # client's address is the point here, not its cleartext policy.
+    e.dovecot = mgtest.Dovecot(
+        e.td, e.certs, users=USERS, auth_penalty=True, disable_plaintext_auth=False,
+        extra_conf=("haproxy_trusted_networks = 127.0.0.0/8\n"
+                    "service imap-login {\n  inet_listener imap_haproxy {\n"
+                    "    port = %d\n    haproxy = yes\n  }\n}\n" % e.haproxy_port))
+    _env = e
+    return e
+
+
+def gateway(name, backend):
+    """backend_timeout long enough to see how long Dovecot makes a login wait."""
+    e = env()
+    return mgtest.Mailgated(e.td, e.certs, name=name, backends=[backend],
+                            listeners=[mgtest.listener("imap", "starttls")],
+                            max_auth_failures=FLOOD + 1, auth_failure_delay=0,
+                            backend_timeout=40)
+
+
+def flood(mg):
+    """Wrong passwords from the guesser, one session."""
+    e = env()
+    with ImapClient(mg.port("imap"), ca=e.certs.ca, source=GUESSER, timeout=60) as c:
+        c.starttls()
+        for i in range(FLOOD):
+            untagged, tagged = c.login("alice", "guess-%d" % i, tag="g%d" % i)
+            assert tagged.startswith("g%d NO" % i), tagged
+
+
+def timed_login(mg):
+    """Seconds a correct login of bob takes from another address."""
+    e = env()
+    with ImapClient(mg.port("imap"), ca=e.certs.ca, source=USER_SOURCE, timeout=60) as c:
+        c.starttls()
+        t0 = time.monotonic()
+        untagged, tagged = c.login("bob", USERS["bob"], tag="a")
+        elapsed = time.monotonic() - t0
+        assert tagged.startswith("a OK"), tagged
+        c.command("z", "LOGOUT")
+    return elapsed
+
+
+def test_recommended_setting_slows_only_the_guesser():
+    e = env()
+    mg = gateway("mg-proxy-v2", mgtest.backend("dovecot", imap_port=e.haproxy_port,
+                                               pop3_port=e.dovecot.pop3_port,
+                                               client_address="proxy-v2"))
+    try:
+        assert "client_address = none" not in mg.check().stderr
+        flood(mg)
+        elapsed = timed_login(mg)
+        assert elapsed < SLOWED_S, ("with proxy-v2 another user's login took %.1f s after "
+                                    "the flood" % elapsed)
+        # Dovecot did see the guesser's own address.
+        assert "rip=%s" % GUESSER in env().dovecot.log(), mgtest.tail(env().dovecot.log(), 20)
+    finally:
+        mg.stop()
+
+
+def test_without_client_address_one_guesser_slows_everyone():
+    """What the warning of mailgated -t is about, shown: the reason the
+    recommended setting is recommended."""
+    mg = gateway("mg-none", mgtest.backend_for(env().dovecot, "dovecot", client_address="none"))
+    try:
+        r = mg.check()
+        assert r.returncode == 0 and "client_address = none" in r.stderr, r.stderr
+        flood(mg)
+        elapsed = timed_login(mg)
+        assert elapsed >= SLOWED_S, ("without a client address another user's login took "
+                                     "only %.1f s after the flood: did Dovecot's penalty "
+                                     "change?" % elapsed)
+    finally:
+        mg.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(mgtest.run_tests(globals()))
