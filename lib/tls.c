@@ -47,6 +47,12 @@ void tls_common_options(SSL_CTX *ctx)
 	 */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 				      SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/*
+	 * Decrypted records carry passwords (LOGIN, AUTH PLAIN, the monitor's
+	 * own login): OpenSSL wipes its copy of the plaintext once it has been
+	 * read, as we wipe ours.
+	 */
+	SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT);
 #ifdef SSL_OP_ENABLE_KTLS
 	/* The kernel builds the records where it can (see tls_kernel_offload()). */
 	SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);

@@ -11,7 +11,10 @@
 
 /* err = "what: OpenSSL's first queued error" (or "no detail"); clears the queue. */
 void tls_openssl_error(char *err, size_t errlen, const char *what);
-/* Settings every context shares (no compression or renegotiation, released buffers). */
+/*
+ * Settings every context shares (no compression or renegotiation, released
+ * buffers, decrypted plaintext wiped once read).
+ */
 void tls_common_options(SSL_CTX *ctx);
 
 #endif
