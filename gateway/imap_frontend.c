@@ -250,12 +250,12 @@ static enum command_result try_login(struct imap_client *client, const char *tag
 				     size_t taglen)
 {
 	struct mg_session *session = client->session;
-	char answer[4096];
+	char answer[4096], warning[SESSION_WARNING_MAX];
 
 	switch (session_login(session, answer, sizeof(answer))) {
 	case MG_LOGIN_OK:
-		if (session_cleartext_warning(session) != NULL &&
-		    session_reply(client->session, "* OK [ALERT] %s", session_cleartext_warning(session)) < 0)
+		if (session_cleartext_warning(session, warning, sizeof(warning)) != NULL &&
+		    session_reply(client->session, "* OK [ALERT] %s", warning) < 0)
 			return COMMAND_CLOSE;
 		if (session_reply(client->session, "%.*s %s", (int)taglen, tag, answer) < 0)
 			return COMMAND_CLOSE;

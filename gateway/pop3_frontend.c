@@ -106,21 +106,20 @@ static void read_failed(struct pop3_client *client, long rc)
 static enum command_result try_login(struct pop3_client *client)
 {
 	struct mg_session *session = client->session;
-	char answer[POP3_ANSWER_MAX];
+	char answer[POP3_ANSWER_MAX], warning[SESSION_WARNING_MAX];
+	const char *warn;
 
 	switch (session_login(session, answer, sizeof(answer))) {
 	case MG_LOGIN_OK:
 		/*
 		 * The backend's own +OK line, so the client sees its real text;
-		 * POP3 has no ALERT, so a cleartext warning goes in that text,
-		 * which mail programs show when they report the login.
+		 * POP3 has no ALERT, so a cleartext warning is added to that
+		 * text, which mail programs show when they report the login.
 		 */
-		if (session_cleartext_warning(session) != NULL) {
-			if (session_reply(client->session, "+OK %s", session_cleartext_warning(session)) < 0)
-				return COMMAND_CLOSE;
-		} else if (session_reply(client->session, "%s", answer) < 0) {
+		warn = session_cleartext_warning(session, warning, sizeof(warning));
+		if (session_reply(client->session, "%s%s%s", answer, warn != NULL ? " " : "",
+				  warn != NULL ? warn : "") < 0)
 			return COMMAND_CLOSE;
-		}
 		set_state(client, POP3_STATE_TRANSACTION);
 		return COMMAND_RELAY;
 	case MG_LOGIN_UNAVAILABLE:

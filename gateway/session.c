@@ -322,15 +322,34 @@ static void session_facts(const struct mg_session *session, struct session_facts
 	facts->end_reason = session->end_reason != NULL ? session->end_reason : "closed";
 }
 
-const char *session_cleartext_warning(const struct mg_session *session)
+/* The first implicit-TLS listener of the session's protocol, or NULL. */
+static const struct mg_listener_config *implicit_tls_listener(const struct mg_session *session)
 {
+	for (size_t i = 0; i < session->cfg->n_listeners; i++) {
+		const struct mg_listener_config *l = &session->cfg->listeners[i];
+
+		if (l->protocol == session->listener->protocol && l->tls == MG_LISTEN_IMPLICIT)
+			return l;
+	}
+	return NULL;
+}
+
+const char *session_cleartext_warning(const struct mg_session *session, char *buf, size_t size)
+{
+	const struct mg_listener_config *tls = implicit_tls_listener(session);
+	char alternative[40] = "";
+	int len;
+
 	if (!session->cleartext_login || !session->cleartext_warn)
 		return NULL;
-	return session->listener->protocol == MG_PROTO_POP3
-		       ? "WARNING: your password was sent unencrypted. Switch your mail program "
-			 "to STLS on port 110 or to TLS on port 995."
-		       : "WARNING: your password was sent unencrypted. Switch your mail program "
-			 "to STARTTLS on port 143 or to TLS on port 993.";
+	/* The ports this gateway listens on: the client's own, with STARTTLS, and its TLS one. */
+	if (tls != NULL)
+		snprintf(alternative, sizeof(alternative), " or to TLS on port %u", tls->port);
+	len = snprintf(buf, size, "WARNING: your password was sent unencrypted. Switch your mail "
+		       "program to %s on port %u%s.",
+		       session->listener->protocol == MG_PROTO_POP3 ? "STLS" : "STARTTLS",
+		       session->listener->port, alternative);
+	return len > 0 && (size_t)len < size ? buf : NULL;
 }
 
 /* Who is connecting (the engine read any PROXY header): the client set and its policy. */

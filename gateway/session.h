@@ -85,9 +85,13 @@ void session_run(const struct mg_session_env *env);
 
 /*
  * The warning a user on a "warn" client set gets after a cleartext login
- * (IMAP as an [ALERT], POP3 in the +OK text), or NULL when none is due.
+ * (IMAP as an [ALERT], POP3 added to the backend's +OK text), naming the
+ * ports this gateway offers TLS on: the listener's own with STARTTLS/STLS and
+ * the protocol's implicit-TLS listener, if there is one. Written into buf
+ * (SESSION_WARNING_MAX is enough) and returned, or NULL when none is due.
  */
-const char *session_cleartext_warning(const struct mg_session *session);
+#define SESSION_WARNING_MAX 160
+const char *session_cleartext_warning(const struct mg_session *session, char *buf, size_t size);
 
 /*
  * Route, ask PAM where the login uses it (with the master backend's name when

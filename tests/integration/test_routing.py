@@ -200,6 +200,9 @@ def test_warn_set_alert_and_log():
         assert tagged.startswith("L OK"), tagged
         alerts = [l for l in untagged if l.startswith("* OK [ALERT]")]
         assert alerts and "unencrypted" in alerts[0], untagged
+        # the ports this gateway listens on, not the standard ones
+        assert alerts[0].endswith("to STARTTLS on port %d or to TLS on port %d."
+                                  % (e.mg.port("imap"), e.mg.port("imaps_lb"))), alerts
         assert fetch_subject(c) == "main"
     mgtest.wait_until(lambda: re.search(r'cleartext login: rip=%s rport=\d+ .*user="alice" '
                                         r"set=migrating policy=warn" % re.escape(WARN_SET),
@@ -210,7 +213,11 @@ def test_warn_set_alert_and_log():
 def test_warn_set_pop3_text():
     with Pop3Client(env().mg.port("pop3"), source=WARN_SET, ca=env().certs.ca) as c:
         answer = c.user_pass("alice", MAIN_USERS["alice"])
-        assert answer.startswith("+OK") and "unencrypted" in answer, answer
+        # The backend's own text stays; the warning is added after it, naming
+        # this gateway's port (no POP3 listener with implicit TLS here).
+        assert re.match(r"\+OK \S.* WARNING: your password was sent unencrypted\. ", answer), \
+            answer
+        assert answer.endswith("to STLS on port %d." % env().mg.port("pop3")), answer
 
 
 def test_warn_set_with_tls_gets_no_alert():
