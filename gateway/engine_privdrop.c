@@ -1,5 +1,6 @@
 /*
- * engine_privdrop.c - the one place where mailgated stops being root.
+ * engine_privdrop.c - the one place where mailgated stops being root, and
+ * the check (-t) that the user and group it would become exist.
  */
 #include <errno.h>
 #include <grp.h>
@@ -11,13 +12,12 @@
 
 #include "engine_privdrop.h"
 
-int privdrop(const char *user, const char *group, char *err, size_t errlen)
+/* The uid and gid of user (and group, or the user's primary group), never root's uid. */
+static int lookup(const char *user, const char *group, uid_t *uid, gid_t *gid, char *err,
+		  size_t errlen)
 {
 	const struct passwd *pw;
-	gid_t gid;
 
-	if (geteuid() != 0)
-		return 1;
 	errno = 0;
 	pw = getpwnam(user);
 	if (pw == NULL) {
@@ -28,7 +28,8 @@ int privdrop(const char *user, const char *group, char *err, size_t errlen)
 		snprintf(err, errlen, "user %s is root; refusing to run sessions as root", user);
 		return -1;
 	}
-	gid = pw->pw_gid;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
 	if (group != NULL) {
 		const struct group *gr;
 
@@ -39,10 +40,30 @@ int privdrop(const char *user, const char *group, char *err, size_t errlen)
 				 errno != 0 ? strerror(errno) : "no such group");
 			return -1;
 		}
-		gid = gr->gr_gid;
+		*gid = gr->gr_gid;
 	}
-	if (initgroups(pw->pw_name, gid) < 0 || setresgid(gid, gid, gid) < 0 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0) {
+	return 0;
+}
+
+int privdrop_check(const char *user, const char *group, char *err, size_t errlen)
+{
+	uid_t uid;
+	gid_t gid;
+
+	return lookup(user, group, &uid, &gid, err, errlen);
+}
+
+int privdrop(const char *user, const char *group, char *err, size_t errlen)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (geteuid() != 0)
+		return 1;
+	if (lookup(user, group, &uid, &gid, err, errlen) < 0)
+		return -1;
+	if (initgroups(user, gid) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0) {
 		snprintf(err, errlen, "cannot switch to %s: %s", user, strerror(errno));
 		return -1;
 	}

@@ -14,4 +14,11 @@
  */
 int privdrop(const char *user, const char *group, char *err, size_t errlen);
 
+/*
+ * What mailgated -t checks, as root or not: that user and group exist (and
+ * user is not root), so that privdrop() can succeed. Returns 0, or -1 with
+ * err naming the option and the value ("user NAME: no such user").
+ */
+int privdrop_check(const char *user, const char *group, char *err, size_t errlen);
+
 #endif

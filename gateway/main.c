@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "engine_privdrop.h"
 #include "log.h"
 #include "master.h"
 
@@ -83,6 +84,12 @@ int main(int argc, char **argv)
 	if (check_only) {
 		int warnings = config_warnings(cfg, print_warning, NULL);
 
+		/* The start would fail at the privilege drop: so does the check. */
+		if (privdrop_check(cfg->user, cfg->group, err, sizeof(err)) < 0) {
+			fprintf(stderr, "mailgated: %s: %s\n", path, err);
+			config_free(cfg);
+			return 1;
+		}
 		if (master_check(cfg, print_note, NULL, err, sizeof(err)) < 0) {
 			fprintf(stderr, "mailgated: %s: %s\n", path, err);
 			return 1;

@@ -725,6 +725,19 @@ def test_config_check_refuses_writable_file():
     assert path in r.stderr, r.stderr
 
 
+def test_config_check_refuses_unknown_user_and_group():
+    # The start would fail at the privilege drop; -t must say so, not "ok".
+    e = env()
+    for option in ("user", "group"):
+        text = re.sub(r"(?m)^%s = .*$" % option, '%s = "mg-no-such-%s"' % (option, option),
+                      e.mg.config_text())
+        path = e.td.write("unknown-%s.conf" % option, text, mode=0o644)
+        r = e.mg.check(path)
+        assert r.returncode != 0, "mailgated -t accepted an unknown %s:\n%s" % (option, r.stdout)
+        assert "%s: %s mg-no-such-%s: no such %s" % (path, option, option, option) in r.stderr, \
+            r.stderr
+
+
 # ---------------------------------------------------------------------------
 # instances with their own configuration
 # ---------------------------------------------------------------------------
