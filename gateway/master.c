@@ -514,6 +514,19 @@ static int write_pid_file(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The master keeps root, so it can remove the file wherever root wrote it
+ * (the default /run belongs to root). Frees path; NULL (foreground) is none.
+ */
+static void remove_pid_file(char *path)
+{
+	if (path == NULL)
+		return;
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warning("pid file %s not removed: %s", path, strerror(errno));
+	free(path);
+}
+
 static int daemonize(char *err, size_t errlen)
 {
 	pid_t pid = fork();
@@ -609,23 +622,38 @@ static void master_free(struct master *m)
 int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
 {
 	struct master m = { .config_path = config_path };
+	char *pid_file = NULL;	/* the one written, whatever a reload names later */
 	char err[512];
 
 	connlimit_init(&m.sessions);
 	config_warnings(cfg, log_warning_cb, NULL);
 	m.current = generation_new(&m, cfg, err, sizeof(err));
-	if (m.current == NULL || install_signals(err, sizeof(err)) < 0 ||
-	    tickets_start(&m.tickets, m.current->cfg, mg_now_ms(), err, sizeof(err)) < 0) {
+	if (m.current == NULL || install_signals(err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto fail;
 	}
 	m.gens = m.current;
 	if (!foreground) {
-		if (daemonize(err, sizeof(err)) < 0 ||
-		    write_pid_file(m.current->cfg->pid_file, err, sizeof(err)) < 0) {
+		if (daemonize(err, sizeof(err)) < 0) {
 			log_error("%s", err);
 			goto fail;
 		}
+		pid_file = strdup(m.current->cfg->pid_file);
+		if (pid_file == NULL || write_pid_file(pid_file, err, sizeof(err)) < 0) {
+			log_error("%s", pid_file != NULL ? err : "out of memory");
+			free(pid_file);
+			pid_file = NULL;
+			goto fail;
+		}
+	}
+	/*
+	 * After daemonize: the keys live in a page that a fork wipes
+	 * (MADV_WIPEONFORK), so a set made before it would reach the engines
+	 * empty, and they would refuse to start.
+	 */
+	if (tickets_start(&m.tickets, m.current->cfg, mg_now_ms(), err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto fail;
 	}
 	prctl(PR_SET_NAME, "mailgated");
 	/* After daemonize (the supervisor follows its parent); it needs root for PAM. */
@@ -654,13 +682,13 @@ int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
 	shutdown_all(&m);
 	authd_stop(&m.authd);
 	log_info("mailgated stopped");
-	if (!foreground)
-		unlink(m.current->cfg->pid_file);
+	remove_pid_file(pid_file);
 	master_free(&m);
 	return 0;
 fail:
 	authd_stop(&m.authd);
 	close_all_sockets(&m);
+	remove_pid_file(pid_file);
 	if (m.gens == NULL)
 		generation_free(m.current);
 	master_free(&m);

@@ -20,6 +20,7 @@ import re
 import signal
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -806,6 +807,40 @@ def test_starttls_injection_split():
     mg.wait_no_children(10)
     print("  outcomes: " + " ".join(summary))
     mg.stop()
+
+
+# ---------------------------------------------------------------------------
+# 6. without -f: detached, with a pid file that goes with the daemon
+# ---------------------------------------------------------------------------
+
+def test_daemon_serves_and_removes_its_pid_file():
+    mg = gateway("mg-daemon", engines=1, start=False,
+                 listeners=[mgtest.listener("imap", "starttls")])
+    pid_file = mg.settings["pid_file"]
+    # Without -f it logs to syslog only: the exit status and the pid file tell.
+    r = subprocess.run([mg.binary, "-c", mg.conf_path], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30,
+                       universal_newlines=True)
+    assert r.returncode == 0, "mailgated without -f exited %d: %s" % (r.returncode, r.stderr)
+
+    def written():
+        try:
+            with open(pid_file) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return None
+        return int(text) if text.endswith("\n") else None
+    pid = mgtest.wait_until(written, 10, what="the pid file %s" % pid_file)
+    everyone = [pid] + mgtest.descendants_of(pid)
+    mgtest.add_cleanup(lambda: mgtest.kill_pids(everyone + mgtest.descendants_of(pid)))
+    # The detached daemon serves (its engines got the session ticket keys).
+    mgtest.wait_until(lambda: login_works(mg.port("imap"), "erin"), 15,
+                      what="a login through the detached daemon")
+    everyone = [pid] + mgtest.descendants_of(pid)
+    os.kill(pid, signal.SIGTERM)
+    assert not mgtest.wait_pids_gone(everyone, BASE["shutdown_grace"] + 10), \
+        "the daemon or its children outlived SIGTERM"
+    assert not os.path.exists(pid_file), "the pid file outlived the daemon"
 
 
 if __name__ == "__main__":
