@@ -8,7 +8,9 @@
  * chooses the next state or the end of the login. Every read has the
  * backend_timeout deadline; backend text is logged only sanitized and
  * truncated; the LOGIN command (which holds the password) is built in a
- * stack buffer that is wiped as soon as it is sent.
+ * stack buffer that is wiped as soon as it is sent. What the backend says
+ * untagged while the login is under way (an ALERT, new capabilities) goes
+ * into the reply ahead of its answer, for the client.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,6 +33,9 @@ struct backend_imap {
 	enum imap_backend_state state;
 	long long deadline;
 	bool literal_plus;	/* backend announced LITERAL+ in its greeting */
+	char *reply;		/* the caller's: untagged lines for the client, then the answer */
+	size_t replysize;
+	size_t relayed;		/* bytes of untagged lines (with CRLF) at the start of reply */
 	char who[128];
 };
 
@@ -66,8 +71,28 @@ static void log_unexpected(struct backend_imap *b, const char *text, size_t len)
 }
 
 /*
+ * Keep an untagged line of the login for the client, with its CRLF. At most
+ * half the reply goes to them, the rest stays for the answer; a line that
+ * does not fit, or that holds a NUL or a line break (the reply is a C string
+ * of CRLF-separated lines), is dropped with a log line.
+ */
+static void relay_untagged(struct backend_imap *b, const char *line, size_t len)
+{
+	if (b->relayed + len + 2 > b->replysize / 2 || memchr(line, '\0', len) != NULL ||
+	    memchr(line, '\r', len) != NULL || memchr(line, '\n', len) != NULL) {
+		backend_log_text(MG_LOG_WARNING, who(b), "not-relayed", line, len);
+		return;
+	}
+	memcpy(b->reply + b->relayed, line, len);
+	memcpy(b->reply + b->relayed + len, "\r\n", 2);
+	b->relayed += len + 2;
+	b->reply[b->relayed] = '\0';
+}
+
+/*
  * Read lines until one answers the current state's command (untagged data is
- * skipped), and return what the step table makes of it: never READ_ON. A
+ * skipped, or kept for the client), and return what the step table makes of
+ * it: never READ_ON. A
  * GO answer stays in the buffer for the caller (*a), who consumes it; any
  * other line is consumed here. A failed read ends the login (logged).
  */
@@ -95,6 +120,8 @@ static struct imap_backend_step await_answer(struct backend_imap *b, bool contin
 		a->len = (size_t)len - text;
 		if (step.unexpected)
 			log_unexpected(b, a->text, a->len);
+		if (step.relay)
+			relay_untagged(b, line, (size_t)len);
 		if (step.move != IMAP_BACKEND_GO)
 			backend_consume_line(b->stream);
 		if (step.move != IMAP_BACKEND_READ_ON)
@@ -254,7 +281,7 @@ static int send_master_login(struct backend_imap *b)
 	return rc;
 }
 
-static struct imap_backend_step login(struct backend_imap *b, char *reply, size_t replysize)
+static struct imap_backend_step login(struct backend_imap *b)
 {
 	struct imap_backend_step step;
 	struct answer a;
@@ -265,12 +292,13 @@ static struct imap_backend_step login(struct backend_imap *b, char *reply, size_
 	step = await_answer(b, false, &a);
 	if (step.move != IMAP_BACKEND_GO)
 		return step;
-	if (a.len >= replysize) {
+	/* After the untagged lines kept while waiting for it. */
+	if (a.len >= b->replysize - b->relayed) {
 		log_unexpected(b, a.text, a.len);
 		return unavailable;
 	}
-	memcpy(reply, a.text, a.len);
-	reply[a.len] = '\0';
+	memcpy(b->reply + b->relayed, a.text, a.len);
+	b->reply[b->relayed + a.len] = '\0';
 	backend_consume_line(b->stream);
 	return step;
 }
@@ -283,6 +311,8 @@ enum mg_login_result backend_imap_login(struct mg_session *session, struct mg_st
 		.stream = stream,
 		.state = IMAP_BACKEND_GREETING,
 		.deadline = stream_now_ms() + (long long)session->cfg->backend_timeout * 1000,
+		.reply = reply,
+		.replysize = replysize,
 	};
 
 	for (;;) {
@@ -299,7 +329,7 @@ enum mg_login_result backend_imap_login(struct mg_session *session, struct mg_st
 			step = send_client_id(&b);
 			break;
 		case IMAP_BACKEND_LOGIN:
-			step = login(&b, reply, replysize);
+			step = login(&b);
 			break;
 		case IMAP_BACKEND_DONE:
 			return MG_LOGIN_OK;

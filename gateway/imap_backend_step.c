@@ -123,6 +123,13 @@ static struct imap_backend_step move(enum imap_backend_move how)
 	return (struct imap_backend_step){ .move = how };
 }
 
+/* Untagged data before the answer: the login's goes to the client, the rest is skipped. */
+static struct imap_backend_step untagged(enum imap_backend_state state)
+{
+	return (struct imap_backend_step){ .move = IMAP_BACKEND_READ_ON,
+					   .relay = state == IMAP_BACKEND_LOGIN };
+}
+
 /* The exchange after the one in state, when it succeeds. */
 static enum imap_backend_state after(enum imap_backend_state state,
 				     const struct imap_backend_options *options)
@@ -151,7 +158,7 @@ static struct imap_backend_step next_continuation(enum imap_backend_reply reply)
 	case IMAP_BACKEND_REPLY_CONTINUATION:
 		return move(IMAP_BACKEND_SEND_MORE);
 	case IMAP_BACKEND_REPLY_UNTAGGED:
-		return move(IMAP_BACKEND_READ_ON);
+		return untagged(IMAP_BACKEND_LOGIN);
 	case IMAP_BACKEND_REPLY_OK:
 	case IMAP_BACKEND_REPLY_NO:
 	case IMAP_BACKEND_REPLY_UNAVAILABLE:
@@ -200,7 +207,7 @@ static struct imap_backend_step next_answer(enum imap_backend_state state,
 	case IMAP_BACKEND_REPLY_TAGGED:
 		return not_ok(state, reply, options);
 	case IMAP_BACKEND_REPLY_UNTAGGED:
-		return move(IMAP_BACKEND_READ_ON);
+		return untagged(state);
 	case IMAP_BACKEND_REPLY_CONTINUATION:
 	case IMAP_BACKEND_REPLY_INVALID:
 	case IMAP_BACKEND_REPLY_COUNT:

@@ -68,6 +68,7 @@ struct imap_backend_step {
 	enum imap_backend_state next;	/* for GO */
 	enum mg_login_result result;	/* for END */
 	bool unexpected;	/* log the line (from *text on) as unexpected */
+	bool relay;		/* READ_ON: the client gets the line before the login's answer */
 };
 
 struct imap_backend_options {
@@ -85,8 +86,10 @@ struct imap_backend_options {
  * any tagged answer to ID will do; a LOGIN answered OK is the login, NO is
  * a refusal, [UNAVAILABLE] means the backend cannot check now, anything else
  * tagged is a refusal worth a log line. Untagged data before an answer is
- * skipped; while a continuation is awaited any tagged answer ends the login
- * as unavailable. Anything else ends it as unavailable, logged.
+ * skipped, except while the login is under way: what the backend says there
+ * (an "* OK [ALERT]", a "* CAPABILITY" update) is the client's, relayed with
+ * the answer. While a continuation is awaited any tagged answer ends the
+ * login as unavailable. Anything else ends it as unavailable, logged.
  */
 struct imap_backend_step imap_backend_next(enum imap_backend_state state,
 					   enum imap_backend_reply reply,

@@ -251,13 +251,19 @@ static enum command_result try_login(struct imap_client *client, const char *tag
 {
 	struct mg_session *session = client->session;
 	char answer[4096], warning[SESSION_WARNING_MAX];
+	const char *tagged;
 
 	switch (session_login(session, answer, sizeof(answer))) {
 	case MG_LOGIN_OK:
+		/* The backend's untagged lines first (they end in CRLF), then its answer. */
+		tagged = strrchr(answer, '\n');
+		tagged = tagged != NULL ? tagged + 1 : answer;
+		if (tagged > answer && session_send(session, answer, (size_t)(tagged - answer)) < 0)
+			return COMMAND_CLOSE;
 		if (session_cleartext_warning(session, warning, sizeof(warning)) != NULL &&
 		    session_reply(client->session, "* OK [ALERT] %s", warning) < 0)
 			return COMMAND_CLOSE;
-		if (session_reply(client->session, "%.*s %s", (int)taglen, tag, answer) < 0)
+		if (session_reply(client->session, "%.*s %s", (int)taglen, tag, tagged) < 0)
 			return COMMAND_CLOSE;
 		return COMMAND_RELAY;
 	case MG_LOGIN_UNAVAILABLE:

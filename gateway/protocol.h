@@ -40,7 +40,10 @@ struct mg_protocol_ops {
 	 * On a connected backend stream: consume the greeting, run STARTTLS if
 	 * configured, and log in with session->cred. On MG_LOGIN_OK, reply
 	 * holds the backend's final answer without its tag (IMAP: "OK [...]
-	 * text"), for the front end to hand to the client.
+	 * text"), for the front end to hand to the client. IMAP puts the
+	 * untagged lines the backend sent before it first, each ending in
+	 * CRLF ("* OK [ALERT] ...\r\n* CAPABILITY ...\r\nOK ..."): the answer
+	 * is what follows the last LF.
 	 */
 	enum mg_login_result (*backend_login)(struct mg_session *session, struct mg_stream *backend,
 					      char *reply, size_t replysize);

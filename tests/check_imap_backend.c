@@ -44,16 +44,18 @@
 
 /*
  * GO: to the state after this one, which the options choose (after_rows).
- * RD: read on. MORE: send the rest. U, F: end unavailable or failed;
- * UL, FL: the same, with the line logged as unexpected.
+ * RD: read on. RR: read on, the line relayed to the client. MORE: send the
+ * rest. U, F: end unavailable or failed; UL, FL: the same, with the line
+ * logged as unexpected.
  */
-#define GO { IMAP_BACKEND_GO, S_COUNT, OK, false }
-#define RD { IMAP_BACKEND_READ_ON, S_GREETING, OK, false }
-#define MORE { IMAP_BACKEND_SEND_MORE, S_GREETING, OK, false }
-#define U { IMAP_BACKEND_END, S_GREETING, UNAVAILABLE, false }
-#define UL { IMAP_BACKEND_END, S_GREETING, UNAVAILABLE, true }
-#define F { IMAP_BACKEND_END, S_GREETING, FAILED, false }
-#define FL { IMAP_BACKEND_END, S_GREETING, FAILED, true }
+#define GO { IMAP_BACKEND_GO, S_COUNT, OK, false, false }
+#define RD { IMAP_BACKEND_READ_ON, S_GREETING, OK, false, false }
+#define RR { IMAP_BACKEND_READ_ON, S_GREETING, OK, false, true }
+#define MORE { IMAP_BACKEND_SEND_MORE, S_GREETING, OK, false, false }
+#define U { IMAP_BACKEND_END, S_GREETING, UNAVAILABLE, false, false }
+#define UL { IMAP_BACKEND_END, S_GREETING, UNAVAILABLE, true, false }
+#define F { IMAP_BACKEND_END, S_GREETING, FAILED, false, false }
+#define FL { IMAP_BACKEND_END, S_GREETING, FAILED, true, false }
 
 /* Columns: the reply classes in enum order, then one out of range. */
 struct next_row {
@@ -70,8 +72,8 @@ static const struct next_row next_rows[] = {
 	{ S_STARTTLS, true,                { GO, UL, UL,  UL,  RD,  UL,  UL,  UL } },
 	{ S_ID, false,                     { GO, GO, GO,  GO,  RD,  UL,  UL,  UL } },
 	{ S_ID, true,                      { GO, GO, GO,  GO,  RD,  UL,  UL,  UL } },
-	{ S_LOGIN, false,                  { GO, F,  UL,  FL,  RD,  UL,  UL,  UL } },
-	{ S_LOGIN, true,                   { U,  U,  U,   U,   RD,  MORE, UL, UL } },
+	{ S_LOGIN, false,                  { GO, F,  UL,  FL,  RR,  UL,  UL,  UL } },
+	{ S_LOGIN, true,                   { U,  U,  U,   U,   RR,  MORE, UL, UL } },
 	{ S_DONE, false,                   { UL, UL, UL,  UL,  UL,  UL,  UL,  UL } },
 	{ S_DONE, true,                    { UL, UL, UL,  UL,  UL,  UL,  UL,  UL } },
 	{ S_COUNT, false,                  { UL, UL, UL,  UL,  UL,  UL,  UL,  UL } },
@@ -136,6 +138,10 @@ START_TEST(test_next)
 				      imap_backend_state_name(row->state),
 				      imap_backend_reply_name((enum imap_backend_reply)reply),
 				      got.unexpected);
+			ck_assert_msg(got.relay == want->relay, "state %s, reply %s: relay %d",
+				      imap_backend_state_name(row->state),
+				      imap_backend_reply_name((enum imap_backend_reply)reply),
+				      got.relay);
 		}
 	}
 }
@@ -306,10 +312,34 @@ static const struct fake_case driver_cases[] = {
 	    SEND("M2 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"), END },
 	  OK, "OK [CAPABILITY IMAP4rev1 IDLE] Logged in",
 	  MOVE("greeting", "login") MOVE("login", "done") },
-	{ "login ok, answer without capabilities, untagged lines first", 0,
+	{ "login ok, untagged lines first: the client gets them, LF-only ends made CRLF", 0,
 	  { SEND("* OK ready\r\n"), EXPECT(LOGIN),
-	    SEND("* CAPABILITY IMAP4rev1\r\n* OK [ALERT] note\r\nM2 OK Logged in\r\n"), END },
-	  OK, "OK Logged in", MOVE("greeting", "login") MOVE("login", "done") },
+	    SEND("* CAPABILITY IMAP4rev1\r\n* OK [ALERT] note\nM2 OK Logged in\r\n"), END },
+	  OK, "* CAPABILITY IMAP4rev1\r\n* OK [ALERT] note\r\nOK Logged in",
+	  MOVE("greeting", "login") MOVE("login", "done") },
+	{ "untagged lines of the greeting, STARTTLS and ID are not the client's",
+	  F_STARTTLS | F_ID,
+	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"), SEND("* OK clear\r\nM1 OK go\r\n"), TLS,
+	    EXPECT(ID), SEND("* ID NIL\r\nM0 OK\r\n"), EXPECT(LOGIN),
+	    SEND("* OK [ALERT] mine\r\nM2 OK in\r\n"), END },
+	  OK, "* OK [ALERT] mine\r\nOK in",
+	  MOVE("greeting", "starttls") MOVE("starttls", "id") MOVE("id", "login")
+	  MOVE("login", "done") },
+	{ "untagged lines of a refused login go nowhere", 0,
+	  { SEND(GREETING), EXPECT(LOGIN),
+	    SEND("* OK [ALERT] locked\r\nM2 NO [AUTHENTICATIONFAILED] no\r\n"), END },
+	  FAILED, NULL, MOVE("greeting", "login") },
+	{ "untagged lines beyond half the reply buffer are dropped, logged", F_SHORT_REPLY,
+	  { SEND(GREETING), EXPECT(LOGIN), SEND("* OK a\r\n* OK bc\r\nM2 OK in\r\n"), END },
+	  OK, "* OK a\r\nOK in",
+	  MOVE("greeting", "login") WARN("login", "not-relayed=\"* OK bc\"")
+	  MOVE("login", "done") },
+	{ "an untagged line with a NUL or a CR is dropped, logged", 0,
+	  { SEND(GREETING), EXPECT(LOGIN),
+	    { FAKE_SEND, "* OK a\0b\r\n* OK c\rd\r\nM2 OK in\r\n", 30 }, END },
+	  OK, "OK in",
+	  MOVE("greeting", "login") WARN("login", "not-relayed=\"* OK a?b\"")
+	  WARN("login", "not-relayed=\"* OK c?d\"") MOVE("login", "done") },
 	{ "greeting in lower case, answer in lower case", 0,
 	  { SEND("* ok hi\r\n"), EXPECT(LOGIN), SEND("M2 ok fine\r\n"), END },
 	  OK, "ok fine", MOVE("greeting", "login") MOVE("login", "done") },
@@ -488,11 +518,12 @@ static const struct fake_case driver_cases[] = {
 	  { SEND(GREETING), EXPECT(LOGIN),
 	    SEND_LONG("* "), END },
 	  UNAVAILABLE, NULL, MOVE("greeting", "login") WARN("login", "error=line-too-long") },
-	{ "login with a synchronising literal", F_8BIT_PASSWORD,
+	{ "login with a synchronising literal (an untagged line before + is relayed)",
+	  F_8BIT_PASSWORD,
 	  { SEND(GREETING), EXPECT("M2 LOGIN \"alice\" {6}\r\n"),
 	    SEND("* OK wait\r\n+ go ahead\r\n"), EXPECT("s\xe9" "cret\r\n"), SEND("M2 OK in\r\n"),
 	    END },
-	  OK, "OK in", MOVE("greeting", "login") MOVE("login", "done") },
+	  OK, "* OK wait\r\nOK in", MOVE("greeting", "login") MOVE("login", "done") },
 	{ "login with two synchronising literals", F_8BIT_USER | F_8BIT_PASSWORD,
 	  { SEND(GREETING), EXPECT("M2 LOGIN {5}\r\n"), SEND("+\r\n"),
 	    EXPECT("\xe4lice {6}\r\n"), SEND("+ more\r\n"), EXPECT("s\xe9" "cret\r\n"),
@@ -523,7 +554,7 @@ static const struct fake_case driver_cases[] = {
 	  { SEND(GREETING), EXPECT("M1 STARTTLS\r\n"), SEND("M1 OK go\r\n"), TLS, EXPECT(ID),
 	    SEND("M0 OK\r\n"), EXPECT("M2 AUTHENTICATE PLAIN\r\n"), SEND("* OK hmm\r\n+\r\n"),
 	    EXPECT(MASTER_BLOB), SEND("M2 OK in\r\n"), END },
-	  OK, "OK in",
+	  OK, "* OK hmm\r\nOK in",
 	  MOVE("greeting", "starttls") MOVE("starttls", "id") MOVE("id", "login")
 	  MOVE("login", "done") },
 	{ "master login: mechanism refused", F_MASTER,

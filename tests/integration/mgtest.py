@@ -1634,14 +1634,18 @@ class FakeMailServer:
     """
 
     def __init__(self, certs, protocol="imap", vulnerable=False, users=None, host=HOST,
-                 max_tls=None):
+                 max_tls=None, cleartext_login=False, login_untagged=()):
         """max_tls: an ssl.TLSVersion to cap the handshake at (e.g. TLSv1_1,
-        to show a server that offers only old TLS)."""
+        to show a server that offers only old TLS). cleartext_login: IMAP
+        LOGIN is accepted without TLS (a backend behind a gateway).
+        login_untagged: lines sent before the tagged OK of a good LOGIN."""
         import threading
         self.certs = certs
         self.protocol = protocol
         self.vulnerable = vulnerable
         self.users = dict(users or {})
+        self.cleartext_login = cleartext_login
+        self.login_untagged = list(login_untagged)
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(certs.cert, certs.key)
         if max_tls is not None:
@@ -1730,11 +1734,13 @@ class FakeMailServer:
                 elif cmd == "STARTTLS" and not state["tls"]:
                     send(tag + " OK Begin TLS negotiation now")
                     start_tls()
-                elif cmd == "LOGIN" and not state["tls"]:
+                elif cmd == "LOGIN" and not state["tls"] and not self.cleartext_login:
                     send(tag + " NO [PRIVACYREQUIRED] use STARTTLS")
                 elif cmd == "LOGIN":
                     parts = re.findall(r'"((?:[^"\\]|\\.)*)"', args)
                     ok = len(parts) == 2 and self.users.get(parts[0]) == parts[1]
+                    for untagged in self.login_untagged if ok else ():
+                        send(untagged)
                     send(tag + (" OK Logged in" if ok else " NO [AUTHENTICATIONFAILED] no"))
                 elif cmd == "NOOP":
                     send(tag + " OK NOOP completed")

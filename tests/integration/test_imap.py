@@ -704,6 +704,25 @@ def test_tls_sessions_resume_on_every_engine():
     mg.stop()
 
 
+def test_backend_untagged_lines_before_login_ok_are_relayed():
+    # What the backend says while it logs the user in (an ALERT, new
+    # capabilities) is the user's: it reaches the client before the tagged OK.
+    e = env()
+    said = ["* OK [ALERT] Your password expires in 3 days.",
+            "* CAPABILITY IMAP4rev1 IDLE X-FAKE"]
+    fake = mgtest.FakeMailServer(e.certs, users={"alice": USERS["alice"]},
+                                 cleartext_login=True, login_untagged=said)
+    mg = gateway("mg-untagged", backends=[mgtest.backend("fake", imap_port=fake.port)],
+                 listeners=[mgtest.listener("imap", "starttls")])
+    with secure(mg.port("imap")) as c:
+        untagged, tagged = c.login("alice", USERS["alice"], tag="L")
+        assert tagged == "L OK Logged in", tagged
+        assert untagged == said, untagged
+        untagged, tagged = c.command("Z", "LOGOUT")
+        assert tagged.startswith("Z OK"), tagged
+    mg.stop()
+
+
 def test_config_check():
     e = env()
     r = e.mg.check()
