@@ -42,6 +42,7 @@
 #include "master_connlimit.h"
 #include "engine_conn.h"
 #include "engine_pipe.h"
+#include "line_word.h"
 #include "log.h"
 #include "protocol.h"
 #include "proxy_protocol.h"
@@ -905,6 +906,45 @@ static void back_event(struct engine_pipe *pipe, struct pipe_end *end, enum pipe
 
 /* ---- handoff and relay ------------------------------------------------------ */
 
+/* Does p[0..strlen(word)) spell word, in any case (IMAP's rule; POP3 clients vary too)? */
+static bool spells(const unsigned char *p, const char *word)
+{
+	return starts_with_word((const char *)p, strlen(word), word, WORD_ANY_CASE);
+}
+
+/*
+ * Was the last line the client sent after login its goodbye: "tag LOGOUT"
+ * (IMAP) or "QUIT" (POP3)? Then a backend that closes is answering it, and
+ * the session ended with a logout. Only the last bytes are looked at (the
+ * pipe's tail), never parsed as commands: a line that merely ends in
+ * " LOGOUT" counts too, which is harmless for a log line.
+ */
+static bool client_said_goodbye(const struct engine_conn *conn)
+{
+	const struct pipe_end *client = &conn->front.a;
+	const unsigned char *t = client->tail;
+	size_t len = client->tail_len;
+	bool whole = client->tail_len < PIPE_TAIL;	/* everything it sent after login */
+
+	if (len == 0 || t[len - 1] != '\n')
+		return false;
+	len -= len >= 2 && t[len - 2] == '\r' ? 2 : 1;
+	if (conn->listener->protocol == MG_PROTO_POP3)
+		return len >= 4 && spells(t + len - 4, "QUIT") &&
+		       (len == 4 ? whole : t[len - 5] == '\n');
+	/* IMAP: a tag, a space, LOGOUT. */
+	return len >= 8 && t[len - 7] == ' ' && spells(t + len - 6, "LOGOUT") &&
+	       t[len - 8] != ' ' && t[len - 8] != '\n';
+}
+
+/* The backend closed the relay: why the session ends. */
+static const char *backend_close_reason(const struct engine_conn *conn)
+{
+	if (client_said_goodbye(conn))
+		return "logout";
+	return conn->client_eof ? "client-closed" : "backend-closed";
+}
+
 static void relay_event(struct engine_conn *conn, struct pipe_end *end, enum pipe_event event)
 {
 	struct pipe_end *client = &conn->front.a, *backend = &conn->front.b;
@@ -919,7 +959,7 @@ static void relay_event(struct engine_conn *conn, struct pipe_end *end, enum pip
 			return;
 		}
 		/* The backend is done: deliver its last words, then end. */
-		set_reason(conn, conn->client_eof ? "client-closed" : "backend-closed");
+		set_reason(conn, backend_close_reason(conn));
 		pipe_watch_drain(client);
 		return;
 	case PIPE_DRAINED:
@@ -930,7 +970,7 @@ static void relay_event(struct engine_conn *conn, struct pipe_end *end, enum pip
 			return;
 		}
 		if (end == client && backend->eof) {
-			conn_end(conn, conn->client_eof ? "client-closed" : "backend-closed");
+			conn_end(conn, backend_close_reason(conn));
 			return;
 		}
 		return;
@@ -952,6 +992,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg);
 static void maybe_start_relay(struct engine_conn *conn)
 {
 	struct bufferevent *client, *backend;
+	unsigned char said[PIPE_TAIL];	/* the last bytes of the client's the child held */
+	size_t said_len;
 
 	if (conn->phase != PHASE_HANDOFF || !conn->tail_end || conn->front.b.bev != NULL ||
 	    conn->back.b.bev != NULL)
@@ -971,6 +1013,8 @@ static void maybe_start_relay(struct engine_conn *conn)
 	evbuffer_add_buffer(bufferevent_get_output(client), conn->held_backend);
 	conn->relayed_in += evbuffer_get_length(bufferevent_get_output(backend));
 	conn->relayed_out += evbuffer_get_length(bufferevent_get_output(client));
+	/* The client's tail starts with them (a pipelined LOGOUT counts too). */
+	said_len = pipe_copy_last(bufferevent_get_output(backend), said, sizeof(said));
 	evbuffer_free(conn->tail_client);
 	evbuffer_free(conn->tail_backend);
 	evbuffer_free(conn->held_client);
@@ -980,6 +1024,7 @@ static void maybe_start_relay(struct engine_conn *conn)
 	set_phase(conn, PHASE_RELAY);
 	conn->activity = mg_now_ms();
 	pipe_init(&conn->front, client, backend, front_event, conn, &conn->activity);
+	pipe_prepend_tail(&conn->front.a, said, said_len);
 	pipe_init(&conn->back, NULL, NULL, back_event, conn, NULL);
 	arm_timer(conn, (long long)conn->ctx->cfg->session_timeout * 1000);
 }

@@ -6,6 +6,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include <string.h>
 #include <sys/uio.h>
 
 #include "clock.h"
@@ -19,6 +20,51 @@ size_t pipe_pending(const struct pipe_end *end)
 	 */
 	return end->bev != NULL && !end->write_failed
 		       ? evbuffer_get_length(bufferevent_get_output(end->bev)) : 0;
+}
+
+size_t pipe_copy_last(struct evbuffer *buf, unsigned char *out, size_t max)
+{
+	size_t len = evbuffer_get_length(buf);
+	size_t take = len < max ? len : max, got = 0;
+	struct evbuffer_iovec vec[4];
+	struct evbuffer_ptr pos;
+	int n;
+
+	/*
+	 * Peeked, not copied out: libevent refuses evbuffer_copyout_from() on a
+	 * bufferevent's output (its start is frozen); a few bytes span a few chunks.
+	 */
+	if (evbuffer_ptr_set(buf, &pos, len - take, EVBUFFER_PTR_SET) < 0)
+		return 0;
+	n = evbuffer_peek(buf, (ev_ssize_t)take, &pos, vec, 4);
+	for (int i = 0; i < n && i < 4 && got < take; i++) {
+		size_t part = vec[i].iov_len < take - got ? vec[i].iov_len : take - got;
+
+		memcpy(out + got, vec[i].iov_base, part);
+		got += part;
+	}
+	return got == take ? take : 0;
+}
+
+/* Keep the last bytes of what end read: buf ends with the n bytes just read. */
+static void note_tail(struct pipe_end *end, struct evbuffer *buf, size_t n)
+{
+	size_t take = n < PIPE_TAIL ? n : PIPE_TAIL;
+	size_t keep = PIPE_TAIL - take < end->tail_len ? PIPE_TAIL - take : end->tail_len;
+
+	memmove(end->tail, end->tail + end->tail_len - keep, keep);
+	/* Nothing to go by rather than something wrong. */
+	end->tail_len = pipe_copy_last(buf, end->tail + keep, take) == take
+				? (unsigned char)(keep + take) : 0;
+}
+
+void pipe_prepend_tail(struct pipe_end *end, const unsigned char *data, size_t len)
+{
+	size_t take = PIPE_TAIL - end->tail_len < len ? PIPE_TAIL - end->tail_len : len;
+
+	memmove(end->tail + take, end->tail, end->tail_len);
+	memcpy(end->tail, data + len - take, take);
+	end->tail_len = (unsigned char)(end->tail_len + take);
 }
 
 /* Read from end only while its bytes have somewhere to go. */
@@ -121,8 +167,10 @@ void pipe_pump(struct pipe_end *end)
 	}
 	if (n > 0 && towards_tls(end)) {
 		n = gather_record(end, in, bufferevent_get_output(end->peer->bev));
+		note_tail(end, bufferevent_get_output(end->peer->bev), n);
 		end->bytes_in += n;
 	} else if (n > 0) {
+		note_tail(end, in, n);
 		write_through(end, in);
 		/* Whole chains change hands; nothing is copied. */
 		evbuffer_add_buffer(bufferevent_get_output(end->peer->bev), in);

@@ -7,7 +7,9 @@
  * moves whole evbuffer chains (no copy), and bounds what it holds: once a
  * destination has PIPE_HIGH bytes waiting, its source is not read until
  * they drain below PIPE_LOW, so a slow reader holds at most a couple of TLS
- * records per direction. Nothing is parsed. What an end reports (EOF,
+ * records per direction. Nothing is parsed; an end remembers the last few
+ * bytes read from it (PIPE_TAIL), for the owner's closing log line (did
+ * the client's last command end the session?). What an end reports (EOF,
  * error, a finished TLS handshake, a write timeout) and "everything queued
  * for this end was written" go to the owner's callback.
  */
@@ -23,6 +25,7 @@ struct engine_pipe;
 #define PIPE_HIGH 32768		/* two TLS records */
 #define PIPE_LOW 16384
 #define PIPE_RECORD 16384	/* the largest TLS record's payload */
+#define PIPE_TAIL 16u		/* last bytes read kept per end */
 
 enum pipe_event {
 	PIPE_EOF,		/* the end's peer closed (its input is all delivered) */
@@ -41,6 +44,8 @@ struct pipe_end {
 	bool hold;		/* do not read (the owner's choice, beside back-pressure) */
 	bool write_failed;	/* nothing more can be written: bytes for it are dropped */
 	uint64_t bytes_in;	/* read from this end and queued to the other */
+	unsigned char tail[PIPE_TAIL];	/* the last tail_len bytes read from this end */
+	unsigned char tail_len;	/* below PIPE_TAIL: all it read since pipe_init */
 	unsigned long error;	/* first OpenSSL error on PIPE_ERROR, 0 for none */
 	short what;		/* libevent's BEV_EVENT_* flags of the last event */
 };
@@ -69,6 +74,14 @@ void pipe_hold(struct pipe_end *end, bool hold);
 void pipe_watch_drain(struct pipe_end *end);
 /* Move what the end has read but not yet passed on (after a hold). */
 void pipe_pump(struct pipe_end *end);
+/*
+ * Put data[0..len) before what the end's tail holds, as if read first (what
+ * the owner passed on itself before the pipe was made).
+ */
+void pipe_prepend_tail(struct pipe_end *end, const unsigned char *data, size_t len);
+/* Copy the last bytes of buf, at most max, to out; returns how many (0 on failure). */
+struct evbuffer;
+size_t pipe_copy_last(struct evbuffer *buf, unsigned char *out, size_t max);
 /* Bytes waiting to be written to this end. */
 size_t pipe_pending(const struct pipe_end *end);
 /* Detach the end's bufferevent from the pipe (callbacks cleared) and return it. */

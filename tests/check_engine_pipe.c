@@ -13,7 +13,9 @@
  * client still gets its answer; a reset or close on one side while the other
  * is held up by back-pressure ends in an event, not a spin; a reader that
  * stops holds the pipe's memory to PIPE_HIGH and one read, and blocks its
- * writer; hold, pump, drain watching and take do what engine_conn.c relies on.
+ * writer; hold, pump, drain watching and take do what engine_conn.c relies on;
+ * each end remembers the last bytes read from it, also as pipe_prepend_tail()
+ * puts bytes before them.
  */
 #include <check.h>
 #include <errno.h>
@@ -363,6 +365,19 @@ static void assert_intact(int side, uint64_t total)
 		      (unsigned long long)a->received, (unsigned long long)total);
 }
 
+/* The end facing side remembers the last bytes that side sent (total in all). */
+static void assert_tail(int side, uint64_t total)
+{
+	const struct pipe_end *end = side == CLIENT ? &fx.pipe.a : &fx.pipe.b;
+	size_t want = total < PIPE_TAIL ? (size_t)total : PIPE_TAIL;
+	unsigned char expect[PIPE_TAIL];
+
+	pattern_fill(fx.actor[side].out_seed, total - want, expect, want);
+	ck_assert_uint_eq(end->tail_len, want);
+	ck_assert_msg(memcmp(end->tail, expect, want) == 0, "the %s's tail is not its last %zu bytes",
+		      side_names[side], want);
+}
+
 /* What engine_conn does to end a connection: take both ends and free them. */
 static void owner_frees_both(void)
 {
@@ -490,6 +505,8 @@ START_TEST(bytes_flow_both_ways_intact)
 	run_until_idle(5000);
 	assert_intact(BACKEND, c->up);
 	assert_intact(CLIENT, c->down);
+	assert_tail(CLIENT, c->up);
+	assert_tail(BACKEND, c->down);
 	ck_assert_uint_eq(fx.pipe.a.bytes_in, c->up);
 	ck_assert_uint_eq(fx.pipe.b.bytes_in, c->down);
 	ck_assert_uint_eq(pipe_pending(&fx.pipe.a), 0);
@@ -930,6 +947,26 @@ START_TEST(input_present_at_init_moved)
 }
 END_TEST
 
+/* Bytes the owner passed on before the pipe come first in the tail. */
+START_TEST(tail_prepended)
+{
+	unsigned char all[PIPE_TAIL + 8];
+
+	start_pipe();
+	actor_send(CLIENT, 5, false);
+	RUN_UNTIL(fx.actor[BACKEND].received == 5, 10000);
+	pipe_prepend_tail(&fx.pipe.a, (const unsigned char *)"0123456789abcdefXY", 18);
+	/* Room for 11 of them, the last 11, before the 5 read. */
+	memcpy(all, "789abcdefXY", 11);
+	pattern_fill(fx.actor[CLIENT].out_seed, 0, all + 11, 5);
+	ck_assert_uint_eq(fx.pipe.a.tail_len, PIPE_TAIL);
+	ck_assert(memcmp(fx.pipe.a.tail, all, PIPE_TAIL) == 0);
+	/* A full tail takes nothing more before it. */
+	pipe_prepend_tail(&fx.pipe.a, (const unsigned char *)"zz", 2);
+	ck_assert(memcmp(fx.pipe.a.tail, all, PIPE_TAIL) == 0);
+}
+END_TEST
+
 /* An end with no peer yet is not read; attaching the peer starts it. */
 START_TEST(late_peer_starts_reading)
 {
@@ -1067,6 +1104,7 @@ int main(void)
 	tcase_add_loop_test(flow, slow_reader_bounded, CLIENT, BACKEND + 1);
 	tcase_add_test(flow, input_present_at_init_moved);
 	tcase_add_test(flow, late_peer_starts_reading);
+	tcase_add_test(flow, tail_prepended);
 	tcase_add_test(flow, idle_socket_written_through_busy_one_queued);
 	suite_add_tcase(suite, flow);
 

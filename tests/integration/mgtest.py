@@ -1216,6 +1216,13 @@ class Mailgated:
         return wait_until(found, timeout, what="log line matching %r in %s"
                           % (pattern, self.log_path))
 
+    def session_end_line(self, port, timeout=10):
+        """The engine's session end line of the client connection from
+        127.0.0.1:port (waited for)."""
+        rx = re.compile(r"session end client=127\.0\.0\.1:%d .*" % port)
+        return wait_until(lambda: rx.search(self.log()), timeout,
+                          what="the session end line of port %d" % port).group(0)
+
     def check(self, conf_path=None, timeout=15):
         """Run `mailgated -t -c FILE`; returns the CompletedProcess (text)."""
         return subprocess.run([self.binary, "-t", "-c", conf_path or self.conf_path],

@@ -723,6 +723,34 @@ def test_backend_untagged_lines_before_login_ok_are_relayed():
     mg.stop()
 
 
+def test_session_end_reason_logout_or_closed():
+    # A LOGOUT the backend answers by closing is a logout, not the backend's doing.
+    e = env()
+    with secure() as c:
+        port = c.sock.getsockname()[1]
+        untagged, tagged = c.login("alice", USERS["alice"], tag="L")
+        assert_tagged(tagged, "L", "OK")
+        select_inbox(c)
+        logout(c, tag="a0001")
+    line = e.mg.session_end_line(port)
+    assert line.endswith(" reason=logout"), line
+    # pipelined with the login, and in lower case: the same
+    with secure() as c:
+        port = c.sock.getsockname()[1]
+        c.send("L LOGIN alice %s\r\nz logout\r\n" % imap_quote(USERS["alice"]))
+        assert c.expect_closed(10)[-1].startswith("z OK"), "no tagged OK to LOGOUT"
+    line = e.mg.session_end_line(port)
+    assert line.endswith(" reason=logout"), line
+    # a client that just goes away closed the session
+    with secure() as c:
+        port = c.sock.getsockname()[1]
+        untagged, tagged = c.login("alice", USERS["alice"], tag="L")
+        assert_tagged(tagged, "L", "OK")
+        select_inbox(c)
+    line = e.mg.session_end_line(port)
+    assert line.endswith(" reason=client-closed"), line
+
+
 def test_config_check():
     e = env()
     r = e.mg.check()

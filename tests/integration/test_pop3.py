@@ -236,6 +236,19 @@ def test_user_pass_after_stls_and_stat():
         assert c.command("QUIT").startswith("+OK")
 
 
+def test_session_end_reason_quit():
+    # QUIT answered by the backend's close is a logout in the session end line.
+    e = env()
+    with secure(implicit=True) as c:
+        port = c.sock.getsockname()[1]
+        assert c.command("USER bob").startswith("+OK")
+        assert c.command("PASS " + USERS["bob"]).startswith("+OK")
+        assert c.command("quit").startswith("+OK")
+        c.expect_closed(5)
+    line = e.mg.session_end_line(port)
+    assert line.endswith(" reason=logout"), line
+
+
 def test_auth_plain_initial_response_implicit_tls():
     with secure(implicit=True) as c:
         answer = c.command("AUTH PLAIN " + sasl_plain("alice", USERS["alice"]))
