@@ -45,6 +45,7 @@ enum chan_type {
 	CHAN_BACKEND_UP,		/* address; fd: backend channel */
 	CHAN_BACKEND_FAILED,		/* reason */
 	CHAN_BACKEND_TLS_UP,		/* fd: backend channel inside TLS */
+	CHAN_SHUTDOWN,			/* the daemon stops: say goodbye (client channel shut) */
 	/* session child -> engine */
 	CHAN_START_TLS,			/* reply to write first ("a OK Begin TLS ...") */
 	CHAN_BACKEND_CONNECT,		/* backend index, preamble (PROXY header) */

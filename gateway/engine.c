@@ -29,6 +29,7 @@
 #include "ticket_keys.h"
 
 #define ACCEPT_BURST 32
+#define GOODBYE_MS 500
 
 /* Engine 0 warns of certificates about to expire this often (a test may shorten it). */
 #define EXPIRY_CHECK_S		(24 * 60 * 60)
@@ -48,6 +49,7 @@ struct engine {
 	struct accept_slot *slots;
 	struct event *master_ev;
 	struct event *stop_ev;		/* the grace period of a shutdown */
+	struct event *goodbye_ev;	/* after it, the children's goodbyes */
 	struct event *expiry_ev;	/* engine 0: the daily expiry re-check */
 	struct ticket_keys *tickets;	/* every server's, replaced in place by the master */
 	bool accepting;
@@ -106,12 +108,30 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void on_grace_over(evutil_socket_t fd, short what, void *arg)
+static void on_goodbye_over(evutil_socket_t fd, short what, void *arg)
 {
 	struct engine *e = arg;
 
 	conn_end_all(&e->ctx, "shutdown");
 	engine_exit(e, 0);
+}
+
+/*
+ * Sessions before login say goodbye themselves (their children own that
+ * dialogue); the rest end now. The children answer at once: GOODBYE_MS is
+ * a backstop well within the second the master waits after the grace period.
+ */
+static void on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+	struct timeval tv = { .tv_sec = 0, .tv_usec = GOODBYE_MS * 1000 };
+
+	if (conn_goodbye_all(&e->ctx) == 0)
+		on_goodbye_over(-1, 0, e);
+	/* The last connection to end exits through on_idle; this is the backstop. */
+	e->goodbye_ev = evtimer_new(e->ctx.base, on_goodbye_over, e);
+	if (e->goodbye_ev == NULL || evtimer_add(e->goodbye_ev, &tv) < 0)
+		on_goodbye_over(-1, 0, e);
 }
 
 static void send_master(struct engine *e, enum chan_type type, const char *text)

@@ -441,6 +441,36 @@ void conn_end_all(struct engine_ctx *ctx, const char *reason)
 
 /* ---- talking to the child -------------------------------------------------- */
 
+static int send_child(struct engine_conn *conn, struct chan_msg *m, int fd);
+
+/* Is the child in the dialogue with its client (and would read its EOF)? */
+static bool child_in_dialogue(const struct engine_conn *conn)
+{
+	return conn->phase == PHASE_PRELOGIN && !conn->tls_ordered && conn->link >= 0 &&
+	       conn->front.b.bev != NULL && (conn->leg == LEG_NONE || conn->leg == LEG_UP);
+}
+
+size_t conn_goodbye_all(struct engine_ctx *ctx)
+{
+	struct engine_conn *conn = ctx->conns, *next;
+	size_t told = 0;
+	struct chan_msg m;
+
+	chan_msg_init(&m, CHAN_SHUTDOWN);
+	for (; conn != NULL; conn = next) {
+		next = conn->next;
+		/* The message first: the child finds it once it reads the EOF. */
+		if (child_in_dialogue(conn) && send_child(conn, &m, -1) == 0) {
+			pipe_hold(&conn->front.a, true);
+			shutdown(bufferevent_getfd(conn->front.b.bev), SHUT_WR);
+			told++;
+			continue;
+		}
+		conn_end(conn, "shutdown");
+	}
+	return told;
+}
+
 static int send_child(struct engine_conn *conn, struct chan_msg *m, int fd)
 {
 	if (conn->link < 0)

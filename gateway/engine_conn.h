@@ -64,4 +64,14 @@ void conn_refused(struct engine_ctx *ctx, uint64_t id, unsigned verdict);
 /* End every connection (shutdown after the grace period). */
 void conn_end_all(struct engine_ctx *ctx, const char *reason);
 
+/*
+ * The grace period is over: a session child in the pre-login dialogue (not
+ * waiting for a TLS handshake or a backend connection) is told the daemon
+ * stops and that its client channel is shut; it answers its client with
+ * the protocol's goodbye and closes the session itself. Every other
+ * connection ends now. Returns how many children were told: the caller
+ * gives them a moment before conn_end_all().
+ */
+size_t conn_goodbye_all(struct engine_ctx *ctx);
+
 #endif

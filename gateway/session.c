@@ -161,6 +161,12 @@ void session_read_failed(struct mg_session *session, long rc)
 		session->end_reason = "line-too-long";
 		break;
 	case MG_IO_EOF:
+		/* The gateway's own dialogue: at shutdown the client hears so from us. */
+		if (link_shutdown_ordered(session->env->link)) {
+			text = "Server shutting down.";
+			session->end_reason = "shutdown";
+			break;
+		}
 		session->end_reason = "client-closed";
 		break;
 	default:

@@ -45,6 +45,17 @@ static long wait_msg(int link, long long deadline, unsigned char *buf, int *fds,
 	}
 }
 
+bool link_shutdown_ordered(int link)
+{
+	unsigned char buf[CHAN_MSG_MAX];
+	int fds[CHAN_MAX_FDS];
+	size_t nfds = 0;
+	long n = link >= 0 ? chan_recv(link, buf, fds, &nfds) : -1;
+
+	chan_close_fds(fds, nfds);
+	return n == 1 && nfds == 0 && buf[0] == CHAN_SHUTDOWN;
+}
+
 /* One message of the expected type carrying exactly want_fds descriptors. */
 static int expect(int link, long long deadline, enum chan_type type, size_t want_fds,
 		  unsigned char *buf, struct chan_reader *r, int *fds, char *err, size_t errlen)

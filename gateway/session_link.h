@@ -49,6 +49,13 @@ int link_wait_hello(int link, long long deadline, struct session_hello *out, cha
 		    size_t errlen);
 
 /*
+ * After EOF on the client channel: did the engine shut it because the daemon
+ * stops (CHAN_SHUTDOWN waiting on the link, sent before the channel was
+ * shut)? Never waits.
+ */
+bool link_shutdown_ordered(int link);
+
+/*
  * Order TLS on the client leg: the engine writes reply[0..len) (may be
  * empty) in the clear, then handshakes. Closes *client (everything sent
  * before the handshake goes with it) and opens it again on the channel the

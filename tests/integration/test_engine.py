@@ -843,5 +843,34 @@ def test_daemon_serves_and_removes_its_pid_file():
     assert not os.path.exists(pid_file), "the pid file outlived the daemon"
 
 
+# ---------------------------------------------------------------------------
+# 7. SIGTERM: sessions still before login hear it from the gateway
+# ---------------------------------------------------------------------------
+
+def test_shutdown_says_goodbye_before_login():
+    mg = gateway("mg-goodbye", engines=1, shutdown_grace=1,
+                 listeners=[mgtest.listener("imap", "starttls"),
+                            mgtest.listener("imaps", "implicit"),
+                            mgtest.listener("pop3", "starttls", protocol="pop3")])
+    ca = env().certs.ca
+    clients = [("imap", ImapClient(mg.port("imap"), ca=ca), "* BYE Server shutting down."),
+               ("imaps", ImapClient(mg.port("imaps"), ca=ca, implicit_tls=True),
+                "* BYE Server shutting down."),
+               ("pop3", Pop3Client(mg.port("pop3"), ca=ca), "-ERR Server shutting down.")]
+    ports = {}
+    for name, c, _ in clients:
+        assert c.greeting.startswith(("* OK", "+OK")), (name, c.greeting)
+        ports[name] = c.sock.getsockname()[1]
+    mg.proc.send_signal(signal.SIGTERM)
+    for name, c, goodbye in clients:
+        lines = c.expect_closed(BASE["shutdown_grace"] + 8)
+        assert lines == [goodbye], "%s: %r before the close" % (name, lines)
+        c.close()
+    for name, port in ports.items():
+        line = mg.session_end_line(port)
+        assert line.endswith(" reason=shutdown"), line
+    mg.stop()
+
+
 if __name__ == "__main__":
     sys.exit(mgtest.run_tests(globals()))
