@@ -627,6 +627,16 @@ int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
 
 	connlimit_init(&m.sessions);
 	config_warnings(cfg, log_warning_cb, NULL);
+	/*
+	 * The key files are read for real after the fork into the background
+	 * (below); a bad one fails the start here, before any port is bound and
+	 * while a terminal still sees the error.
+	 */
+	if (tickets_check(cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		config_free(cfg);	/* what generation_new() would have owned */
+		goto fail;
+	}
 	m.current = generation_new(&m, cfg, err, sizeof(err));
 	if (m.current == NULL || install_signals(err, sizeof(err)) < 0) {
 		log_error("%s", err);
