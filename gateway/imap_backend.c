@@ -18,6 +18,7 @@
 
 #include "imap_backend_step.h"
 #include "imap_token.h"
+#include "clock.h"
 #include "log.h"
 #include "netaddr.h"
 #include "session.h"
@@ -310,7 +311,7 @@ enum mg_login_result backend_imap_login(struct mg_session *session, struct mg_st
 		.session = session,
 		.stream = stream,
 		.state = IMAP_BACKEND_GREETING,
-		.deadline = stream_now_ms() + (long long)session->cfg->backend_timeout * 1000,
+		.deadline = mg_now_ms() + (long long)session->cfg->backend_timeout * 1000,
 		.reply = reply,
 		.replysize = replysize,
 	};

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "pop3_backend_step.h"
 #include "session.h"
@@ -215,7 +216,7 @@ enum mg_login_result backend_pop3_login(struct mg_session *session, struct mg_st
 		.session = session,
 		.stream = stream,
 		.state = POP3_BACKEND_GREETING,
-		.deadline = stream_now_ms() + (long long)session->cfg->backend_timeout * 1000,
+		.deadline = mg_now_ms() + (long long)session->cfg->backend_timeout * 1000,
 	};
 
 	for (;;) {

@@ -35,21 +35,6 @@ struct mg_stream {
 	int want;			/* last poll events a TLS call asked for */
 };
 
-/*
- * Deadlines are on the one clock (clock.h). These two names remain only for
- * the backend logins (imap_backend.c, pop3_backend.c), which another change
- * rewrites; new code calls mg_now_ms() and mg_ms_left().
- */
-static inline long long stream_now_ms(void)
-{
-	return mg_now_ms();
-}
-
-static inline int stream_ms_left(long long deadline)
-{
-	return mg_ms_left(deadline);
-}
-
 void stream_init(struct mg_stream *s, int fd, size_t max_line);
 /* Frees buffers and TLS, closes the fd. Safe on a zeroed or closed stream. */
 void stream_close(struct mg_stream *s);
