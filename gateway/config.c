@@ -1237,15 +1237,8 @@ void config_free(struct mg_config *cfg)
 
 const char *config_cleartext_name(enum mg_cleartext_policy policy)
 {
-	switch (policy) {
-	case MG_CLEARTEXT_REFUSE:
-		return "refuse";
-	case MG_CLEARTEXT_WARN:
-		return "warn";
-	case MG_CLEARTEXT_ALLOW:
-		return "allow";
-	}
-	return "unknown";
+	/* The option table's words: the file and the log say the same. */
+	return config_word_of("root", "cleartext_auth", policy);
 }
 
 bool config_uses_pam(const struct mg_config *cfg)

@@ -130,6 +130,8 @@ const struct config_table *config_table(const char *section);
 
 /* An option of a table (which may be NULL) by name, or NULL. */
 const struct config_option *config_option_find(const struct config_table *table, const char *name);
+/* The word the file says for value of option name in section; "unknown" when none. */
+const char *config_word_of(const char *section, const char *name, long value);
 
 /* True when libconfuse parses the option as a boolean itself (true/false/yes/no/on/off). */
 bool config_option_is_plain_bool(const struct config_option *o);

@@ -216,6 +216,16 @@ const struct config_option *config_option_find(const struct config_table *table,
 	return NULL;
 }
 
+const char *config_word_of(const char *section, const char *name, long value)
+{
+	const struct config_option *o = config_option_find(config_table(section), name);
+
+	for (size_t i = 0; o != NULL && i < o->n_words; i++)
+		if (o->words[i].value == value)
+			return o->words[i].word;
+	return "unknown";
+}
+
 bool config_option_is_plain_bool(const struct config_option *o)
 {
 	return o->type == CONFIG_BOOL && o->n_words == 0;

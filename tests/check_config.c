@@ -1515,6 +1515,7 @@ START_TEST(test_protocol_names)
 	ck_assert_str_eq(config_cleartext_name(MG_CLEARTEXT_REFUSE), "refuse");
 	ck_assert_str_eq(config_cleartext_name(MG_CLEARTEXT_WARN), "warn");
 	ck_assert_str_eq(config_cleartext_name(MG_CLEARTEXT_ALLOW), "allow");
+	ck_assert_str_eq(config_cleartext_name((enum mg_cleartext_policy)42), "unknown");
 	config_free(NULL);
 }
 END_TEST
