@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "engine_privdrop.h"
+#include "session_sandbox.h"
 #include "log.h"
 #include "master.h"
 
@@ -85,7 +86,8 @@ int main(int argc, char **argv)
 		int warnings = config_warnings(cfg, print_warning, NULL);
 
 		/* The start would fail at the privilege drop: so does the check. */
-		if (privdrop_check(cfg->user, cfg->group, err, sizeof(err)) < 0) {
+		if (privdrop_check(cfg->user, cfg->group, err, sizeof(err)) < 0 ||
+		    session_sandbox_user(cfg, err, sizeof(err)) == NULL) {
 			fprintf(stderr, "mailgated: %s: %s\n", path, err);
 			config_free(cfg);
 			return 1;

@@ -42,6 +42,29 @@ static int make_dirs(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+const struct passwd *session_sandbox_user(const struct mg_config *cfg, char *err, size_t errlen)
+{
+	const struct passwd *pw;
+
+	errno = 0;
+	pw = getpwnam(cfg->session_user);
+	if (pw == NULL) {
+		snprintf(err, errlen, "session_user %s: %s (create it like Dovecot's dovenull: "
+			 "a system user that owns nothing)", cfg->session_user,
+			 errno != 0 ? strerror(errno) : "no such user");
+		return NULL;
+	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, errlen, "session_user %s is root", cfg->session_user);
+		return NULL;
+	}
+	if (strcmp(pw->pw_name, cfg->user) == 0) {
+		snprintf(err, errlen, "session_user must differ from user");
+		return NULL;
+	}
+	return pw;
+}
+
 int session_sandbox_prepare(const struct mg_config *cfg, struct session_sandbox *out, char *err,
 			    size_t errlen)
 {
@@ -51,22 +74,9 @@ int session_sandbox_prepare(const struct mg_config *cfg, struct session_sandbox 
 	memset(out, 0, sizeof(*out));
 	if (geteuid() != 0)
 		return 0;
-	errno = 0;
-	pw = getpwnam(cfg->session_user);
-	if (pw == NULL) {
-		snprintf(err, errlen, "session_user %s: %s (create it like Dovecot's dovenull: "
-			 "a system user that owns nothing)", cfg->session_user,
-			 errno != 0 ? strerror(errno) : "no such user");
+	pw = session_sandbox_user(cfg, err, errlen);
+	if (pw == NULL)
 		return -1;
-	}
-	if (pw->pw_uid == 0) {
-		snprintf(err, errlen, "session_user %s is root", cfg->session_user);
-		return -1;
-	}
-	if (strcmp(pw->pw_name, cfg->user) == 0) {
-		snprintf(err, errlen, "session_user must differ from user");
-		return -1;
-	}
 	if (snprintf(out->root, sizeof(out->root), "%s", cfg->session_chroot) >=
 		    (int)sizeof(out->root) ||
 	    make_dirs(out->root, err, errlen) < 0)

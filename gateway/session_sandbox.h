@@ -34,6 +34,14 @@ int session_sandbox_prepare(const struct mg_config *cfg, struct session_sandbox 
 			    size_t errlen);
 
 /*
+ * session_user's entry, when it exists, is not root and is not user; NULL
+ * with err otherwise. What prepare checks first, and mailgated -t alone.
+ */
+struct passwd;
+const struct passwd *session_sandbox_user(const struct mg_config *cfg, char *err,
+					  size_t errlen);
+
+/*
  * In a freshly forked child: shut the child in and run the session on link.
  * Never returns.
  */

@@ -783,6 +783,14 @@ def test_config_check_refuses_unknown_user_and_group():
         assert r.returncode != 0, "mailgated -t accepted an unknown %s:\n%s" % (option, r.stdout)
         assert "%s: %s mg-no-such-%s: no such %s" % (path, option, option, option) in r.stderr, \
             r.stderr
+    # The pre-login children's user too (the start would fail at the sandbox).
+    text = re.sub(r'(?m)^session_user = .*$', 'session_user = "mg-no-such-child"',
+                  e.mg.config_text())
+    assert 'session_user = "mg-no-such-child"' in text, text
+    path = e.td.write("unknown-session-user.conf", text, mode=0o644)
+    r = e.mg.check(path)
+    assert r.returncode != 0, "mailgated -t accepted an unknown session_user:\n%s" % r.stdout
+    assert "%s: session_user mg-no-such-child: no such user" % path in r.stderr, r.stderr
 
 
 # ---------------------------------------------------------------------------
