@@ -31,12 +31,15 @@ enum chan_type {
 	CHAN_ENGINE_RETIRED,		/* no longer accepting: a reload may go on */
 	CHAN_SESSION_REQUEST,		/* id, listener, client address; fd: child's channel */
 	CHAN_SESSION_END,		/* id: no longer counted */
+	CHAN_PENALTY_ASK,		/* id, client address, user and password hashes: a failed login */
+	CHAN_LOGIN_SUCCEEDED,		/* client address: its streak of failures ends */
 	/* master -> engine */
 	CHAN_TICKET_KEYS,		/* first message: the session ticket keys */
 	CHAN_SESSION_GRANT,		/* id: a child runs the session */
 	CHAN_SESSION_REFUSE,		/* id, verdict: over a limit */
 	CHAN_ENGINE_RETIRE,		/* stop accepting, end when the last session ends */
 	CHAN_ENGINE_STOP,		/* stop accepting, end sessions after grace seconds */
+	CHAN_PENALTY,			/* id, delay ms, flags; to the child: delay ms, flags */
 	/* master -> spare session child */
 	CHAN_SPARE_SESSION,		/* fd: the engine's channel of the session to run */
 	/* engine -> session child */
@@ -55,6 +58,7 @@ enum chan_type {
 	CHAN_TAIL_BACKEND,		/* backend bytes read but not consumed */
 	CHAN_TAIL_END,			/* nothing more: the child exits */
 	CHAN_CLOSE,			/* the session ends before login: session facts */
+	CHAN_LOGIN_FAILED,		/* user and password hashes (session_penalty.h) */
 	CHAN_TYPE_COUNT
 };
 

@@ -218,6 +218,11 @@ struct mg_config {
 	unsigned max_auth_failures;	/* before the connection is closed, default 3; also
 					   the PAM requests the auth process answers a session */
 	unsigned auth_failure_delay_ms;	/* base delay after a failed login, default 2000 */
+	/* The master's penalty (master_penalty.h): a ban after ban_after counted failures
+	   (0: never) within ban_window seconds, for ban_time seconds; IPv6 counted per
+	   ipv6_prefix bits. */
+	unsigned ban_after, ban_window, ban_time, ipv6_prefix;
+	bool login_penalty;		/* delay failures 2 s doubling to 15 s; default true */
 
 	struct mg_tls_config tls;
 	struct mg_tls_profile *tls_profiles;	/* the tls_profile sections */

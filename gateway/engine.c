@@ -222,6 +222,17 @@ static void on_master(evutil_socket_t fd, short what, void *arg)
 		if (chan_reader_done(&r))
 			conn_granted(&e->ctx, id);
 		return;
+	case CHAN_PENALTY: {
+		uint32_t delay_ms;
+		uint8_t flags;
+
+		id = chan_get_u64(&r);
+		delay_ms = chan_get_u32(&r);
+		flags = chan_get_u8(&r);
+		if (chan_reader_done(&r))
+			conn_penalty(&e->ctx, id, delay_ms, flags);
+		return;
+	}
 	case CHAN_SESSION_REFUSE: {
 		unsigned verdict;
 

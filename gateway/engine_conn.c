@@ -165,6 +165,7 @@ static void front_event(struct engine_pipe *pipe, struct pipe_end *end, enum pip
 static void back_event(struct engine_pipe *pipe, struct pipe_end *end, enum pipe_event event,
 		       void *arg);
 static void maybe_start_relay(struct engine_conn *conn);
+static struct engine_conn *take_waiting(struct engine_ctx *ctx, uint64_t id);
 
 static void set_phase(struct engine_conn *conn, enum conn_phase next)
 {
@@ -1091,6 +1092,52 @@ static int take_unsent(struct bufferevent *bev, struct evbuffer *into)
 	return 0;
 }
 
+/* ---- the login penalty (master_penalty.h): reports up, delays down ----------- */
+
+static void login_succeeded(struct engine_conn *conn)
+{
+	struct chan_msg m;
+
+	chan_msg_init(&m, CHAN_LOGIN_SUCCEEDED);
+	put_sockaddr(&m, &conn->client_sa);
+	send_master(conn->ctx, &m, -1);
+}
+
+/* The child's failed login, passed on with the client's address; the answer comes to conn_penalty. */
+static void child_login_failed(struct engine_conn *conn, struct chan_reader *r)
+{
+	uint64_t user = chan_get_u64(r), password = chan_get_u64(r);
+	struct chan_msg m;
+
+	if (!chan_reader_done(r) || conn->phase != PHASE_PRELOGIN || conn->waiting) {
+		conn_end(conn, "session-protocol-error");
+		return;
+	}
+	chan_msg_init(&m, CHAN_PENALTY_ASK);
+	chan_put_u64(&m, conn->id);
+	put_sockaddr(&m, &conn->client_sa);
+	chan_put_u64(&m, user);
+	chan_put_u64(&m, password);
+	wait_for_verdict(conn);
+	/* Unsent, the child gives up waiting and answers without the master's delay. */
+	if (send_master(conn->ctx, &m, -1) < 0)
+		verdict_arrived(conn);
+}
+
+void conn_penalty(struct engine_ctx *ctx, uint64_t id, uint32_t delay_ms, uint8_t flags)
+{
+	struct engine_conn *conn = take_waiting(ctx, id);
+	struct chan_msg m;
+
+	if (conn == NULL || conn->phase != PHASE_PRELOGIN)
+		return;
+	chan_msg_init(&m, CHAN_PENALTY);
+	chan_put_u32(&m, delay_ms);
+	chan_put_u8(&m, flags);
+	if (send_child(conn, &m, -1) < 0)
+		conn_end(conn, "session-failed");
+}
+
 static void child_handoff(struct engine_conn *conn, struct chan_reader *r)
 {
 	struct bufferevent *cdata = conn->front.b.bev, *bdata = conn->back.b.bev;
@@ -1106,6 +1153,7 @@ static void child_handoff(struct engine_conn *conn, struct chan_reader *r)
 	}
 	conn->backend_cfg = (int)backend;
 	set_phase(conn, PHASE_HANDOFF);
+	login_succeeded(conn);
 	conn->tail_client = evbuffer_new();
 	conn->tail_backend = evbuffer_new();
 	conn->held_client = evbuffer_new();
@@ -1270,6 +1318,9 @@ static void on_link(evutil_socket_t fd, short what, void *arg)
 		return;
 	case CHAN_CLOSE:
 		child_close(conn, &r);
+		return;
+	case CHAN_LOGIN_FAILED:
+		child_login_failed(conn, &r);
 		return;
 	default:
 		break;
@@ -1464,6 +1515,13 @@ void conn_refused(struct engine_ctx *ctx, uint64_t id, unsigned verdict)
 
 	if (conn == NULL || conn->phase != PHASE_GRANT)
 		return;
+	if (verdict == CONNLIMIT_BANNED) {
+		/* A guesser's address: no reply, no TLS work, nothing for it to learn. */
+		log_info("connection refused client=%s listener=%s reason=banned", conn->client_addr,
+			 conn->listener->name);
+		conn_free(conn);
+		return;
+	}
 	ops = protocol_ops(conn->listener->protocol);
 	text = verdict == CONNLIMIT_PER_IP ? ops->refusal_per_ip : ops->refusal_busy;
 	log_warning("connection refused client=%s listener=%s reason=%s", conn->client_addr,

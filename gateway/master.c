@@ -43,6 +43,7 @@
 #include "log.h"
 #include "master.h"
 #include "master_internal.h"
+#include "master_penalty.h"
 #include "netaddr.h"
 #include "protocol.h"
 #include "session_sandbox.h"
@@ -132,8 +133,10 @@ static void judge(struct master *m, struct request *r)
 		close(r->link);
 		return;
 	}
-	verdict = connlimit_check(&m->sessions, &key, limits->max_connections,
-				  limits->max_connections_per_ip);
+	verdict = abuse_banned(m, &r->client)
+			  ? CONNLIMIT_BANNED
+			  : connlimit_check(&m->sessions, &key, limits->max_connections,
+					    limits->max_connections_per_ip);
 	if (verdict != CONNLIMIT_OK) {
 		close(r->link);
 		answer(r->engine, CHAN_SESSION_REFUSE, r->id, verdict);
@@ -617,6 +620,7 @@ static void master_free(struct master *m)
 	free(m->requests);
 	connlimit_free(&m->sessions);
 	tickets_stop(&m->tickets);
+	penalty_free(m->penalty);
 }
 
 int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
@@ -663,6 +667,11 @@ int master_run(struct mg_config *cfg, const char *config_path, bool foreground)
 	 */
 	if (tickets_start(&m.tickets, m.current->cfg, mg_now_ms(), err, sizeof(err)) < 0) {
 		log_error("%s", err);
+		goto fail;
+	}
+	/* Before anything is forked: every session child inherits the penalty's key. */
+	if (abuse_start(&m) < 0) {
+		log_error("cannot set up the login penalty: out of memory or randomness");
 		goto fail;
 	}
 	prctl(PR_SET_NAME, "mailgated");

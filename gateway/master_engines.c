@@ -286,6 +286,14 @@ static void engine_message(struct master *m, struct engine_proc *e, const unsign
 		}
 		break;
 	}
+	case CHAN_PENALTY_ASK:
+		if (nfds == 0 && abuse_failed(m, e, &r) == 0)
+			return;
+		break;
+	case CHAN_LOGIN_SUCCEEDED:
+		if (nfds == 0 && abuse_succeeded(m, &r) == 0)
+			return;
+		break;
 	case CHAN_ENGINE_READY:
 		if (e->state == ENGINE_STARTING)
 			e->state = ENGINE_READY;

@@ -314,6 +314,7 @@ void reload_switch(struct master *m)
 	m->current = m->pending;
 	m->pending = NULL;
 	log_set_level(m->current->cfg->log_level);
+	abuse_limits(m);
 	retire_generation(m, old);
 	m->reload_retiring = true;
 }

@@ -137,6 +137,8 @@ struct master {
 	 * and the auth process never have them.
 	 */
 	struct master_tickets tickets;
+	/* Failed logins by address and user: delays and bans, kept across reloads. */
+	struct penalty *penalty;
 };
 
 /* master.c */
@@ -157,6 +159,13 @@ unsigned engine_count(const struct mg_config *cfg);
 int spawn_engine(struct master *m, struct generation *g, unsigned index);
 int spawn_generation(struct master *m, struct generation *g);
 void send_engine(struct engine_proc *e, const struct chan_msg *msg);
+
+/* master_abuse.c: the login penalty's messages. abuse_start before the first fork. */
+int abuse_start(struct master *m);
+void abuse_limits(struct master *m);	/* the current generation's ban settings */
+bool abuse_banned(const struct master *m, const struct sockaddr_storage *client);
+int abuse_failed(struct master *m, struct engine_proc *e, struct chan_reader *r);
+int abuse_succeeded(struct master *m, struct chan_reader *r);
 void flush_engine(struct engine_proc *e);
 void tell_engine(struct engine_proc *e, enum chan_type type, unsigned grace);
 void engine_gone(struct master *m, struct engine_proc *e);

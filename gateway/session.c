@@ -25,6 +25,10 @@
 #include "session_route.h"
 #include "session.h"
 #include "session_link.h"
+#include "session_penalty.h"
+
+/* How long a child waits for the master's penalty before answering without it. */
+#define PENALTY_ANSWER_MS 2000
 
 #define BACKEND_MAX_LINE 16384
 #define CLIENT_WRITE_TIMEOUT_MS 30000
@@ -135,14 +139,18 @@ void session_failure_delay(struct mg_session *session)
 {
 	unsigned base = session->cfg->auth_failure_delay_ms;
 	unsigned jitter = 0;
-	long long until;
+	long long until = mg_now_ms();
 
-	if (base == 0)
-		return;
 	/* Between half and one and a half times the base, so timing tells nothing. */
-	if (getrandom(&jitter, sizeof(jitter), 0) != (ssize_t)sizeof(jitter))
-		jitter = 0;
-	until = mg_now_ms() + base / 2 + jitter % (base + 1);
+	if (base > 0) {
+		if (getrandom(&jitter, sizeof(jitter), 0) != (ssize_t)sizeof(jitter))
+			jitter = 0;
+		until += base / 2 + jitter % (base + 1);
+	}
+	/* The master's penalty for this address or user, when it asks for longer. */
+	if (mg_now_ms() + session->penalty_ms > until)
+		until = mg_now_ms() + session->penalty_ms;
+	session->penalty_ms = 0;
 	for (long long left; (left = until - mg_now_ms()) > 0;)
 		poll(NULL, 0, (int)left);
 }
@@ -238,7 +246,50 @@ static void wipe_secrets(struct mg_session *session)
 	auth_secret_wipe(&session->master_password);
 }
 
+/*
+ * A failed login goes to the master's penalty (master_penalty.h), unless
+ * the client is in a trusted set; its answer is the delay before the
+ * failure is told, and whether the user is being guessed from many places.
+ */
+static void report_failure(struct mg_session *session)
+{
+	unsigned delay_ms, flags;
+	char err[128];
+
+	if (session->client_set != NULL && session->client_set->trusted)
+		return;
+	if (link_login_failed(session->env->link, session->user_key, session->password_key,
+			      mg_now_ms() + PENALTY_ANSWER_MS, &delay_ms, &flags, err,
+			      sizeof(err)) < 0) {
+		log_debug("penalty: no answer (%s)", err);
+		return;
+	}
+	session->penalty_ms = delay_ms;
+	if (flags & PENALTY_FLAG_USER_WARNING)
+		log_warning("login failures for one user from many addresses: %s user=%s "
+			    "window=%us", session->log_head, session->user, session->cfg->ban_window);
+	if (flags & PENALTY_FLAG_BANNED)
+		log_info("address banned after this failure: %s user=%s", session->log_head,
+			 session->user);
+}
+
+static enum mg_login_result login_once(struct mg_session *session, char *reply,
+				       size_t replysize);
+
 enum mg_login_result session_login(struct mg_session *session, char *reply, size_t replysize)
+{
+	enum mg_login_result result;
+
+	/* Now, while the password is here: the attempt's keys for the penalty. */
+	session_penalty_keys(&session->cred, &session->user_key, &session->password_key);
+	result = login_once(session, reply, replysize);
+	if (result == MG_LOGIN_FAILED)
+		report_failure(session);
+	return result;
+}
+
+static enum mg_login_result login_once(struct mg_session *session, char *reply,
+				       size_t replysize)
 {
 	const struct mg_config *cfg = session->cfg;
 	enum mg_login_result result;

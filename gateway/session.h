@@ -68,6 +68,9 @@ struct mg_session {
 	char user[128];			/* quoted and escaped (log_quote), for logs */
 	unsigned auth_failures;
 	unsigned bad_commands;
+	/* The login being tried, for the master's penalty (session_penalty.h). */
+	uint64_t user_key, password_key;
+	unsigned penalty_ms;		/* the master's delay before the next failure reply */
 
 	const struct mg_backend_config *backend_cfg;
 	const char *route_reason;

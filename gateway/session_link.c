@@ -235,6 +235,35 @@ int link_backend_connect(int link, unsigned backend, enum mg_protocol protocol,
 	return 0;
 }
 
+int link_login_failed(int link, uint64_t user, uint64_t password, long long deadline,
+		      unsigned *delay_ms, unsigned *flags, char *err, size_t errlen)
+{
+	unsigned char buf[CHAN_MSG_MAX];
+	struct chan_reader r;
+	struct chan_msg m;
+	int fds[CHAN_MAX_FDS];
+
+	*delay_ms = 0;
+	*flags = 0;
+	chan_msg_init(&m, CHAN_LOGIN_FAILED);
+	chan_put_u64(&m, user);
+	chan_put_u64(&m, password);
+	if (chan_send(link, &m, NULL, 0) < 0) {
+		snprintf(err, errlen, "engine channel: %s", strerror(errno));
+		return -1;
+	}
+	if (expect(link, deadline, CHAN_PENALTY, 0, buf, &r, fds, err, errlen) < 0)
+		return -1;
+	*delay_ms = chan_get_u32(&r);
+	*flags = chan_get_u8(&r);
+	if (!chan_reader_done(&r)) {
+		*delay_ms = *flags = 0;
+		snprintf(err, errlen, "malformed PENALTY from the engine");
+		return -1;
+	}
+	return 0;
+}
+
 int link_backend_start_tls(int link, long long deadline, struct mg_stream *stream, char *err,
 			   size_t errlen)
 {

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "config.h"
@@ -76,6 +77,14 @@ int link_backend_connect(int link, unsigned backend, enum mg_protocol protocol,
 			 const unsigned char *preamble, size_t len, long long deadline,
 			 struct mg_stream *stream, size_t max_line, char *addr, size_t addrlen,
 			 char *err, size_t errlen);
+/*
+ * A failed login, for the master's penalty (session_penalty.h): the user and
+ * password hashes up, the delay to wait before answering and the flags back.
+ * -1 with err when no answer came by deadline (the caller goes on without).
+ */
+int link_login_failed(int link, uint64_t user, uint64_t password, long long deadline,
+		      unsigned *delay_ms, unsigned *flags, char *err, size_t errlen);
+
 /* After the backend accepted STARTTLS/STLS: as link_start_tls, towards it. */
 int link_backend_start_tls(int link, long long deadline, struct mg_stream *stream, char *err,
 			   size_t errlen);

@@ -206,7 +206,7 @@ def main():
             tls={"certificate_dir": certificate_dir},
             user="nobody", group="nogroup", log_level="info",
             login_timeout=60, session_timeout=1800, shutdown_grace=5,
-            auth_failure_delay=2000)
+            auth_failure_delay=2000, login_penalty=True, ban_after=20)
 
         print("mailgate demo is running (directory %s)" % td.path)
         print("  Dovecot (private backend): imap 127.0.0.1:%d, imaps 127.0.0.1:%d"

@@ -17,6 +17,7 @@ Run: python3 tests/integration/test_penalty.py
 """
 
 import os
+import socket
 import sys
 import time
 
@@ -121,6 +122,88 @@ def test_without_client_address_one_guesser_slows_everyone():
                                      "change?" % elapsed)
     finally:
         mg.stop()
+
+
+# ---------------------------------------------------------------------------
+# the gateway's own penalty: delays, bans, the same wrong password
+# ---------------------------------------------------------------------------
+
+_ban = None
+
+
+def ban_gateway():
+    """A Dovecot without a penalty of its own, behind a gateway that bans
+    after 3 failures."""
+    global _ban
+    if _ban is None:
+        e = env()
+        quiet = mgtest.Dovecot(e.td, e.certs, users=USERS, name="quiet")
+        _ban = mgtest.Mailgated(e.td, e.certs, name="mg-ban",
+                                backends=[mgtest.backend_for(quiet, "dovecot",
+                                                             client_address="imap-id")],
+                                listeners=[mgtest.listener("imap", "starttls"),
+                                           mgtest.listener("imaps", "implicit")],
+                                max_auth_failures=10, auth_failure_delay=0,
+                                login_penalty=True, ban_after=3, ban_window=600, ban_time=600)
+    return _ban
+
+
+def timed_failure(c, user, password, tag):
+    t0 = time.monotonic()
+    untagged, tagged = c.login(user, password, tag=tag)
+    assert tagged.startswith(tag + " NO"), tagged
+    return time.monotonic() - t0
+
+
+def test_failures_slow_then_ban_the_address():
+    mg = ban_gateway()
+    e = env()
+    with ImapClient(mg.port("imap"), ca=e.certs.ca, source="127.0.0.7", timeout=60) as c:
+        c.starttls()
+        first = timed_failure(c, "alice", "wrong-1", "a")
+        second = timed_failure(c, "nobody1", "wrong-2", "b")
+        third = timed_failure(c, "nobody2", "wrong-3", "c")
+    assert first < 1.5, "the first failure was answered after %.1f s" % first
+    assert 1.5 <= second < 6, "the second failure was answered after %.1f s, not ~2" % second
+    assert third >= 3, "the third failure was answered after %.1f s, not ~4" % third
+    mg.wait_log(r"address banned: rip=127\.0\.0\.7 failures=3 ")
+    # Banned: closed at once, before any greeting or TLS.
+    for port, listener in ((mg.port("imap"), "imap"), (mg.port("imaps"), "imaps")):
+        s = socket.socket()
+        s.bind(("127.0.0.7", 0))
+        s.settimeout(10)
+        s.connect((mgtest.HOST, port))
+        try:
+            assert s.recv(100) == b"", "a banned address got an answer on %s" % listener
+        finally:
+            s.close()
+    mg.wait_log(r"connection refused client=127\.0\.0\.7 listener=imaps reason=banned")
+    # Another address is served, without delay.
+    with ImapClient(mg.port("imap"), ca=e.certs.ca, source="127.0.0.8", timeout=60) as c:
+        c.starttls()
+        t0 = time.monotonic()
+        untagged, tagged = c.login("bob", USERS["bob"], tag="a")
+        assert tagged.startswith("a OK"), tagged
+        assert time.monotonic() - t0 < 1.5
+        c.command("z", "LOGOUT")
+
+
+def test_same_wrong_password_is_not_counted_again():
+    """A phone with an old password, retrying: neither slowed more nor banned."""
+    mg = ban_gateway()
+    e = env()
+    for i in range(5):
+        with ImapClient(mg.port("imap"), ca=e.certs.ca, source="127.0.0.9", timeout=60) as c:
+            c.starttls()
+            elapsed = timed_failure(c, "bob", "old-password", "a")
+            assert elapsed < 1.5, "retry %d of the same password waited %.1f s" % (i, elapsed)
+    with ImapClient(mg.port("imap"), ca=e.certs.ca, source="127.0.0.9", timeout=60) as c:
+        assert c.greeting.startswith("* OK"), c.greeting
+        c.starttls()
+        untagged, tagged = c.login("bob", USERS["bob"], tag="a")
+        assert tagged.startswith("a OK"), tagged
+        c.command("z", "LOGOUT")
+    assert "address banned: rip=127.0.0.9 " not in mg.log()
 
 
 if __name__ == "__main__":
