@@ -2,6 +2,7 @@
  * chan.c - bounded messages with descriptors over SOCK_SEQPACKET.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <syslog.h>
@@ -286,4 +287,29 @@ void chan_close_all_but(const int *keep, size_t n)
 	}
 	close_range_fallback(lo, ~0U);
 	closelog();
+}
+
+void chan_put_sockaddr(struct chan_msg *m, const struct sockaddr_storage *sa)
+{
+	size_t len = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					       : sizeof(struct sockaddr_in);
+
+	chan_put_bytes(m, sa, len);
+}
+
+bool chan_get_sockaddr(struct chan_reader *r, struct sockaddr_storage *sa)
+{
+	const unsigned char *p;
+	size_t len;
+
+	memset(sa, 0, sizeof(*sa));
+	chan_get_bytes(r, &p, &len, sizeof(*sa));
+	if (p == NULL)
+		return false;
+	memcpy(sa, p, len);
+	if ((sa->ss_family == AF_INET && len == sizeof(struct sockaddr_in)) ||
+	    (sa->ss_family == AF_INET6 && len == sizeof(struct sockaddr_in6)))
+		return true;
+	r->bad = true;
+	return false;
 }

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* Room for the largest message: a 16 KiB chunk of session bytes plus fields. */
 #define CHAN_MSG_MAX	(16384 + 512)
@@ -87,6 +88,10 @@ struct chan_reader {
 };
 
 void chan_reader_init(struct chan_reader *r, const void *p, size_t len);
+/* A socket address, IPv4 or IPv6, as long as its family says. */
+void chan_put_sockaddr(struct chan_msg *m, const struct sockaddr_storage *sa);
+/* false (and r bad) unless it is an IPv4 or IPv6 address of its family's length. */
+bool chan_get_sockaddr(struct chan_reader *r, struct sockaddr_storage *sa);
 uint8_t chan_get_u8(struct chan_reader *r);
 uint16_t chan_get_u16(struct chan_reader *r);
 uint32_t chan_get_u32(struct chan_reader *r);

@@ -527,14 +527,6 @@ static int give_channel(struct engine_conn *conn, struct chan_msg *m, struct eng
 	return 0;
 }
 
-static void put_sockaddr(struct chan_msg *m, const struct sockaddr_storage *sa)
-{
-	size_t len = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					       : sizeof(struct sockaddr_in);
-
-	chan_put_bytes(m, sa, len);
-}
-
 /* ---- client TLS ------------------------------------------------------------ */
 
 static struct bufferevent *client_tls_bev(struct engine_conn *conn)
@@ -1099,7 +1091,7 @@ static void login_succeeded(struct engine_conn *conn)
 	struct chan_msg m;
 
 	chan_msg_init(&m, CHAN_LOGIN_SUCCEEDED);
-	put_sockaddr(&m, &conn->client_sa);
+	chan_put_sockaddr(&m, &conn->client_sa);
 	send_master(conn->ctx, &m, -1);
 }
 
@@ -1115,7 +1107,7 @@ static void child_login_failed(struct engine_conn *conn, struct chan_reader *r)
 	}
 	chan_msg_init(&m, CHAN_PENALTY_ASK);
 	chan_put_u64(&m, conn->id);
-	put_sockaddr(&m, &conn->client_sa);
+	chan_put_sockaddr(&m, &conn->client_sa);
 	chan_put_u64(&m, user);
 	chan_put_u64(&m, password);
 	wait_for_verdict(conn);
@@ -1443,7 +1435,7 @@ static void request_session(struct engine_conn *conn)
 	chan_msg_init(&m, CHAN_SESSION_REQUEST);
 	chan_put_u64(&m, conn->id);
 	chan_put_u16(&m, (uint16_t)conn->listener_index);
-	put_sockaddr(&m, &conn->client_sa);
+	chan_put_sockaddr(&m, &conn->client_sa);
 	set_phase(conn, PHASE_GRANT);
 	wait_for_verdict(conn);
 	/* The child's end of the link travels with the request (and is closed here once sent). */
@@ -1480,8 +1472,8 @@ void conn_granted(struct engine_ctx *ctx, uint64_t id)
 	}
 	chan_msg_init(&m, CHAN_HELLO);
 	chan_put_u16(&m, (uint16_t)conn->listener_index);
-	put_sockaddr(&m, &conn->client_sa);
-	put_sockaddr(&m, &conn->local_sa);
+	chan_put_sockaddr(&m, &conn->client_sa);
+	chan_put_sockaddr(&m, &conn->local_sa);
 	chan_put_u8(&m, implicit ? 0 : 1);
 	if (implicit) {
 		if (send_child(conn, &m, -1) < 0) {

@@ -167,18 +167,15 @@ void queue_request(struct master *m, struct engine_proc *e, struct chan_reader *
 			  int link)
 {
 	struct request r = { .engine = e, .link = link };
-	const unsigned char *sa;
-	size_t len;
 
 	r.id = chan_get_u64(rd);
 	r.listener = chan_get_u16(rd);
-	chan_get_bytes(rd, &sa, &len, sizeof(r.client));
+	chan_get_sockaddr(rd, &r.client);
 	if (!chan_reader_done(rd) || r.listener >= e->gen->cfg->n_listeners) {
 		log_error("engine %ld sent a malformed session request", (long)e->pid);
 		close(link);
 		return;
 	}
-	memcpy(&r.client, sa, len);
 	if (m->n_requests == m->cap_requests) {
 		size_t cap = m->cap_requests == 0 ? 64 : m->cap_requests * 2;
 		struct request *grown = realloc(m->requests, cap * sizeof(*grown));

@@ -56,21 +56,6 @@ bool abuse_banned(const struct master *m, const struct sockaddr_storage *client)
 	       penalty_banned(m->penalty, &key, mg_now_ms(), NULL);
 }
 
-/* A sockaddr as CHAN messages carry it (put_sockaddr's form). */
-static bool get_client(struct chan_reader *r, struct sockaddr_storage *sa)
-{
-	const unsigned char *p;
-	size_t len;
-
-	memset(sa, 0, sizeof(*sa));
-	chan_get_bytes(r, &p, &len, sizeof(*sa));
-	if (p == NULL)
-		return false;
-	memcpy(sa, p, len);
-	return (sa->ss_family == AF_INET && len == sizeof(struct sockaddr_in)) ||
-	       (sa->ss_family == AF_INET6 && len == sizeof(struct sockaddr_in6));
-}
-
 int abuse_failed(struct master *m, struct engine_proc *e, struct chan_reader *r)
 {
 	struct sockaddr_storage client;
@@ -78,7 +63,7 @@ int abuse_failed(struct master *m, struct engine_proc *e, struct chan_reader *r)
 	struct mg_ipkey key;
 	struct chan_msg msg;
 	uint64_t id = chan_get_u64(r), user, password;
-	bool ok = get_client(r, &client);
+	bool ok = chan_get_sockaddr(r, &client);
 	char addr[INET6_ADDRSTRLEN + 8];
 	unsigned port;
 
@@ -106,7 +91,7 @@ int abuse_succeeded(struct master *m, struct chan_reader *r)
 {
 	struct sockaddr_storage client;
 	struct mg_ipkey key;
-	bool ok = get_client(r, &client);
+	bool ok = chan_get_sockaddr(r, &client);
 
 	if (!ok || !chan_reader_done(r))
 		return -1;

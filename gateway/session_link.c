@@ -79,23 +79,6 @@ static int expect(int link, long long deadline, enum chan_type type, size_t want
 	return 0;
 }
 
-static int get_sockaddr(struct chan_reader *r, struct sockaddr_storage *sa)
-{
-	const unsigned char *p;
-	size_t len;
-
-	memset(sa, 0, sizeof(*sa));
-	chan_get_bytes(r, &p, &len, sizeof(*sa));
-	if (p == NULL)
-		return -1;
-	memcpy(sa, p, len);
-	if ((sa->ss_family == AF_INET && len == sizeof(struct sockaddr_in)) ||
-	    (sa->ss_family == AF_INET6 && len == sizeof(struct sockaddr_in6)))
-		return 0;
-	r->bad = true;
-	return -1;
-}
-
 int link_wait_hello(int link, long long deadline, struct session_hello *out, char *err,
 		    size_t errlen)
 {
@@ -110,8 +93,8 @@ int link_wait_hello(int link, long long deadline, struct session_hello *out, cha
 		return -1;
 	chan_reader_init(&r, buf + 1, (size_t)n - 1);
 	out->listener = chan_get_u16(&r);
-	get_sockaddr(&r, &out->client);
-	get_sockaddr(&r, &out->local);
+	chan_get_sockaddr(&r, &out->client);
+	chan_get_sockaddr(&r, &out->local);
 	has_fd = chan_get_u8(&r);
 	if (buf[0] != CHAN_HELLO || !chan_reader_done(&r) || has_fd > 1 || nfds != has_fd) {
 		chan_close_fds(fds, nfds);

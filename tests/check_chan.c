@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -249,6 +251,49 @@ START_TEST(round_trip)
 END_TEST
 
 /* The wire format the header promises: big-endian, 16-bit length prefixes. */
+/* Socket addresses: both families round-trip; anything else is refused, the reader bad. */
+START_TEST(sockaddr_round_trip_and_refusals)
+{
+	struct sockaddr_storage in4 = { 0 }, in6 = { 0 }, out;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&in4;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&in6;
+	static const unsigned char unix_family[sizeof(struct sockaddr_in)] = { AF_UNIX };
+	struct chan_reader r;
+	struct chan_msg m;
+
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons(143);
+	s4->sin_addr.s_addr = htonl(0xc0000207);
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = htons(993);
+	s6->sin6_addr.s6_addr[0] = 0x20;
+	s6->sin6_addr.s6_addr[15] = 0x01;
+	chan_msg_init(&m, CHAN_HELLO);
+	chan_put_sockaddr(&m, &in4);
+	chan_put_sockaddr(&m, &in6);
+	chan_reader_init(&r, m.data + 1, m.len - 1);
+	ck_assert(chan_get_sockaddr(&r, &out));
+	ck_assert(memcmp(&out, &in4, sizeof(struct sockaddr_in)) == 0);
+	ck_assert(chan_get_sockaddr(&r, &out));
+	ck_assert(memcmp(&out, &in6, sizeof(struct sockaddr_in6)) == 0);
+	ck_assert(chan_reader_done(&r));
+	/* A family of neither kind, and an IPv6 family at IPv4's length. */
+	chan_msg_init(&m, CHAN_HELLO);
+	chan_put_bytes(&m, unix_family, sizeof(unix_family));
+	chan_reader_init(&r, m.data + 1, m.len - 1);
+	ck_assert(!chan_get_sockaddr(&r, &out));
+	ck_assert(!chan_reader_done(&r));
+	s4->sin_family = AF_INET6;
+	chan_msg_init(&m, CHAN_HELLO);
+	chan_put_bytes(&m, &in4, sizeof(struct sockaddr_in));
+	chan_reader_init(&r, m.data + 1, m.len - 1);
+	ck_assert(!chan_get_sockaddr(&r, &out));
+	/* Nothing there at all. */
+	chan_reader_init(&r, m.data + 1, 0);
+	ck_assert(!chan_get_sockaddr(&r, &out));
+}
+END_TEST
+
 START_TEST(wire_format)
 {
 	static const unsigned char want[] = {
@@ -911,6 +956,7 @@ int main(void)
 	TCase *close_tc = tcase_create("close_all_but");
 
 	tcase_add_loop_test(fields, round_trip, 0, N(msg_cases));
+	tcase_add_test(fields, sockaddr_round_trip_and_refusals);
 	tcase_add_test(fields, wire_format);
 	tcase_add_test(fields, largest_message);
 	tcase_add_test(fields, every_truncation_refused);
