@@ -280,9 +280,18 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 {
 	enum mg_login_result result;
 
+	log_quote(session->user, sizeof(session->user), session->cred.user, session->cred.user_len);
 	/* Now, while the password is here: the attempt's keys for the penalty. */
 	session_penalty_keys(&session->cred, &session->user_key, &session->password_key);
-	result = login_once(session, reply, replysize);
+	if (!credentials_clean(&session->cred)) {
+		session->auth_failures++;
+		log_info("%s: %s user=%s reason=invalid-characters", login_failed_event(session),
+			 session->log_head, session->user);
+		wipe_secrets(session);
+		result = MG_LOGIN_FAILED;
+	} else {
+		result = login_once(session, reply, replysize);
+	}
 	if (result == MG_LOGIN_FAILED)
 		report_failure(session);
 	return result;
@@ -299,7 +308,6 @@ static enum mg_login_result login_once(struct mg_session *session, char *reply,
 	size_t preamble_len;
 	char err[256] = "";
 
-	log_quote(session->user, sizeof(session->user), session->cred.user, session->cred.user_len);
 	session->pam_verified = false;
 	auth_secret_wipe(&session->master_password);
 	/* The route first: PAM hands out a master password only for the backend it names. */

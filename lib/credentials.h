@@ -8,6 +8,7 @@
 #ifndef MG_CREDENTIALS_H
 #define MG_CREDENTIALS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -28,6 +29,24 @@ static inline void credentials_wipe(struct mg_credentials *cred)
 	explicit_bzero(cred->password, sizeof(cred->password));
 	cred->user_len = 0;
 	cred->password_len = 0;
+}
+
+/*
+ * Free of NUL, CR and LF, in the name and the password. Decoded SASL and
+ * IMAP literals can carry them; no backend protocol can take them (a CR LF
+ * would end the backend's command early), so such a login never reaches a
+ * backend.
+ */
+static inline bool credentials_clean(const struct mg_credentials *cred)
+{
+	const char *fields[2] = { cred->user, cred->password };
+	size_t lens[2] = { cred->user_len, cred->password_len };
+
+	for (size_t f = 0; f < 2; f++)
+		for (size_t i = 0; i < lens[f]; i++)
+			if (fields[f][i] == '\0' || fields[f][i] == '\r' || fields[f][i] == '\n')
+				return false;
+	return true;
 }
 
 #endif

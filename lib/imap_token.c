@@ -442,8 +442,13 @@ size_t imap_quote(const char *s, size_t len, bool nonsync, char *out, size_t out
 	size_t n;
 
 	*needs_sync_literal = false;
-	if (is_quotable(s, len))
-		return quote_string(s, len, out, outsize);
+	/*
+	 * Quoted when it can be and fits: a password of '"' and '\\' doubles
+	 * when quoted, and the literal that carries it anyway is barely longer
+	 * than the value.
+	 */
+	if (is_quotable(s, len) && (n = quote_string(s, len, out, outsize)) > 0)
+		return n;
 	n = quote_literal(s, len, nonsync, out, outsize);
 	if (n > 0 && !nonsync)
 		*needs_sync_literal = true;

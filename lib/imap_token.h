@@ -79,8 +79,10 @@ bool imap_word_equals(const char *s, size_t len, const char *word);
 /*
  * Write s[0..len) as an IMAP string for sending to a server: a quoted string
  * when possible, a literal "{N}\r\n..." (or "{N+}\r\n..." when nonsync is
- * true) when it contains CR, LF, NUL, or 8-bit bytes. Returns the number of
- * bytes written, or 0 when it does not fit in out[0..outsize).
+ * true) when it contains CR, LF, NUL, or 8-bit bytes, or when its quoted
+ * form (escapes double '"' and '\\') would not fit but the literal does.
+ * Returns the number of bytes written, or 0 when neither fits in
+ * out[0..outsize).
  * *needs_sync_literal is set when a synchronising literal was used.
  */
 size_t imap_quote(const char *s, size_t len, bool nonsync, char *out, size_t outsize,

@@ -751,6 +751,34 @@ START_TEST(test_quote_fit)
 }
 END_TEST
 
+/* A value of quotes and backslashes that fits only as a literal goes as one. */
+START_TEST(test_quote_falls_back_to_literal)
+{
+	char value[40], out[48];
+	bool sync;
+
+	for (size_t i = 0; i < sizeof(value); i++)
+		value[i] = i % 2 ? '\\' : '"';
+	/* quoted: 82 bytes; literal: "{40}\r\n" and the 40 */
+	ck_assert_uint_eq(imap_quote(value, sizeof(value), false, out, sizeof(out), &sync), 46);
+	ck_assert(memcmp(out, "{40}\r\n", 6) == 0);
+	ck_assert(memcmp(out + 6, value, sizeof(value)) == 0);
+	ck_assert(sync);
+	ck_assert_uint_eq(imap_quote(value, sizeof(value), true, out, sizeof(out), &sync), 47);
+	ck_assert(memcmp(out, "{40+}\r\n", 7) == 0);
+	ck_assert(!sync);
+	/* with room, the quoted form, as before */
+	{
+		char big[128];
+
+		ck_assert_uint_eq(imap_quote(value, sizeof(value), false, big, sizeof(big), &sync),
+				  82);
+		ck_assert_int_eq(big[0], '"');
+		ck_assert(!sync);
+	}
+}
+END_TEST
+
 /* Quote a value twice into "t LOGIN <q> <q>" and parse it back. */
 static void check_round_trip(const char *value, size_t len, bool nonsync)
 {
@@ -862,6 +890,7 @@ static Suite *imap_token_suite(void)
 	tc = tcase_create("quote");
 	tcase_add_loop_test(tc, test_quote, 0, TABLE_LEN(quote_cases));
 	tcase_add_loop_test(tc, test_quote_fit, 0, TABLE_LEN(quote_cases));
+	tcase_add_test(tc, test_quote_falls_back_to_literal);
 	tcase_add_loop_test(tc, test_quote_round_trip_bytes, 0, 256);
 	tcase_add_test(tc, test_quote_round_trip_values);
 	suite_add_tcase(s, tc);

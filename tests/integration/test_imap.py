@@ -470,6 +470,33 @@ def test_authenticate_plain_over_tls():
         logout(c)
 
 
+def test_credentials_with_line_breaks_never_reach_the_backend():
+    """NUL, CR or LF in a decoded name or password (a literal or SASL can
+    carry them) would end the backend's command early: refused, with no
+    connection to the backend at all."""
+    e = env()
+    backend_log = len(e.dovecot.log())
+    pw = USERS["alice"]
+    with secure() as c:
+        # A synchronising literal whose password holds CR LF.
+        bad = pw + "\r\nX LOGOUT"
+        c.send("a LOGIN alice {%d}\r\n" % len(bad))
+        assert c.readline().startswith("+")
+        c.send(bad + "\r\n")
+        refused = [c.read_response("a")[1]]
+        # SASL PLAIN with LF in the password, and a NUL inside a literal user name.
+        refused.append(c.command("b", "AUTHENTICATE PLAIN " + sasl_plain("alice", pw + "\n"))[1])
+        c.send("c LOGIN {6+}\r\nal\x00ice %s\r\n" % imap_quote(pw))
+        refused.append(c.read_response("c")[1])
+        for tag, line in zip("abc", refused):
+            assert line.startswith(tag + " NO ") or line.startswith(tag + " BAD "), refused
+        # The same session still logs in with clean credentials.
+        login_ok(c, "alice")
+        logout(c)
+    new = e.dovecot.log()[backend_log:]
+    assert new.count("Login: user=<alice>") == 1 and "auth failed" not in new, new
+
+
 def test_authenticate_login_over_tls():
     with secure() as c:
         c.send("a AUTHENTICATE LOGIN\r\n")
