@@ -33,7 +33,7 @@ enum chan_type {
 	CHAN_SESSION_REQUEST,		/* id, listener, client address; fd: child's channel */
 	CHAN_SESSION_END,		/* id: no longer counted */
 	CHAN_PENALTY_ASK,		/* id, client address, user and password hashes: a failed login */
-	CHAN_LOGIN_SUCCEEDED,		/* client address: its streak of failures ends */
+	CHAN_LOGIN_SUCCEEDED,		/* id, client address: logged in, its failures' streak ends */
 	/* master -> engine */
 	CHAN_TICKET_KEYS,		/* first message: the session ticket keys */
 	CHAN_SESSION_GRANT,		/* id: a child runs the session */

@@ -204,7 +204,8 @@ struct mg_config {
 	enum mg_log_level log_level;	/* default info */
 
 	unsigned max_connections;		/* default 1000 */
-	unsigned max_connections_per_ip;	/* default 20 */
+	unsigned max_connections_per_ip;	/* every session of an address; default 0: none */
+	unsigned max_prelogin_per_ip;	/* those not logged in yet, default 50 */
 	unsigned shutdown_grace;		/* seconds, default 10 */
 
 	unsigned login_timeout;		/* seconds from connect to login, default 60 */

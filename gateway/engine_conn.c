@@ -1091,6 +1091,7 @@ static void login_succeeded(struct engine_conn *conn)
 	struct chan_msg m;
 
 	chan_msg_init(&m, CHAN_LOGIN_SUCCEEDED);
+	chan_put_u64(&m, conn->id);
 	chan_put_sockaddr(&m, &conn->client_sa);
 	send_master(conn->ctx, &m, -1);
 }
@@ -1515,10 +1516,12 @@ void conn_refused(struct engine_ctx *ctx, uint64_t id, unsigned verdict)
 		return;
 	}
 	ops = protocol_ops(conn->listener->protocol);
-	text = verdict == CONNLIMIT_PER_IP ? ops->refusal_per_ip : ops->refusal_busy;
+	text = verdict == CONNLIMIT_TOTAL ? ops->refusal_busy : ops->refusal_per_ip;
 	log_warning("connection refused client=%s listener=%s reason=%s", conn->client_addr,
 		    conn->listener->name,
-		    verdict == CONNLIMIT_PER_IP ? "max-connections-per-ip" : "max-connections");
+		    verdict == CONNLIMIT_PER_IP ? "max-connections-per-ip"
+		    : verdict == CONNLIMIT_PRELOGIN_PER_IP ? "max-prelogin-per-ip"
+							: "max-connections");
 	/*
 	 * One non-blocking send of the refusal line. On an implicit-TLS listener
 	 * a cleartext line would be noise to the client's TLS stack, so the

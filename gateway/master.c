@@ -122,21 +122,26 @@ static void answer(struct engine_proc *e, enum chan_type type, uint64_t id, unsi
 
 static void judge(struct master *m, struct request *r)
 {
-	const struct mg_config *limits = m->current->cfg;
+	const struct mg_config *cfg = m->current->cfg;
+	const struct connlimit_limits limits = {
+		.max_total = cfg->max_connections,
+		.max_per_ip = cfg->max_connections_per_ip,
+		.max_prelogin_per_ip = cfg->max_prelogin_per_ip,
+	};
 	struct generation *g = r->engine->gen;
 	enum connlimit_verdict verdict;
 	struct mg_ipkey key;
 	pid_t pid;
 
-	if (r->engine->pid == 0 || m->stopping || netaddr_key((const struct sockaddr *)&r->client,
-							       &key) < 0) {
+	/* Counted as the penalty counts: an IPv6 client by its network. */
+	if (r->engine->pid == 0 || m->stopping ||
+	    penalty_address((const struct sockaddr *)&r->client, cfg->ipv6_prefix, &key) < 0) {
 		close(r->link);
 		return;
 	}
 	verdict = abuse_banned(m, &r->client)
 			  ? CONNLIMIT_BANNED
-			  : connlimit_check(&m->sessions, &key, limits->max_connections,
-					    limits->max_connections_per_ip);
+			  : connlimit_check(&m->sessions, &key, &limits);
 	if (verdict != CONNLIMIT_OK) {
 		close(r->link);
 		answer(r->engine, CHAN_SESSION_REFUSE, r->id, verdict);

@@ -87,14 +87,17 @@ int abuse_failed(struct master *m, struct engine_proc *e, struct chan_reader *r)
 	return 0;
 }
 
-int abuse_succeeded(struct master *m, struct chan_reader *r)
+int abuse_succeeded(struct master *m, struct engine_proc *e, struct chan_reader *r)
 {
 	struct sockaddr_storage client;
 	struct mg_ipkey key;
+	uint64_t id = chan_get_u64(r);
 	bool ok = chan_get_sockaddr(r, &client);
 
 	if (!ok || !chan_reader_done(r))
 		return -1;
+	/* No longer one of the address's connections before login. */
+	connlimit_logged_in(&m->sessions, e->group, id);
 	if (m->penalty != NULL && key_of(m, &client, &key))
 		penalty_succeeded(m->penalty, &key, mg_now_ms());
 	return 0;

@@ -21,17 +21,32 @@ void connlimit_free(struct connlimit *table)
 }
 
 enum connlimit_verdict connlimit_check(const struct connlimit *table, const struct mg_ipkey *addr,
-				       unsigned max_total, unsigned max_per_ip)
+				       const struct connlimit_limits *limits)
 {
-	unsigned same = 0;
+	unsigned same = 0, prelogin = 0;
 
-	if (table->count >= max_total)
+	if (table->count >= limits->max_total)
 		return CONNLIMIT_TOTAL;
 	for (size_t i = 0; i < table->count; i++) {
-		if (netaddr_key_equal(&table->entries[i].addr, addr))
+		if (netaddr_key_equal(&table->entries[i].addr, addr)) {
 			same++;
+			prelogin += !table->entries[i].logged_in;
+		}
 	}
-	return same >= max_per_ip ? CONNLIMIT_PER_IP : CONNLIMIT_OK;
+	if (limits->max_per_ip > 0 && same >= limits->max_per_ip)
+		return CONNLIMIT_PER_IP;
+	return prelogin >= limits->max_prelogin_per_ip ? CONNLIMIT_PRELOGIN_PER_IP : CONNLIMIT_OK;
+}
+
+int connlimit_logged_in(struct connlimit *table, unsigned group, uint64_t id)
+{
+	for (size_t i = 0; i < table->count; i++) {
+		if (table->entries[i].group == group && table->entries[i].id == id) {
+			table->entries[i].logged_in = true;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 int connlimit_add(struct connlimit *table, unsigned group, uint64_t id,
@@ -49,6 +64,7 @@ int connlimit_add(struct connlimit *table, unsigned group, uint64_t id,
 	table->entries[table->count].group = group;
 	table->entries[table->count].id = id;
 	table->entries[table->count].addr = *addr;
+	table->entries[table->count].logged_in = false;
 	table->count++;
 	return 0;
 }

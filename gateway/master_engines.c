@@ -291,7 +291,7 @@ static void engine_message(struct master *m, struct engine_proc *e, const unsign
 			return;
 		break;
 	case CHAN_LOGIN_SUCCEEDED:
-		if (nfds == 0 && abuse_succeeded(m, &r) == 0)
+		if (nfds == 0 && abuse_succeeded(m, e, &r) == 0)
 			return;
 		break;
 	case CHAN_ENGINE_READY:

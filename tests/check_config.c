@@ -331,7 +331,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->engines, 0);	/* auto: one per CPU */
 	ck_assert_int_eq(c->log_level, MG_LOG_INFO);
 	ck_assert_uint_eq(c->max_connections, 1000);
-	ck_assert_uint_eq(c->max_connections_per_ip, 20);
+	ck_assert_uint_eq(c->max_connections_per_ip, 0);
+	ck_assert_uint_eq(c->max_prelogin_per_ip, 50);
 	ck_assert_uint_eq(c->shutdown_grace, 10);
 	ck_assert_uint_eq(c->login_timeout, 60);
 	ck_assert_uint_eq(c->session_timeout, 1800);

@@ -24,19 +24,28 @@ static struct mg_ipkey key_of(const char *text)
 	return key;
 }
 
+/* max_total and max_per_ip as given; the pre-login limit out of the way. */
+static enum connlimit_verdict check(const struct connlimit *table, const struct mg_ipkey *addr,
+				    unsigned max_total, unsigned max_per_ip)
+{
+	const struct connlimit_limits limits = { max_total, max_per_ip, 1000000 };
+
+	return connlimit_check(table, addr, &limits);
+}
+
 START_TEST(per_ip_limit)
 {
 	struct connlimit table;
 	struct mg_ipkey a = key_of("192.0.2.1"), b = key_of("192.0.2.2");
 
 	connlimit_init(&table);
-	ck_assert_int_eq(connlimit_check(&table, &a, 10, 2), CONNLIMIT_OK);
+	ck_assert_int_eq(check(&table, &a, 10, 2), CONNLIMIT_OK);
 	ck_assert_int_eq(connlimit_add(&table, 7, 100, &a), 0);
 	ck_assert_int_eq(connlimit_add(&table, 7, 101, &a), 0);
-	ck_assert_int_eq(connlimit_check(&table, &a, 10, 2), CONNLIMIT_PER_IP);
-	ck_assert_int_eq(connlimit_check(&table, &b, 10, 2), CONNLIMIT_OK);
+	ck_assert_int_eq(check(&table, &a, 10, 2), CONNLIMIT_PER_IP);
+	ck_assert_int_eq(check(&table, &b, 10, 2), CONNLIMIT_OK);
 	ck_assert_int_eq(connlimit_remove(&table, 7, 100), 0);
-	ck_assert_int_eq(connlimit_check(&table, &a, 10, 2), CONNLIMIT_OK);
+	ck_assert_int_eq(check(&table, &a, 10, 2), CONNLIMIT_OK);
 	connlimit_free(&table);
 }
 END_TEST
@@ -49,8 +58,8 @@ START_TEST(total_limit)
 	connlimit_init(&table);
 	ck_assert_int_eq(connlimit_add(&table, 7, 1, &a), 0);
 	ck_assert_int_eq(connlimit_add(&table, 7, 2, &b), 0);
-	ck_assert_int_eq(connlimit_check(&table, &b, 2, 100), CONNLIMIT_TOTAL);
-	ck_assert_int_eq(connlimit_check(&table, &b, 3, 100), CONNLIMIT_OK);
+	ck_assert_int_eq(check(&table, &b, 2, 100), CONNLIMIT_TOTAL);
+	ck_assert_int_eq(check(&table, &b, 3, 100), CONNLIMIT_OK);
 	connlimit_free(&table);
 }
 END_TEST
@@ -101,11 +110,38 @@ START_TEST(grows_past_initial_capacity)
 	for (int pid = 1; pid <= 1000; pid++)
 		ck_assert_int_eq(connlimit_add(&table, 7, pid, &a), 0);
 	ck_assert_uint_eq(table.count, 1000);
-	ck_assert_int_eq(connlimit_check(&table, &a, 2000, 1000), CONNLIMIT_PER_IP);
-	ck_assert_int_eq(connlimit_check(&table, &a, 2000, 1001), CONNLIMIT_OK);
+	ck_assert_int_eq(check(&table, &a, 2000, 1000), CONNLIMIT_PER_IP);
+	ck_assert_int_eq(check(&table, &a, 2000, 1001), CONNLIMIT_OK);
 	for (int pid = 1000; pid >= 1; pid--)
 		ck_assert_int_eq(connlimit_remove(&table, 7, pid), 0);
 	ck_assert_uint_eq(table.count, 0);
+	connlimit_free(&table);
+}
+END_TEST
+
+/* Not logged in yet is what max_prelogin_per_ip counts; logged in, a session counts only in total. */
+START_TEST(prelogin_limit)
+{
+	const struct connlimit_limits limits = { .max_total = 100, .max_per_ip = 0,
+						 .max_prelogin_per_ip = 2 };
+	struct connlimit table;
+	struct mg_ipkey a = key_of("192.0.2.1"), b = key_of("192.0.2.2");
+
+	connlimit_init(&table);
+	ck_assert_int_eq(connlimit_add(&table, 7, 1, &a), 0);
+	ck_assert_int_eq(connlimit_add(&table, 7, 2, &a), 0);
+	ck_assert_int_eq(connlimit_check(&table, &a, &limits), CONNLIMIT_PRELOGIN_PER_IP);
+	ck_assert_int_eq(connlimit_check(&table, &b, &limits), CONNLIMIT_OK);
+	ck_assert_int_eq(connlimit_logged_in(&table, 7, 1), 0);
+	ck_assert_int_eq(connlimit_check(&table, &a, &limits), CONNLIMIT_OK);
+	/* an office behind one address: many logged in, no limit per address by default */
+	for (uint64_t id = 10; id < 60; id++) {
+		ck_assert_int_eq(connlimit_add(&table, 7, id, &a), 0);
+		ck_assert_int_eq(connlimit_logged_in(&table, 7, id), 0);
+	}
+	ck_assert_int_eq(connlimit_check(&table, &a, &limits), CONNLIMIT_OK);
+	ck_assert_int_eq(connlimit_logged_in(&table, 7, 999), -1);
+	ck_assert_int_eq(connlimit_logged_in(&table, 8, 1), -1);
 	connlimit_free(&table);
 }
 END_TEST
@@ -117,6 +153,7 @@ int main(void)
 
 	tcase_add_test(tc, per_ip_limit);
 	tcase_add_test(tc, total_limit);
+	tcase_add_test(tc, prelogin_limit);
 	tcase_add_test(tc, remove_unknown_pid);
 	tcase_add_test(tc, grows_past_initial_capacity);
 	tcase_add_test(tc, remove_group_forgets_one_engine);

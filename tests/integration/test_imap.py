@@ -845,18 +845,24 @@ def limits_gateway():
     return _limits
 
 
+def two_then_refused(port, bye="* BYE"):
+    """Two connections greeted, the third refused with bye and closed."""
+    c1, c2 = plain(port), plain(port)
+    for c in (c1, c2):
+        assert c.greeting.startswith("* OK"), c.greeting
+    c3 = plain(port, greeting=False)
+    line = c3.readline()
+    assert line.startswith(bye), "third connection from one IP: %r" % line
+    c3.expect_closed(5)
+    c3.close()
+    return c1, c2
+
+
 def test_per_ip_connection_limit():
     mg = limits_gateway()
     port = mg.port("imap")
-    c1, c2 = plain(port), plain(port)
+    c1, c2 = two_then_refused(port)
     try:
-        for c in (c1, c2):
-            assert c.greeting.startswith("* OK"), c.greeting
-        c3 = plain(port, greeting=False)
-        line = c3.readline()
-        assert line.startswith("* BYE"), "third connection from one IP: %r" % line
-        c3.expect_closed(5)
-        c3.close()
         for i, c in enumerate((c1, c2)):
             untagged, tagged = c.command("n%d" % i, "NOOP")
             assert_tagged(tagged, "n%d" % i, "OK")
@@ -869,6 +875,44 @@ def test_per_ip_connection_limit():
         c1.close()
         c2.close()
     mg.wait_no_children(5)
+
+
+def test_prelogin_limit_spares_logged_in_sessions():
+    """Per address, only connections that have not logged in yet are
+    limited: an office behind one NAT address keeps its logged-in sessions."""
+    mg = gateway("mg-prelogin", max_connections=20, max_prelogin_per_ip=2)
+    port = mg.port("imap")
+    c1, c2 = two_then_refused(port, "* BYE Too many connections from your address")
+    try:
+        mg.wait_log(r"connection refused client=127\.0\.0\.1 listener=imap "
+                    r"reason=max-prelogin-per-ip")
+        # Logged in, c1 no longer counts; nor do four more logged-in sessions.
+        c1.starttls()
+        login_ok(c1, "alice")
+        others = []
+        for i in range(4):
+            mgtest.wait_until(lambda: plain_accepted(port, others), 5,
+                              what="a connection while only c2 waits for its login")
+            others[-1].starttls()
+            login_ok(others[-1], "carol")
+        for c in others:
+            logout(c)
+            c.close()
+    finally:
+        c1.close()
+        c2.close()
+    mg.stop()
+
+
+def plain_accepted(port, keep):
+    """Open a connection; True (and keep it) when it was greeted, not refused."""
+    c = plain(port, greeting=False)
+    line = c.readline()
+    if line.startswith("* OK"):
+        keep.append(c)
+        return True
+    c.close()
+    return False
 
 
 def test_global_connection_limit():
