@@ -71,10 +71,12 @@ error: the gateway-vs-Dovecot figures are still measured.
 """
 
 import argparse
+import collections
 import errno
 import json
 import os
 import platform
+import random
 import re
 import resource
 import selectors
@@ -110,6 +112,8 @@ CERTS_FULL = 10000               # pairs the budgets are for
 BUDGET_CERTS_LOAD_S = 10.0       # start to engines ready with them
 BUDGET_CERTS_ADDED_MB = 60.0     # tree PSS they add (judged at CERTS_FULL only)
 BUDGET_SNI_RATIO = 1.0           # CPU per full handshake with SNI / without
+BUDGET_GUESSING_RATIO = 1.1      # legitimate LOGIN median and sessions/s under a guessing
+                                 # attack, against without it: within 10%
 
 BURST_THREADS = 32               # client threads for the machine-bound sessions/s
 NGINX_WORKERS = "auto"           # one worker per CPU, as a gateway uses every core
@@ -286,6 +290,70 @@ def run_sessions(port, ca, count, threads, deadline_s):
         raise BenchError("only %d of %d sessions on port %d finished within %.0f s"
                          % (state["done"], count, port, deadline_s))
     return wall, state["latencies"]
+
+
+def one_guess(port, ca, source, user, wait_s):
+    """One wrong-password attempt from source, as a guesser makes it: the
+    STARTTLS dialogue, LOGIN with a password nobody has, wait_s for the
+    answer (the penalty keeps a patient guesser waiting up to 15 s; this one
+    moves on), close. Returns what happened: "failed" (NO), "abandoned" (no
+    answer in time), "refused" (a BYE at the greeting: a limit), "banned"
+    (closed before any greeting), or "error"."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((source, 0))
+        s.settimeout(10)
+        s.connect((HOST, port))
+        greeting = s.recv(4096)
+        if not greeting:
+            return "banned"
+        if greeting.startswith(b"* BYE"):
+            return "refused"
+        s.sendall(b"S STARTTLS\r\n")
+        reply = b""
+        while b"S OK" not in reply:
+            chunk = s.recv(4096)
+            if not chunk:
+                return "error"
+            reply += chunk
+        t = client_context(ca).wrap_socket(s, server_hostname="localhost")
+        s = t
+        s.sendall(b"L LOGIN %s \"guess-%d\"\r\n" % (user.encode(), random.getrandbits(48)))
+        s.settimeout(wait_s)
+        try:
+            answer = s.recv(4096)
+        except socket.timeout:
+            return "abandoned"
+        return "failed" if b"L NO" in answer else "error"
+    except OSError:
+        return "error"
+    finally:
+        s.close()
+
+
+def run_guessers(port, ca, attempts, sources, threads, wait_s, deadline_s):
+    """attempts wrong logins from sources loopback addresses (127.0.3.N),
+    spread over threads; returns the count of each outcome."""
+    lock = threading.Lock()
+    state = {"next": 0, "outcomes": collections.Counter()}
+    deadline = time.monotonic() + deadline_s
+
+    def worker():
+        while True:
+            with lock:
+                n = state["next"]
+                if n >= attempts or time.monotonic() > deadline:
+                    return
+                state["next"] += 1
+            outcome = one_guess(port, ca, "127.0.3.%d" % (1 + n % sources),
+                                "user%d" % (n % 97), wait_s)
+            with lock:
+                state["outcomes"][outcome] += 1
+
+    workers = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    return workers, state
 
 
 def median_ms(timings, what="login"):
@@ -1303,7 +1371,75 @@ class Bench:
                      "<= %.0f kB" % budget, "within" if v <= budget else "OVER",
                      key="idle_pss_kb_per_session_" + label)
 
-    # -- 6. 10,000 idle sessions (--idle-10k) ---------------------------------------
+    # -- 6. password guessing ----------------------------------------------------------
+    def guessing(self):
+        """Legitimate clients logging in while guessers from many addresses
+        try wrong passwords, against the same clients without the attack, on
+        a gateway with the production defaults (login_penalty on, bans after
+        20 failures, 50 connections before login per address). Reports the
+        legitimate LOGIN median and sessions/s both ways (goal: within 10%),
+        and the gateway's CPU per attempt it rejected (the attack's CPU less
+        the legitimate sessions' at their own cost)."""
+        a = self.args
+        attempts, sources = (300, 10) if a.quick else (2000, 50)
+        legit, threads = a.logins, 8
+        mg = self.start_gateway(self.dovecot, "mailgated-guessing", 4000,
+                                listeners=[mgtest.listener("imap_plain", "starttls",
+                                                           backend="plain")],
+                                login_penalty=True, ban_after=20, max_connections_per_ip=0)
+        port = mg.port("imap_plain")
+        r = {"attempts": attempts, "sources": sources, "legit_sessions": legit}
+        try:
+            run_sessions(port, self.certs.ca, a.warmup, threads, a.phase_timeout)
+            (wall0, base), u0, s0, _ = self.tree_cpu(
+                "gateway", lambda: run_sessions(port, self.certs.ca, legit, threads,
+                                                a.phase_timeout), mg)
+
+            def attacked():
+                workers, state = run_guessers(port, self.certs.ca, attempts, sources, 32, 0.5,
+                                              a.phase_timeout)
+                result = run_sessions(port, self.certs.ca, legit, threads, a.phase_timeout)
+                for w in workers:
+                    w.join(max(0.1, a.phase_timeout))
+                if any(w.is_alive() for w in workers):
+                    raise BenchError("the guessers did not finish within %.0f s"
+                                     % a.phase_timeout)
+                return result, state["outcomes"]
+            ((wall1, under), outcomes), u1, s1, _ = self.tree_cpu("gateway", attacked, mg)
+        finally:
+            mg.stop()
+        per_session = (u0 + s0) / legit
+        r["outcomes"] = dict(outcomes)
+        r["base"] = {"login_median_ms": median_ms(base), "sessions_per_s": legit / wall0}
+        r["attack"] = {"login_median_ms": median_ms(under), "sessions_per_s": legit / wall1}
+        r["cpu_ms_per_attempt"] = max(0.0, (u1 + s1) - per_session * legit) / attempts
+        log("guessing: %d attempts from %d addresses (%s); legitimate LOGIN median %.2f ms "
+            "under attack, %.2f ms without; %.1f sessions/s under attack, %.1f without; "
+            "%.2f ms gateway CPU per attempt"
+            % (attempts, sources, ", ".join("%s %d" % kv for kv in sorted(outcomes.items())),
+               r["attack"]["login_median_ms"], r["base"]["login_median_ms"],
+               r["attack"]["sessions_per_s"], r["base"]["sessions_per_s"],
+               r["cpu_ms_per_attempt"]))
+        self.raw["guessing"] = r
+        latency = r["attack"]["login_median_ms"] / r["base"]["login_median_ms"]
+        rate = r["base"]["sessions_per_s"] / r["attack"]["sessions_per_s"]
+        self.add("guessing: legitimate LOGIN median, attacked / not", "ratio", latency,
+                 budget="<= %.1f" % BUDGET_GUESSING_RATIO,
+                 verdict="within" if latency <= BUDGET_GUESSING_RATIO else "OVER",
+                 key="guessing_login_ratio")
+        self.add("guessing: legitimate sessions/s, not attacked / attacked", "ratio", rate,
+                 budget="<= %.1f" % BUDGET_GUESSING_RATIO,
+                 verdict="within" if rate <= BUDGET_GUESSING_RATIO else "OVER",
+                 key="guessing_rate_ratio")
+        self.add("guessing: gateway CPU per wrong-password attempt", "ms",
+                 r["cpu_ms_per_attempt"], key="guessing_cpu_ms_per_attempt")
+        self.add("  attempts banned / refused at a limit / answered NO / abandoned", "-",
+                 None, budget="%d / %d / %d / %d" % tuple(outcomes.get(k, 0) for k in
+                                                        ("banned", "refused", "failed",
+                                                         "abandoned")),
+                 key="guessing_outcomes")
+
+    # -- 7. 10,000 idle sessions (--idle-10k) ---------------------------------------
     def idle_many(self):
         """Many idle authenticated sessions through a gateway and a Dovecot
         of their own (limits raised for them alone, so that the other
@@ -1789,7 +1925,7 @@ def _still_open(conn):
 # --only's names, in the order a run measures them; idle-10k only when asked.
 PHASES = {"sessions": "sessions", "handshakes": "handshakes", "burst": "sessions_burst",
           "login": "login_latency", "throughput": "throughput", "memory": "memory",
-          "certs": "cert_dir", "idle-10k": "idle_many"}
+          "certs": "cert_dir", "guessing": "guessing", "idle-10k": "idle_many"}
 
 
 def parse_args(argv):
