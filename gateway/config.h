@@ -209,6 +209,7 @@ struct mg_config {
 	unsigned shutdown_grace;		/* seconds, default 10 */
 
 	unsigned login_timeout;		/* seconds from connect to login, default 60 */
+	unsigned tls_handshake_timeout;	/* seconds for a client's TLS handshake, default 10 */
 	unsigned session_timeout;	/* seconds of idle after login, default 1800 */
 	unsigned backend_connect_timeout;	/* seconds, default 10 */
 	unsigned backend_timeout;	/* seconds for each backend reply, default 30 */
@@ -216,6 +217,7 @@ struct mg_config {
 	size_t max_line_length;		/* bytes, default 8192 */
 	size_t max_literal_size;	/* bytes before login, default 8192 */
 	unsigned max_bad_commands;	/* before login, default 10 */
+	unsigned max_commands_before_login;	/* valid ones too, default 50 */
 	unsigned max_auth_failures;	/* before the connection is closed, default 3; also
 					   the PAM requests the auth process answers a session */
 	unsigned auth_failure_delay_ms;	/* base delay after a failed login, default 2000 */

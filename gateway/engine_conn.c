@@ -27,8 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -50,6 +52,7 @@
 #include "engine_tls.h"
 
 #define CLOSING_FLUSH_MS 30000
+#define CLOSING_GRACE_MS 1000	/* flushing a goodbye after the login deadline */
 
 enum conn_phase {
 	PHASE_NEW,
@@ -421,8 +424,28 @@ static void conn_free(struct engine_conn *conn)
 		ctx->on_idle(ctx);
 }
 
+/*
+ * Past the login deadline without a login, answers the client has not taken
+ * (still unsent in the kernel: it does not read) are dropped with a reset,
+ * not sent after the deadline. A goodbye that went out is not touched.
+ */
+static void abort_unread_prelogin(const struct engine_conn *conn)
+{
+	struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+	int fd, unsent = 0;
+
+	if (conn->phase == PHASE_RELAY || conn->phase == PHASE_HANDOFF ||
+	    conn->front.a.bev == NULL ||
+	    mg_now_ms() < conn->start_ms + (long long)conn->ctx->cfg->login_timeout * 1000)
+		return;
+	fd = bufferevent_getfd(conn->front.a.bev);
+	if (fd >= 0 && ioctl(fd, SIOCOUTQNSD, &unsent) == 0 && unsent > 0)
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+}
+
 static void conn_end(struct engine_conn *conn, const char *reason)
 {
+	abort_unread_prelogin(conn);
 	set_reason(conn, reason);
 	count_front(conn);
 	/*
@@ -564,6 +587,8 @@ static void start_client_tls(struct engine_conn *conn)
 		return;
 	}
 	set_phase(conn, PHASE_CLIENT_TLS);
+	/* Its own bound: a stalled handshake must not hold the connection until the login one. */
+	arm_timer(conn, (long long)conn->ctx->cfg->tls_handshake_timeout * 1000);
 	/* The child end stays empty until TLS is up: nothing is read before that. */
 	pipe_set(&conn->front, &conn->front.a, bev);
 }
@@ -572,11 +597,15 @@ static void client_tls_up(struct engine_conn *conn)
 {
 	struct ssl_st *ssl = bufferevent_openssl_get_ssl(conn->front.a.bev);
 	struct chan_msg m;
+	long long left;
 
 	snprintf(conn->tls_version, sizeof(conn->tls_version), "%s", tls_ssl_version(ssl));
 	snprintf(conn->tls_cipher, sizeof(conn->tls_cipher), "%s", tls_ssl_cipher(ssl));
 	/* Checked here, so the child routes and logs nothing but a host name. */
 	tls_ssl_server_name(ssl, conn->sni);
+	/* Back to what is left of the pre-login backstop. */
+	left = conn->start_ms + prelogin_budget_ms(conn->ctx->cfg) - mg_now_ms();
+	arm_timer(conn, left > 0 ? left : 1);
 	chan_msg_init(&m, CHAN_TLS_UP);
 	chan_put_str(&m, conn->tls_version);
 	chan_put_str(&m, conn->tls_cipher);
@@ -1193,6 +1222,21 @@ static void closing_flushed(struct engine_conn *conn)
 	conn_end(conn, NULL);
 }
 
+/*
+ * How long the child's last lines may take to reach the client: never past
+ * the login deadline (and a grace), so a client that does not read cannot
+ * keep its connection by leaving our answers queued.
+ */
+static long long closing_flush_ms(const struct engine_conn *conn)
+{
+	long long left = conn->start_ms + (long long)conn->ctx->cfg->login_timeout * 1000 +
+			 CLOSING_GRACE_MS - mg_now_ms();
+
+	if (left < CLOSING_GRACE_MS)
+		left = CLOSING_GRACE_MS;
+	return left < CLOSING_FLUSH_MS ? left : CLOSING_FLUSH_MS;
+}
+
 static void child_close(struct engine_conn *conn, struct chan_reader *r)
 {
 	unsigned backend;
@@ -1210,7 +1254,7 @@ static void child_close(struct engine_conn *conn, struct chan_reader *r)
 	free_bev(&conn->back.a);
 	free_bev(&conn->back.b);
 	set_phase(conn, PHASE_CLOSING);
-	arm_timer(conn, CLOSING_FLUSH_MS);
+	arm_timer(conn, closing_flush_ms(conn));
 	if (conn->front.a.bev == NULL) {
 		conn_end(conn, NULL);
 		return;
@@ -1404,6 +1448,12 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	struct engine_conn *conn = arg;
 	long long idle_ms = (long long)conn->ctx->cfg->session_timeout * 1000;
 
+	if (conn->phase == PHASE_CLIENT_TLS) {
+		log_info("tls handshake timed out client=%s:%u listener=%s", conn->client_addr,
+			 conn->client_port, conn->listener->name);
+		conn_end(conn, "tls-timeout");
+		return;
+	}
 	if (conn->phase != PHASE_RELAY) {
 		conn_end(conn, conn->phase == PHASE_CLOSING ? "write-timeout" : "login-timeout");
 		return;

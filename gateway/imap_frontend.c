@@ -490,7 +490,12 @@ static void step(struct imap_client *client)
 	case READ_ANSWERED:
 		break;
 	case READ_COMMAND:
-		result = dispatch(client);
+		/* Empty lines are ignored, not counted; the deadline bounds them. */
+		if ((client->command_len > 0 ? session_command_allowed(client->session)
+					     : session_within_deadline(client->session)) < 0)
+			result = COMMAND_CLOSE;
+		else
+			result = dispatch(client);
 		break;
 	}
 	switch (result) {

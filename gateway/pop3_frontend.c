@@ -338,7 +338,8 @@ static enum command_result next_command(struct pop3_client *client)
 	kept = len < sizeof(line) ? len : sizeof(line);
 	memcpy(line, session->client.in, kept);
 	stream_consume(&session->client, (size_t)n);
-	result = dispatch(client, line, kept);
+	result = session_command_allowed(session) < 0 ? COMMAND_CLOSE
+						       : dispatch(client, line, kept);
 	explicit_bzero(line, sizeof(line));
 	return result;
 }

@@ -48,8 +48,12 @@ const struct mg_protocol_ops *protocol_ops(enum mg_protocol protocol)
 
 int session_send(struct mg_session *session, const char *text, size_t len)
 {
-	if (stream_write_all(&session->client, text, len, session_write_deadline(session)) < 0) {
-		session->end_reason = "write-error";
+	int rc = stream_write_all(&session->client, text, len, session_write_deadline(session));
+
+	if (rc < 0) {
+		/* Before login the write deadline is the login deadline. */
+		session->end_reason = rc == MG_IO_TIMEOUT && !session->logged_in ? "login-timeout"
+										  : "write-error";
 		return -1;
 	}
 	return 0;
@@ -85,7 +89,8 @@ long long session_client_deadline(const struct mg_session *session)
 
 long long session_write_deadline(const struct mg_session *session)
 {
-	return mg_now_ms() + CLIENT_WRITE_TIMEOUT_MS;
+	/* A login may end after the deadline (a slow backend): its answer still goes out. */
+	return session->logged_in ? mg_now_ms() + CLIENT_WRITE_TIMEOUT_MS : session->login_deadline;
 }
 
 /*
@@ -294,6 +299,7 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 	}
 	if (result == MG_LOGIN_FAILED)
 		report_failure(session);
+	session->logged_in = result == MG_LOGIN_OK;
 	return result;
 }
 

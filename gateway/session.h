@@ -68,6 +68,8 @@ struct mg_session {
 	char user[128];			/* quoted and escaped (log_quote), for logs */
 	unsigned auth_failures;
 	unsigned bad_commands;
+	unsigned commands;		/* every command before login, valid or not */
+	bool logged_in;			/* the backend said yes: login_deadline is over */
 	/* The login being tried, for the master's penalty (session_penalty.h). */
 	uint64_t user_key, password_key;
 	unsigned penalty_ms;		/* the master's delay before the next failure reply */
@@ -110,7 +112,11 @@ void session_failure_delay(struct mg_session *session);
 
 /* Deadline for the next client read before login (the login_timeout bound). */
 long long session_client_deadline(const struct mg_session *session);
-/* Deadline for a write to the client (never blocks longer than this). */
+/*
+ * Deadline for a write to the client (never blocks longer than this): before
+ * login the login deadline itself, so a client that does not read our
+ * answers cannot stretch it.
+ */
 long long session_write_deadline(const struct mg_session *session);
 
 /*

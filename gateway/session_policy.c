@@ -1,9 +1,10 @@
 /*
- * session_policy.c - the bad-command and failed-login limits of
+ * session_policy.c - the deadline, command, bad-command and failed-login limits of
  * session_policy.h, shared by imap_frontend.c and pop3_frontend.c.
  */
 #include <stdarg.h>
 
+#include "clock.h"
 #include "session_policy.h"
 
 /* Past a limit: the protocol's goodbye with why, and the reason for the log line. */
@@ -12,6 +13,26 @@ static int goodbye(struct mg_session *session, const char *text, const char *rea
 	session_reply(session, "%s %s", session->ops->goodbye, text);
 	session->end_reason = reason;
 	return -1;
+}
+
+int session_within_deadline(struct mg_session *session)
+{
+	/* Checked per line, not only when a read waits: pipelined lines never wait. */
+	if (mg_now_ms() >= session->login_deadline) {
+		session_read_failed(session, MG_IO_TIMEOUT);
+		return -1;
+	}
+	return 0;
+}
+
+int session_command_allowed(struct mg_session *session)
+{
+	if (session_within_deadline(session) < 0)
+		return -1;
+	session->commands++;
+	if (session->commands > session->cfg->max_commands_before_login)
+		return goodbye(session, "Too many commands before login.", "too-many-commands");
+	return 0;
 }
 
 int session_bad_command(struct mg_session *session, const char *fmt, ...)

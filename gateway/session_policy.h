@@ -1,6 +1,7 @@
 /*
  * session_policy.h - the pre-login limits both front ends apply, in one
- * place: invalid commands (max_bad_commands) and failed logins
+ * place: the login deadline, commands (max_commands_before_login), invalid
+ * commands (max_bad_commands) and failed logins
  * (max_auth_failures, with the randomised delay before each answer).
  *
  * The front end words the answer in its protocol ("tag BAD ...", "-ERR
@@ -12,6 +13,22 @@
 #define MG_SESSION_POLICY_H
 
 #include "session.h"
+
+/*
+ * A line was read before login: past the login deadline say goodbye as for a
+ * read that timed out (end_reason "login-timeout") and return -1; else 0.
+ */
+int session_within_deadline(struct mg_session *session);
+
+/*
+ * A command was read (not yet answered): past the login deadline say
+ * goodbye as for a read that timed out (end_reason "login-timeout"); count
+ * it, valid or not, and past max_commands_before_login say goodbye ("Too
+ * many commands before login.") with end_reason "too-many-commands" instead
+ * of answering it. Returns 0 when the command may run, -1 when the session
+ * ends.
+ */
+int session_command_allowed(struct mg_session *session);
 
 /*
  * A command was refused as invalid, not allowed or too large: send the

@@ -379,6 +379,7 @@ void fake_frontend_init(struct fake_frontend *t, const struct mg_protocol_ops *o
 	t->cfg.max_line_length = 256;
 	t->cfg.max_literal_size = 64;
 	t->cfg.max_bad_commands = 3;
+	t->cfg.max_commands_before_login = 50;
 	t->cfg.max_auth_failures = 2;
 	t->cfg.auth_failure_delay_ms = 0;
 	t->cfg.login_timeout = 10;

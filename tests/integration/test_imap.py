@@ -10,8 +10,10 @@ mailgated. Run: python3 tests/integration/test_imap.py
 import os
 import re
 import socket
+import select
 import ssl
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -833,6 +835,156 @@ def test_login_timeout():
         assert any(l.startswith("* BYE") for l in lines), "no * BYE before the close: %r" % lines
         assert 1.5 <= elapsed <= 5.5, "closed after %.1f s with login_timeout = 2" % elapsed
     mg.stop()
+
+
+# The deadlines (issue 11): login_timeout bounds the whole pre-login phase
+# whatever the client does, tls_handshake_timeout a client's handshake.
+DEADLINE_LOGIN = 6
+DEADLINE_TLS = 2
+_deadlines = None
+
+
+def deadline_gateway():
+    global _deadlines
+    if _deadlines is None:
+        _deadlines = gateway("mg-deadlines", login_timeout=DEADLINE_LOGIN,
+                             tls_handshake_timeout=DEADLINE_TLS,
+                             max_commands_before_login=10000)
+    return _deadlines
+
+
+def assert_cut_off_at(elapsed, deadline, what):
+    # generous bounds: the machine is loaded
+    assert deadline - 0.5 <= elapsed <= deadline + 3, \
+        "%s cut off after %.1f s, deadline %d s" % (what, elapsed, deadline)
+
+
+def trickle_until_closed(sock, data, limit):
+    """Send data one byte a second (the pace is what is tested) until the
+    server closes; returns the seconds until then and the bytes received."""
+    t0 = time.monotonic()
+    received = b""
+    for i in range(limit):
+        try:
+            sock.sendall(data[i % len(data):i % len(data) + 1])
+        except OSError:
+            return time.monotonic() - t0, received
+        # waiting for the server's close is the second between bytes
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            r, _, _ = select.select([sock], [], [], max(0.0, end - time.monotonic()))
+            if not r:
+                continue
+            try:
+                chunk = sock.recv(4096)
+            except (ConnectionResetError, ssl.SSLError):
+                chunk = b""
+            if not chunk:
+                return time.monotonic() - t0, received
+            received += chunk
+    raise AssertionError("still open after %d bytes a second apart; got %r" % (limit, received))
+
+
+def test_trickling_client_cut_off_at_login_timeout():
+    mg = deadline_gateway()
+    t0 = time.monotonic()
+    with plain(mg.port("imap")) as c:
+        port = c.sock.getsockname()[1]
+        # a command never finished: one byte a second
+        _, received = trickle_until_closed(c.sock, b"a NOOP " + b"x" * 100, 30)
+        assert_cut_off_at(time.monotonic() - t0, DEADLINE_LOGIN, "a trickling client")
+        assert received.startswith(b"* BYE "), received
+        assert "reason=login-timeout" in mg.session_end_line(port)
+
+
+def tls_trickle(mg, sock, port, t0):
+    # a ClientHello's record header, then one byte a second of the rest
+    _, received = trickle_until_closed(sock, b"\x16\x03\x01\x02\x00" + b"\x01" * 200, 30)
+    assert_cut_off_at(time.monotonic() - t0, DEADLINE_TLS, "a trickling TLS handshake")
+    assert received == b"", received
+    assert "reason=tls-timeout" in mg.session_end_line(port)
+
+
+def test_trickling_implicit_tls_handshake_cut_off():
+    mg = deadline_gateway()
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", mg.port("imaps"))) as s:
+        tls_trickle(mg, s, s.getsockname()[1], t0)
+
+
+def test_trickling_handshake_after_starttls_cut_off():
+    mg = deadline_gateway()
+    with plain(mg.port("imap")) as c:
+        untagged, tagged = c.command("S", "STARTTLS")
+        assert_tagged(tagged, "S", "OK")
+        tls_trickle(mg, c.sock, c.sock.getsockname()[1], time.monotonic())
+
+
+def test_stalled_tls_handshake_cut_off():
+    mg = deadline_gateway()
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", mg.port("imaps"))) as s:
+        s.sendall(b"\x16\x03\x01\x02\x00\x01")     # a ClientHello that never ends
+        s.settimeout(DEADLINE_TLS + 10)
+        try:
+            assert s.recv(4096) == b""
+        except ConnectionResetError:
+            pass
+        assert_cut_off_at(time.monotonic() - t0, DEADLINE_TLS, "a stalled TLS handshake")
+        assert "reason=tls-timeout" in mg.session_end_line(s.getsockname()[1])
+
+
+def test_pipelining_slow_reader_cut_off_at_login_timeout():
+    mg = deadline_gateway()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    t0 = time.monotonic()
+    s.connect(("127.0.0.1", mg.port("imap")))
+    port = s.getsockname()[1]
+
+    def flood():
+        try:
+            # about 100 bytes of answer each: more than every buffer on the way holds
+            s.sendall(b"c CAPABILITY\r\n" * 10000)
+        except OSError:
+            pass
+    sender = threading.Thread(target=flood, daemon=True)
+    sender.start()
+    received = 0
+    closed_after = None
+    try:
+        while time.monotonic() - t0 < DEADLINE_LOGIN + 20:
+            r, _, _ = select.select([s], [], [], 0.5)
+            if not r:
+                continue
+            try:
+                chunk = s.recv(256)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                closed_after = time.monotonic() - t0
+                break
+            received += len(chunk)
+            time.sleep(0.02)    # the slow reader: about 12 kB/s (the pace under test)
+    finally:
+        s.close()
+    assert closed_after is not None, "still answered %d bytes after %.0f s" % (
+        received, time.monotonic() - t0)
+    assert_cut_off_at(closed_after, DEADLINE_LOGIN, "a pipelining slow reader")
+    assert received > 1000, received    # it was answered until then
+    assert "reason=login-timeout" in mg.session_end_line(port)
+
+
+def test_max_commands_before_login():
+    # the shared gateway: the default, 50; valid commands count too
+    with plain() as c:
+        port = c.sock.getsockname()[1]
+        c.send("".join("n%d NOOP\r\n" % i for i in range(51)))
+        lines = c.expect_closed(10)
+        assert [l for l in lines if l.startswith("n")] == \
+            ["n%d OK NOOP completed." % i for i in range(50)], lines
+        assert lines[-1] == "* BYE Too many commands before login.", lines
+    assert "reason=too-many-commands" in env().mg.session_end_line(port)
 
 
 _limits = None

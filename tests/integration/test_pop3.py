@@ -209,6 +209,18 @@ def test_unknown_command_and_limit():
         assert lines and all(l.startswith("-ERR") for l in lines), lines
 
 
+def test_max_commands_before_login():
+    # the default, 50, and valid commands count too (issue 11)
+    with plain() as c:
+        port = c.sock.getsockname()[1]
+        c.send("CAPA\r\n" * 51)
+        lines = c.expect_closed(10)
+        assert sum(1 for l in lines if l.startswith("+OK")) == 50, lines
+        assert lines.count(".") == 50, lines
+        assert lines[-1] == "-ERR Too many commands before login.", lines
+    assert "reason=too-many-commands" in env().mg.session_end_line(port)
+
+
 def test_overlong_line_closes():
     with plain() as c:
         c.send("USER " + "x" * 9000 + "\r\n")
