@@ -6,12 +6,10 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include <openssl/evp.h>
-#include <openssl/crypto.h>
-
 #include "session_penalty.h"
+#include "siphash.h"
 
-static unsigned char penalty_key[32];
+static unsigned char penalty_key[SIPHASH_KEY_LEN];
 
 int session_penalty_key_init(void)
 {
@@ -20,14 +18,13 @@ int session_penalty_key_init(void)
 	return 0;
 }
 
-/* HMAC-SHA256 of the parts (each ended by a NUL, so they cannot slide), first 8 bytes. */
+/* SipHash of the parts, each ended by a NUL so that they cannot slide into each other. */
 static uint64_t keyed_hash(const char *label, const char *a, size_t alen, const char *b,
 			   size_t blen)
 {
 	unsigned char in[1 + MG_USER_MAX + 1 + MG_PASSWORD_MAX + 1];
-	unsigned char out[32];
-	size_t n = 0, outlen = 0;
-	uint64_t h = 0;
+	size_t n = 0;
+	uint64_t h;
 
 	in[n++] = (unsigned char)label[0];
 	for (size_t i = 0; i < alen; i++)
@@ -38,11 +35,8 @@ static uint64_t keyed_hash(const char *label, const char *a, size_t alen, const 
 		n += blen;
 		in[n++] = '\0';
 	}
-	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, penalty_key, sizeof(penalty_key), in, n,
-		      out, sizeof(out), &outlen) != NULL && outlen >= sizeof(h))
-		memcpy(&h, out, sizeof(h));
-	OPENSSL_cleanse(in, sizeof(in));
-	OPENSSL_cleanse(out, sizeof(out));
+	h = siphash24(penalty_key, in, n);
+	explicit_bzero(in, sizeof(in));
 	return h;
 }
 

@@ -3,7 +3,7 @@
  * (master_penalty.h) about a failed login, and what it hears back.
  *
  * The master never sees a name or a password: the child sends two keyed
- * hashes, one of the user name (lower-cased: "Bob" and "bob" are one
+ * hashes (SipHash), one of the user name (lower-cased: "Bob" and "bob" are one
  * account to a guesser) and one of the user name with the password, so
  * that the same wrong password is recognised without being kept. The key
  * is made once by the master at start, before it forks anything, and

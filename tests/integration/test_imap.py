@@ -975,6 +975,59 @@ def test_pipelining_slow_reader_cut_off_at_login_timeout():
     assert "reason=login-timeout" in mg.session_end_line(port)
 
 
+SLOW_CLIENTS = 500
+
+
+def timed_login(port):
+    """Seconds from connecting to the tagged OK of a normal login (STARTTLS first)."""
+    t0 = time.monotonic()
+    with plain(port) as c:
+        c.starttls()
+        login_ok(c, "alice")
+        elapsed = time.monotonic() - t0
+        logout(c)
+    return elapsed
+
+
+def test_slow_clients_do_not_delay_a_normal_login():
+    """500 clients trickling a byte a second before login, from 25 other
+    addresses: a normal login takes at most a second longer."""
+    mg = gateway("mg-slowflood", max_connections=SLOW_CLIENTS + 50, login_timeout=120)
+    port = mg.port("imap")
+    before = min(timed_login(port) for _ in range(3))
+    slow = []
+    stop = threading.Event()
+    try:
+        for i in range(SLOW_CLIENTS):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.6.%d" % (1 + i % 25), 0))
+            s.settimeout(10)
+            s.connect(("127.0.0.1", port))
+            slow.append(s)
+        mgtest.wait_until(lambda: mgtest.open_connections([port]) >= SLOW_CLIENTS, 60,
+                          what="%d slow clients held by the gateway" % SLOW_CLIENTS)
+
+        def trickle():
+            while not stop.wait(1.0):
+                for s in slow:
+                    try:
+                        s.send(b"x")
+                    except OSError:
+                        pass
+        trickler = threading.Thread(target=trickle, daemon=True)
+        trickler.start()
+        during = min(timed_login(port) for _ in range(3))
+        assert mgtest.open_connections([port]) >= SLOW_CLIENTS, "slow clients were dropped"
+    finally:
+        stop.set()
+        for s in slow:
+            s.close()
+    assert during - before < 1.0, ("a login took %.2f s beside %d slow clients, %.2f s "
+                                   "without" % (during, SLOW_CLIENTS, before))
+    mg.wait_no_children(60)
+    mg.stop()
+
+
 def test_max_commands_before_login():
     # the shared gateway: the default, 50; valid commands count too
     with plain() as c:
