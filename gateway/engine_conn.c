@@ -1131,8 +1131,21 @@ static void child_login_failed(struct engine_conn *conn, struct chan_reader *r)
 	uint64_t user = chan_get_u64(r), password = chan_get_u64(r);
 	struct chan_msg m;
 
-	if (!chan_reader_done(r) || conn->phase != PHASE_PRELOGIN || conn->waiting) {
+	if (!chan_reader_done(r) || conn->phase != PHASE_PRELOGIN) {
 		conn_end(conn, "session-protocol-error");
+		return;
+	}
+	if (conn->waiting) {
+		/*
+		 * The master has not answered the last report yet (the child gave
+		 * up waiting for it): no delay this time rather than a second
+		 * question in flight; the late answer is dropped by the child.
+		 */
+		chan_msg_init(&m, CHAN_PENALTY);
+		chan_put_u32(&m, 0);
+		chan_put_u8(&m, 0);
+		if (send_child(conn, &m, -1) < 0)
+			conn_end(conn, "session-failed");
 		return;
 	}
 	chan_msg_init(&m, CHAN_PENALTY_ASK);

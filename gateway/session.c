@@ -261,7 +261,9 @@ static void report_failure(struct mg_session *session)
 	unsigned delay_ms, flags;
 	char err[128];
 
-	if (session->client_set != NULL && session->client_set->trusted)
+	/* A trusted set, or the monitoring host whose logins fail on purpose. */
+	if (session->client_set != NULL &&
+	    (session->client_set->trusted || session->client_set->monitoring))
 		return;
 	if (link_login_failed(session->env->link, session->user_key, session->password_key,
 			      mg_now_ms() + PENALTY_ANSWER_MS, &delay_ms, &flags, err,

@@ -45,14 +45,27 @@ static long wait_msg(int link, long long deadline, unsigned char *buf, int *fds,
 	}
 }
 
+/*
+ * A penalty answer that came after the child stopped waiting for it
+ * (link_login_failed's deadline): it went on without, and drops it.
+ */
+static bool late_penalty(long n, const unsigned char *buf, size_t nfds)
+{
+	return n > 0 && buf[0] == CHAN_PENALTY && nfds == 0;
+}
+
 bool link_shutdown_ordered(int link)
 {
 	unsigned char buf[CHAN_MSG_MAX];
 	int fds[CHAN_MAX_FDS];
-	size_t nfds = 0;
-	long n = link >= 0 ? chan_recv(link, buf, fds, &nfds) : -1;
+	size_t nfds;
+	long n;
 
-	chan_close_fds(fds, nfds);
+	do {
+		nfds = 0;
+		n = link >= 0 ? chan_recv(link, buf, fds, &nfds) : -1;
+		chan_close_fds(fds, nfds);
+	} while (late_penalty(n, buf, nfds));
 	return n == 1 && nfds == 0 && buf[0] == CHAN_SHUTDOWN;
 }
 
@@ -63,6 +76,10 @@ static int expect(int link, long long deadline, enum chan_type type, size_t want
 	size_t nfds = 0;
 	long n = wait_msg(link, deadline, buf, fds, &nfds, err, errlen);
 
+	while (type != CHAN_PENALTY && late_penalty(n, buf, nfds)) {
+		nfds = 0;
+		n = wait_msg(link, deadline, buf, fds, &nfds, err, errlen);
+	}
 	if (n < 0)
 		return -1;
 	if (buf[0] != type || nfds != want_fds) {
