@@ -33,7 +33,8 @@ enum chan_type {
 	CHAN_SESSION_REQUEST,		/* id, listener, client address; fd: child's channel */
 	CHAN_SESSION_END,		/* id: no longer counted */
 	CHAN_PENALTY_ASK,		/* id, client address, user and password hashes: a failed login */
-	CHAN_LOGIN_SUCCEEDED,		/* id, client address: logged in, its failures' streak ends */
+	CHAN_LOGIN_SUCCEEDED,		/* id, client address, user hash: logged in */
+	CHAN_USERIP_ASK,		/* id, client address, user hash: may the user log in? */
 	/* master -> engine */
 	CHAN_TICKET_KEYS,		/* first message: the session ticket keys */
 	CHAN_SESSION_GRANT,		/* id: a child runs the session */
@@ -41,6 +42,7 @@ enum chan_type {
 	CHAN_ENGINE_RETIRE,		/* stop accepting, end when the last session ends */
 	CHAN_ENGINE_STOP,		/* stop accepting, end sessions after grace seconds */
 	CHAN_PENALTY,			/* id, delay ms, flags; to the child: delay ms, flags */
+	CHAN_USERIP,			/* id, allowed; to the child: allowed */
 	/* master -> spare session child */
 	CHAN_SPARE_SESSION,		/* fd: the engine's channel of the session to run */
 	/* engine -> session child */
@@ -60,6 +62,7 @@ enum chan_type {
 	CHAN_TAIL_END,			/* nothing more: the child exits */
 	CHAN_CLOSE,			/* the session ends before login: session facts */
 	CHAN_LOGIN_FAILED,		/* user and password hashes (session_penalty.h) */
+	CHAN_USERIP_CHECK,		/* user hash: under max_sessions_per_user_ip? */
 	CHAN_TYPE_COUNT
 };
 

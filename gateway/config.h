@@ -206,6 +206,7 @@ struct mg_config {
 	unsigned max_connections;		/* default 1000 */
 	unsigned max_connections_per_ip;	/* every session of an address; default 0: none */
 	unsigned max_prelogin_per_ip;	/* those not logged in yet, default 50 */
+	unsigned max_sessions_per_user_ip;	/* logged in, one user from one address; 20 */
 	unsigned shutdown_grace;		/* seconds, default 10 */
 
 	unsigned login_timeout;		/* seconds from connect to login, default 60 */

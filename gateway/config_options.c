@@ -103,6 +103,8 @@ static const struct config_option root_options[] = {
 	  .min = 0, .max = 1000000 },
 	{ "max_prelogin_per_ip", UNSIGNED_AT(ROOT, max_prelogin_per_ip), .def = 50,
 	  .min = 1, .max = 1000000 },
+	{ "max_sessions_per_user_ip", UNSIGNED_AT(ROOT, max_sessions_per_user_ip), .def = 20,
+	  .min = 1, .max = 1000000 },
 	{ "shutdown_grace", UNSIGNED_AT(ROOT, shutdown_grace), .def = 10, .min = 0, .max = 3600 },
 	{ "login_timeout", UNSIGNED_AT(ROOT, login_timeout), .def = 60, .min = 1, .max = 3600 },
 	{ "tls_handshake_timeout", UNSIGNED_AT(ROOT, tls_handshake_timeout), .def = 10,

@@ -233,6 +233,15 @@ static void on_master(evutil_socket_t fd, short what, void *arg)
 			conn_penalty(&e->ctx, id, delay_ms, flags);
 		return;
 	}
+	case CHAN_USERIP: {
+		uint8_t allowed;
+
+		id = chan_get_u64(&r);
+		allowed = chan_get_u8(&r);
+		if (chan_reader_done(&r))
+			conn_userip(&e->ctx, id, allowed);
+		return;
+	}
 	case CHAN_SESSION_REFUSE: {
 		unsigned verdict;
 

@@ -152,6 +152,7 @@ struct engine_conn {
 	char tls_cipher[64];
 	char sni[DNS_NAME_MAX + 1];	/* the client's SNI name, checked; "" for none */
 	char user[130];
+	uint64_t user_key;		/* the user's hash, from the handoff */
 	char route[32];
 	int backend_cfg;
 	char end_reason[40];
@@ -1122,41 +1123,81 @@ static void login_succeeded(struct engine_conn *conn)
 	chan_msg_init(&m, CHAN_LOGIN_SUCCEEDED);
 	chan_put_u64(&m, conn->id);
 	chan_put_sockaddr(&m, &conn->client_sa);
+	chan_put_u64(&m, conn->user_key);
 	send_master(conn->ctx, &m, -1);
 }
 
-/* The child's failed login, passed on with the client's address; the answer comes to conn_penalty. */
+/*
+ * A question of the child's for the master (ask: its message, with the id
+ * and the client's address in it), answered through conn_penalty or
+ * conn_userip. With an earlier one still in flight (the child gave up
+ * waiting for it), the child gets busy at once instead: never two
+ * questions at a time, and the late answer is dropped by the child.
+ */
+static void ask_master(struct engine_conn *conn, struct chan_msg *ask, struct chan_msg *busy)
+{
+	if (conn->waiting) {
+		if (send_child(conn, busy, -1) < 0)
+			conn_end(conn, "session-failed");
+		return;
+	}
+	wait_for_verdict(conn);
+	/* Unsent, the child gives up waiting and goes on without the answer. */
+	if (send_master(conn->ctx, ask, -1) < 0)
+		verdict_arrived(conn);
+}
+
+/* The child's failed login, for the penalty: busy means no delay this time. */
 static void child_login_failed(struct engine_conn *conn, struct chan_reader *r)
 {
 	uint64_t user = chan_get_u64(r), password = chan_get_u64(r);
-	struct chan_msg m;
+	struct chan_msg ask, busy;
 
 	if (!chan_reader_done(r) || conn->phase != PHASE_PRELOGIN) {
 		conn_end(conn, "session-protocol-error");
 		return;
 	}
-	if (conn->waiting) {
-		/*
-		 * The master has not answered the last report yet (the child gave
-		 * up waiting for it): no delay this time rather than a second
-		 * question in flight; the late answer is dropped by the child.
-		 */
-		chan_msg_init(&m, CHAN_PENALTY);
-		chan_put_u32(&m, 0);
-		chan_put_u8(&m, 0);
-		if (send_child(conn, &m, -1) < 0)
-			conn_end(conn, "session-failed");
+	chan_msg_init(&ask, CHAN_PENALTY_ASK);
+	chan_put_u64(&ask, conn->id);
+	chan_put_sockaddr(&ask, &conn->client_sa);
+	chan_put_u64(&ask, user);
+	chan_put_u64(&ask, password);
+	chan_msg_init(&busy, CHAN_PENALTY);
+	chan_put_u32(&busy, 0);
+	chan_put_u8(&busy, 0);
+	ask_master(conn, &ask, &busy);
+}
+
+/* May this user log in from here (max_sessions_per_user_ip)? Busy lets the login try. */
+static void child_userip_check(struct engine_conn *conn, struct chan_reader *r)
+{
+	uint64_t user = chan_get_u64(r);
+	struct chan_msg ask, busy;
+
+	if (!chan_reader_done(r) || conn->phase != PHASE_PRELOGIN) {
+		conn_end(conn, "session-protocol-error");
 		return;
 	}
-	chan_msg_init(&m, CHAN_PENALTY_ASK);
-	chan_put_u64(&m, conn->id);
-	chan_put_sockaddr(&m, &conn->client_sa);
-	chan_put_u64(&m, user);
-	chan_put_u64(&m, password);
-	wait_for_verdict(conn);
-	/* Unsent, the child gives up waiting and answers without the master's delay. */
-	if (send_master(conn->ctx, &m, -1) < 0)
-		verdict_arrived(conn);
+	chan_msg_init(&ask, CHAN_USERIP_ASK);
+	chan_put_u64(&ask, conn->id);
+	chan_put_sockaddr(&ask, &conn->client_sa);
+	chan_put_u64(&ask, user);
+	chan_msg_init(&busy, CHAN_USERIP);
+	chan_put_u8(&busy, 1);
+	ask_master(conn, &ask, &busy);
+}
+
+void conn_userip(struct engine_ctx *ctx, uint64_t id, uint8_t allowed)
+{
+	struct engine_conn *conn = take_waiting(ctx, id);
+	struct chan_msg m;
+
+	if (conn == NULL || conn->phase != PHASE_PRELOGIN)
+		return;
+	chan_msg_init(&m, CHAN_USERIP);
+	chan_put_u8(&m, allowed);
+	if (send_child(conn, &m, -1) < 0)
+		conn_end(conn, "session-failed");
 }
 
 void conn_penalty(struct engine_ctx *ctx, uint64_t id, uint32_t delay_ms, uint8_t flags)
@@ -1181,6 +1222,7 @@ static void child_handoff(struct engine_conn *conn, struct chan_reader *r)
 	chan_get_str(r, conn->user, sizeof(conn->user));
 	chan_get_str(r, conn->route, sizeof(conn->route));
 	backend = chan_get_u16(r);
+	conn->user_key = chan_get_u64(r);
 	if (!chan_reader_done(r) || conn->phase != PHASE_PRELOGIN || conn->leg != LEG_UP ||
 	    backend >= conn->ctx->cfg->n_backends || cdata == NULL || bdata == NULL) {
 		conn_end(conn, "session-protocol-error");
@@ -1371,6 +1413,9 @@ static void on_link(evutil_socket_t fd, short what, void *arg)
 		return;
 	case CHAN_LOGIN_FAILED:
 		child_login_failed(conn, &r);
+		return;
+	case CHAN_USERIP_CHECK:
+		child_userip_check(conn, &r);
 		return;
 	default:
 		break;

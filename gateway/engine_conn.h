@@ -62,6 +62,8 @@ void conn_granted(struct engine_ctx *ctx, uint64_t id);
 void conn_refused(struct engine_ctx *ctx, uint64_t id, unsigned verdict);
 /* The master's answer to a failed login the child reported: passed to the child. */
 void conn_penalty(struct engine_ctx *ctx, uint64_t id, uint32_t delay_ms, uint8_t flags);
+/* The master's answer to max_sessions_per_user_ip: passed to the child. */
+void conn_userip(struct engine_ctx *ctx, uint64_t id, uint8_t allowed);
 
 /* End every connection (shutdown after the grace period). */
 void conn_end_all(struct engine_ctx *ctx, const char *reason);

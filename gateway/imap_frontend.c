@@ -271,6 +271,11 @@ static enum command_result try_login(struct imap_client *client, const char *tag
 				  "try again later.", (int)taglen, tag) < 0)
 			return COMMAND_CLOSE;
 		return COMMAND_CONTINUE;
+	case MG_LOGIN_LIMIT:
+		if (session_reply(client->session, "%.*s NO [LIMIT] Maximum number of connections "
+				  "from user+IP exceeded.", (int)taglen, tag) < 0)
+			return COMMAND_CLOSE;
+		return COMMAND_CONTINUE;
 	case MG_LOGIN_FAILED:
 		break;
 	}

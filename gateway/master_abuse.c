@@ -56,6 +56,25 @@ bool abuse_banned(const struct master *m, const struct sockaddr_storage *client)
 	       penalty_banned(m->penalty, &key, mg_now_ms(), NULL);
 }
 
+int abuse_userip(struct master *m, struct engine_proc *e, struct chan_reader *r)
+{
+	struct sockaddr_storage client;
+	struct mg_ipkey key;
+	struct chan_msg msg;
+	uint64_t id = chan_get_u64(r), user;
+	bool ok = chan_get_sockaddr(r, &client);
+
+	user = chan_get_u64(r);
+	if (!ok || !chan_reader_done(r) || !key_of(m, &client, &key))
+		return -1;
+	chan_msg_init(&msg, CHAN_USERIP);
+	chan_put_u64(&msg, id);
+	chan_put_u8(&msg, connlimit_user_sessions(&m->sessions, &key, user) <
+				  m->current->cfg->max_sessions_per_user_ip);
+	send_engine(e, &msg);
+	return 0;
+}
+
 int abuse_failed(struct master *m, struct engine_proc *e, struct chan_reader *r)
 {
 	struct sockaddr_storage client;
@@ -91,13 +110,14 @@ int abuse_succeeded(struct master *m, struct engine_proc *e, struct chan_reader 
 {
 	struct sockaddr_storage client;
 	struct mg_ipkey key;
-	uint64_t id = chan_get_u64(r);
+	uint64_t id = chan_get_u64(r), user;
 	bool ok = chan_get_sockaddr(r, &client);
 
+	user = chan_get_u64(r);
 	if (!ok || !chan_reader_done(r))
 		return -1;
-	/* No longer one of the address's connections before login. */
-	connlimit_logged_in(&m->sessions, e->group, id);
+	/* No longer one of the address's connections before login; one of the user's now. */
+	connlimit_logged_in(&m->sessions, e->group, id, user);
 	if (m->penalty != NULL && key_of(m, &client, &key))
 		penalty_succeeded(m->penalty, &key, mg_now_ms());
 	return 0;

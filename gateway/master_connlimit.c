@@ -38,15 +38,29 @@ enum connlimit_verdict connlimit_check(const struct connlimit *table, const stru
 	return prelogin >= limits->max_prelogin_per_ip ? CONNLIMIT_PRELOGIN_PER_IP : CONNLIMIT_OK;
 }
 
-int connlimit_logged_in(struct connlimit *table, unsigned group, uint64_t id)
+int connlimit_logged_in(struct connlimit *table, unsigned group, uint64_t id, uint64_t user)
 {
 	for (size_t i = 0; i < table->count; i++) {
 		if (table->entries[i].group == group && table->entries[i].id == id) {
 			table->entries[i].logged_in = true;
+			table->entries[i].user = user;
 			return 0;
 		}
 	}
 	return -1;
+}
+
+unsigned connlimit_user_sessions(const struct connlimit *table, const struct mg_ipkey *addr,
+				 uint64_t user)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < table->count; i++) {
+		const struct connlimit_entry *e = &table->entries[i];
+
+		n += e->logged_in && e->user == user && netaddr_key_equal(&e->addr, addr);
+	}
+	return n;
 }
 
 int connlimit_add(struct connlimit *table, unsigned group, uint64_t id,

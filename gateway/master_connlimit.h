@@ -32,6 +32,7 @@ struct connlimit_entry {
 	uint64_t id;
 	struct mg_ipkey addr;
 	bool logged_in;
+	uint64_t user;			/* the user's hash (session_penalty.h), once logged in */
 };
 
 struct connlimit {
@@ -52,8 +53,11 @@ struct connlimit_limits {
 
 enum connlimit_verdict connlimit_check(const struct connlimit *table, const struct mg_ipkey *addr,
 				       const struct connlimit_limits *limits);
-/* The session logged in: it no longer counts against max_prelogin_per_ip. */
-int connlimit_logged_in(struct connlimit *table, unsigned group, uint64_t id);
+/* The session logged in as user: it no longer counts against max_prelogin_per_ip. */
+int connlimit_logged_in(struct connlimit *table, unsigned group, uint64_t id, uint64_t user);
+/* Logged-in sessions of user from addr. */
+unsigned connlimit_user_sessions(const struct connlimit *table, const struct mg_ipkey *addr,
+				 uint64_t user);
 /* Record a session. Returns 0, or -1 when out of memory. */
 int connlimit_add(struct connlimit *table, unsigned group, uint64_t id,
 		  const struct mg_ipkey *addr);

@@ -290,6 +290,10 @@ static void engine_message(struct master *m, struct engine_proc *e, const unsign
 		if (nfds == 0 && abuse_failed(m, e, &r) == 0)
 			return;
 		break;
+	case CHAN_USERIP_ASK:
+		if (nfds == 0 && abuse_userip(m, e, &r) == 0)
+			return;
+		break;
 	case CHAN_LOGIN_SUCCEEDED:
 		if (nfds == 0 && abuse_succeeded(m, e, &r) == 0)
 			return;

@@ -165,6 +165,7 @@ int abuse_start(struct master *m);
 void abuse_limits(struct master *m);	/* the current generation's ban settings */
 bool abuse_banned(const struct master *m, const struct sockaddr_storage *client);
 int abuse_failed(struct master *m, struct engine_proc *e, struct chan_reader *r);
+int abuse_userip(struct master *m, struct engine_proc *e, struct chan_reader *r);
 int abuse_succeeded(struct master *m, struct engine_proc *e, struct chan_reader *r);
 void flush_engine(struct engine_proc *e);
 void tell_engine(struct engine_proc *e, enum chan_type type, unsigned grace);

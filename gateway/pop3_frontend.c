@@ -127,6 +127,12 @@ static enum command_result try_login(struct pop3_client *client)
 		if (session_reply(client->session, "-ERR [SYS/TEMP] Backend server unavailable, try again later.") < 0)
 			return COMMAND_CLOSE;
 		return COMMAND_CONTINUE;
+	case MG_LOGIN_LIMIT:
+		restart_authorization(client);
+		if (session_reply(client->session, "-ERR [IN-USE] Maximum number of connections "
+				  "from user+IP exceeded.") < 0)
+			return COMMAND_CLOSE;
+		return COMMAND_CONTINUE;
 	case MG_LOGIN_FAILED:
 		break;
 	}

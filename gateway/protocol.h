@@ -20,7 +20,8 @@ struct mg_stream;
 enum mg_login_result {
 	MG_LOGIN_OK,		/* backend accepted; reply holds its answer */
 	MG_LOGIN_FAILED,	/* backend refused the credentials */
-	MG_LOGIN_UNAVAILABLE	/* backend unreachable, timed out or broken */
+	MG_LOGIN_UNAVAILABLE,	/* backend unreachable, timed out or broken */
+	MG_LOGIN_LIMIT		/* the user has max_sessions_per_user_ip from this address */
 };
 
 enum mg_frontend_result {

@@ -283,6 +283,22 @@ static void report_failure(struct mg_session *session)
 static enum mg_login_result login_once(struct mg_session *session, char *reply,
 				       size_t replysize);
 
+/*
+ * Under max_sessions_per_user_ip (the master counts logged-in sessions by
+ * user and address)? Without an answer in time, the login goes on: a limit
+ * must not turn a busy master into an outage.
+ */
+static bool user_may_log_in(struct mg_session *session)
+{
+	char err[128];
+	int rc = link_userip_check(session->env->link, session->user_key,
+				   mg_now_ms() + PENALTY_ANSWER_MS, err, sizeof(err));
+
+	if (rc < 0)
+		log_debug("user+address limit: no answer (%s)", err);
+	return rc != 0;
+}
+
 enum mg_login_result session_login(struct mg_session *session, char *reply, size_t replysize)
 {
 	enum mg_login_result result;
@@ -296,6 +312,11 @@ enum mg_login_result session_login(struct mg_session *session, char *reply, size
 			 session->log_head, session->user);
 		wipe_secrets(session);
 		result = MG_LOGIN_FAILED;
+	} else if (!user_may_log_in(session)) {
+		log_info("login refused: %s user=%s reason=max-sessions-per-user-ip",
+			 session->log_head, session->user);
+		wipe_secrets(session);
+		result = MG_LOGIN_LIMIT;
 	} else {
 		result = login_once(session, reply, replysize);
 	}
@@ -381,6 +402,8 @@ static enum mg_login_result login_once(struct mg_session *session, char *reply,
 			    session->log_head, session->user, session->backend_cfg->name,
 			    session->backend_addr);
 		break;
+	case MG_LOGIN_LIMIT:		/* decided before the backend is asked */
+		break;
 	}
 	stream_close(&session->backend);
 	return result;
@@ -389,6 +412,7 @@ static enum mg_login_result login_once(struct mg_session *session, char *reply,
 static void session_facts(const struct mg_session *session, struct session_facts *facts)
 {
 	facts->user = session->user[0] != '\0' ? session->user : NULL;
+	facts->user_key = session->user_key;
 	facts->route = session->route_reason;
 	facts->backend = session->backend_cfg != NULL
 				 ? (int)(session->backend_cfg - session->cfg->backends) : -1;

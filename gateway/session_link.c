@@ -264,6 +264,30 @@ int link_login_failed(int link, uint64_t user, uint64_t password, long long dead
 	return 0;
 }
 
+int link_userip_check(int link, uint64_t user, long long deadline, char *err, size_t errlen)
+{
+	unsigned char buf[CHAN_MSG_MAX];
+	struct chan_reader r;
+	struct chan_msg m;
+	int fds[CHAN_MAX_FDS];
+	unsigned allowed;
+
+	chan_msg_init(&m, CHAN_USERIP_CHECK);
+	chan_put_u64(&m, user);
+	if (chan_send(link, &m, NULL, 0) < 0) {
+		snprintf(err, errlen, "engine channel: %s", strerror(errno));
+		return -1;
+	}
+	if (expect(link, deadline, CHAN_USERIP, 0, buf, &r, fds, err, errlen) < 0)
+		return -1;
+	allowed = chan_get_u8(&r);
+	if (!chan_reader_done(&r)) {
+		snprintf(err, errlen, "malformed USERIP from the engine");
+		return -1;
+	}
+	return allowed != 0;
+}
+
 int link_backend_start_tls(int link, long long deadline, struct mg_stream *stream, char *err,
 			   size_t errlen)
 {
@@ -364,6 +388,7 @@ int link_handoff(int link, const struct session_facts *facts, struct mg_stream *
 	finish_writing(backend);
 	chan_msg_init(&m, CHAN_HANDOFF);
 	put_facts(&m, facts);
+	chan_put_u64(&m, facts->user_key);
 	if (chan_send(link, &m, NULL, 0) == 0 &&
 	    drain_tail(link, CHAN_TAIL_CLIENT, client, deadline) &&
 	    drain_tail(link, CHAN_TAIL_BACKEND, backend, deadline)) {

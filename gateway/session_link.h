@@ -40,7 +40,8 @@ struct link_tls {
 
 /* What the engine's closing log line reports about the pre-login phase. */
 struct session_facts {
-	const char *user;		/* sanitized, or NULL */
+	const char *user;		/* quoted (log_quote), or NULL */
+	uint64_t user_key;		/* the user's hash (session_penalty.h), for the handoff */
 	const char *route;		/* route reason, or NULL */
 	int backend;			/* index into cfg->backends, or -1 */
 	const char *end_reason;		/* before login; NULL at a handoff */
@@ -84,6 +85,13 @@ int link_backend_connect(int link, unsigned backend, enum mg_protocol protocol,
  */
 int link_login_failed(int link, uint64_t user, uint64_t password, long long deadline,
 		      unsigned *delay_ms, unsigned *flags, char *err, size_t errlen);
+
+/*
+ * May the user (its hash) log in from this address, under
+ * max_sessions_per_user_ip? 1 yes, 0 no; -1 with err when no answer came
+ * by deadline (the caller lets the login go on).
+ */
+int link_userip_check(int link, uint64_t user, long long deadline, char *err, size_t errlen);
 
 /* After the backend accepted STARTTLS/STLS: as link_start_tls, towards it. */
 int link_backend_start_tls(int link, long long deadline, struct mg_stream *stream, char *err,

@@ -132,16 +132,21 @@ START_TEST(prelogin_limit)
 	ck_assert_int_eq(connlimit_add(&table, 7, 2, &a), 0);
 	ck_assert_int_eq(connlimit_check(&table, &a, &limits), CONNLIMIT_PRELOGIN_PER_IP);
 	ck_assert_int_eq(connlimit_check(&table, &b, &limits), CONNLIMIT_OK);
-	ck_assert_int_eq(connlimit_logged_in(&table, 7, 1), 0);
+	ck_assert_int_eq(connlimit_logged_in(&table, 7, 1, 42), 0);
 	ck_assert_int_eq(connlimit_check(&table, &a, &limits), CONNLIMIT_OK);
 	/* an office behind one address: many logged in, no limit per address by default */
 	for (uint64_t id = 10; id < 60; id++) {
 		ck_assert_int_eq(connlimit_add(&table, 7, id, &a), 0);
-		ck_assert_int_eq(connlimit_logged_in(&table, 7, id), 0);
+		ck_assert_int_eq(connlimit_logged_in(&table, 7, id, 43), 0);
 	}
 	ck_assert_int_eq(connlimit_check(&table, &a, &limits), CONNLIMIT_OK);
-	ck_assert_int_eq(connlimit_logged_in(&table, 7, 999), -1);
-	ck_assert_int_eq(connlimit_logged_in(&table, 8, 1), -1);
+	ck_assert_int_eq(connlimit_logged_in(&table, 7, 999, 42), -1);
+	ck_assert_int_eq(connlimit_logged_in(&table, 8, 1, 42), -1);
+	/* by user and address: 42 once, 43 fifty times, from a; nobody from b */
+	ck_assert_uint_eq(connlimit_user_sessions(&table, &a, 42), 1);
+	ck_assert_uint_eq(connlimit_user_sessions(&table, &a, 43), 50);
+	ck_assert_uint_eq(connlimit_user_sessions(&table, &b, 43), 0);
+	ck_assert_uint_eq(connlimit_user_sessions(&table, &a, 44), 0);
 	connlimit_free(&table);
 }
 END_TEST

@@ -1109,6 +1109,47 @@ def test_prelogin_limit_spares_logged_in_sessions():
     mg.stop()
 
 
+def test_sessions_per_user_and_address_limited():
+    """max_sessions_per_user_ip: a third session of alice from one address
+    is refused with [LIMIT] before the backend is asked; bob, and alice
+    from another address, still log in; a freed slot is usable again."""
+    mg = gateway("mg-userip", max_sessions_per_user_ip=2)
+    port = mg.port("imap")
+    held = []
+    try:
+        for _ in range(2):
+            c = plain(port)
+            c.starttls()
+            login_ok(c, "alice")
+            held.append(c)
+        with plain(port) as c:
+            c.starttls()
+            # the master learns of a login at its handoff: wait for both
+            mgtest.wait_until(lambda: mg.log().count("login ok: rip=127.0.0.1 ") >= 2, 5,
+                              what="both logins in the log")
+            untagged, tagged = c.login("alice", USERS["alice"], tag="a")
+            assert_tagged(tagged, "a", "NO", "LIMIT")
+            login_ok(c, "bob")          # the same session may still log in as another user
+            logout(c)
+        mg.wait_log(r'login refused: rip=127\.0\.0\.1 rport=\d+ listener=imap user="alice" '
+                    r'reason=max-sessions-per-user-ip')
+        with plain(port, source="127.0.0.2") as c:
+            c.starttls()
+            login_ok(c, "alice")
+            logout(c)
+        logout(held[0])
+        held[0].close()
+        mgtest.wait_until(lambda: mg.sessions() <= 1, 10, what="the first session to end")
+        with plain(port) as c:
+            c.starttls()
+            login_ok(c, "alice")
+            logout(c)
+    finally:
+        for c in held:
+            c.close()
+    mg.stop()
+
+
 def plain_accepted(port, keep):
     """Open a connection; True (and keep it) when it was greeted, not refused."""
     c = plain(port, greeting=False)
