@@ -109,6 +109,7 @@ struct config_option {
 					   (zero) and the caller decides */
 	long def;			/* the value when the file says nothing */
 	unsigned long min, max;		/* numbers: the accepted range */
+	bool duration;			/* seconds, also written 90s, 10m, 1h, 2d */
 	/* The words accepted (numbers: besides digits, e.g. "auto"), or none. */
 	const struct config_word *words;
 	size_t n_words;

@@ -128,8 +128,10 @@ static const struct config_option root_options[] = {
 	  .min = 0, .max = 60000 },
 	{ "login_penalty", BOOL_AT(ROOT, login_penalty), .def = 1 },
 	{ "ban_after", UNSIGNED_AT(ROOT, ban_after), .def = 20, .min = 0, .max = 100000 },
-	{ "ban_window", UNSIGNED_AT(ROOT, ban_window), .def = 600, .min = 1, .max = 86400 },
-	{ "ban_time", UNSIGNED_AT(ROOT, ban_time), .def = 3600, .min = 1, .max = 30 * 86400 },
+	{ "ban_window", UNSIGNED_AT(ROOT, ban_window), .def = 600, .min = 1, .max = 86400,
+	  .duration = true },
+	{ "ban_time", UNSIGNED_AT(ROOT, ban_time), .def = 3600, .min = 1, .max = 30 * 86400,
+	  .duration = true },
 	{ "ipv6_prefix", UNSIGNED_AT(ROOT, ipv6_prefix), .def = 64, .min = 1, .max = 128 },
 	{ "cleartext_auth", ENUM_AT(ROOT, cleartext_default, enum mg_cleartext_policy),
 	  .def = MG_CLEARTEXT_REFUSE, WORDS(cleartext_words) },
@@ -292,6 +294,13 @@ int config_option_parse(struct load_ctx *ctx, int line, const struct config_opti
 	}
 	errno = 0;
 	v = strtoul(value, &end, 10);
+	if (o->duration && *end != '\0' && end[1] == '\0' && strchr("smhd", *end) != NULL) {
+		unsigned long unit = *end == 'd' ? 86400 : *end == 'h' ? 3600 : *end == 'm' ? 60 : 1;
+
+		/* Past the range either way: the range check below says so. */
+		v = v > o->max / unit + 1 ? o->max + 1 : v * unit;
+		end++;
+	}
 	if (*end != '\0') {
 		config_error(ctx, line, "%s: '%s' is not a decimal number", o->name,
 			     config_quote(q, value));

@@ -1395,6 +1395,33 @@ START_TEST(test_client_address_warning)
 }
 END_TEST
 
+/* Durations: ban_window and ban_time take s, m, h, d; other numbers do not. */
+START_TEST(test_durations)
+{
+	struct mg_config *c = load_ok(MINIMAL "ban_window = 10m\nban_time = 1h\n");	/* 12, 13 */
+
+	ck_assert_uint_eq(c->ban_window, 600);
+	ck_assert_uint_eq(c->ban_time, 3600);
+	config_free(c);
+	c = load_ok(MINIMAL "ban_window = 90s\nban_time = 30d\n");
+	ck_assert_uint_eq(c->ban_window, 90);
+	ck_assert_uint_eq(c->ban_time, 30 * 86400);
+	config_free(c);
+	write_conf(MINIMAL "ban_time = 31d\n");
+	expect_load_error(12, "ban_time = 31d is out of range (1..2592000)");
+	write_conf(MINIMAL "ban_time = 99999999999999999d\n");
+	expect_load_error(12, "is out of range");
+	write_conf(MINIMAL "ban_window = 5x\n");
+	expect_load_error(12, "ban_window: '5x' is not a decimal number");
+	write_conf(MINIMAL "ban_window = 1m5\n");
+	expect_load_error(12, "is not a decimal number");
+	write_conf(MINIMAL "ban_window = m\n");
+	expect_load_error(12, "is not a decimal number");
+	write_conf(MINIMAL "login_timeout = 1m\n");
+	expect_load_error(12, "login_timeout: '1m' is not a decimal number");
+}
+END_TEST
+
 START_TEST(test_warning_for_near_loopback)
 {
 	struct mg_config *c = load_ok(TLS_OK "backend b {\n host = \"128.0.0.1\"\n"
@@ -2150,6 +2177,7 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_no_warning_for_loopback, 0,
 			    (int)(sizeof(loopback_hosts) / sizeof(loopback_hosts[0])));
 	tcase_add_test(tc, test_warning_for_near_loopback);
+	tcase_add_test(tc, test_durations);
 	tcase_add_loop_test(tc, test_client_address_warning, 0,
 			    sizeof(client_addresses) / sizeof(client_addresses[0]));
 	tcase_add_test(tc, test_full_file_warnings);

@@ -188,6 +188,34 @@ def test_failures_slow_then_ban_the_address():
         c.command("z", "LOGOUT")
 
 
+def refused_at_once(mg, source):
+    """True when a connection from source is closed before any greeting."""
+    s = socket.socket()
+    s.bind((source, 0))
+    s.settimeout(10)
+    s.connect((mgtest.HOST, mg.port("imap")))
+    try:
+        return s.recv(100) == b""
+    finally:
+        s.close()
+
+
+def test_a_ban_survives_a_reload():
+    mg = ban_gateway()
+    e = env()
+    with ImapClient(mg.port("imap"), ca=e.certs.ca, source="127.0.0.10", timeout=60) as c:
+        c.starttls()
+        for i in range(3):
+            timed_failure(c, "nobody%d" % i, "wrong-%d" % i, "t%d" % i)
+    mg.wait_log(r"address banned: rip=127\.0\.0\.10 ")
+    assert refused_at_once(mg, "127.0.0.10")
+    offset = len(mg.log())
+    mg.reload()
+    mg.wait_log(r"reload done ", start=offset, timeout=30)
+    assert refused_at_once(mg, "127.0.0.10"), "the ban did not survive the reload"
+    assert not refused_at_once(mg, "127.0.0.11")
+
+
 def test_same_wrong_password_is_not_counted_again():
     """A phone with an old password, retrying: neither slowed more nor banned."""
     mg = ban_gateway()
