@@ -277,7 +277,8 @@ static void handle_request(const struct supervisor *s, unsigned char *buf, size_
 		return;
 	}
 	explicit_bzero(buf, bufsize);
-	log_sanitize(user, sizeof(user), req.user, req.user_len);
+	/* Quoted and escaped: a user name cannot end its field or add one. */
+	log_quote(user, sizeof(user), req.user, req.user_len);
 	/* Printable already (auth_frame.c); sanitized all the same, like every name we log. */
 	log_sanitize(backend, sizeof(backend), req.master_backend, req.master_backend_len);
 	if (!within_quota(s, sender, user, reply_fd)) {

@@ -330,7 +330,7 @@ def test_master_password_only_in_memory_after_pam():
     mgtest.wait_until(lambda: len(re.findall("Master user logging in as dora",
                                              e.dovecot.log())) >= 1, 5,
                       what="Dovecot's master-user login line")
-    e.mg.wait_log(r"auth check pid=%d user=dora .*master_backend=dovecot_master result=ok"
+    e.mg.wait_log(r'auth check pid=%d user="dora" .*master_backend=dovecot_master result=ok'
                   % child)
     # the worker that read the file and answered wiped every copy
     for pid in auth_workers():
