@@ -904,6 +904,8 @@ class Bench:
             ]
         options = dict(log_level="info", auth_failure_delay=0,
                        max_connections=max_connections, max_connections_per_ip=max_connections,
+                       # the load is one user from one address
+                       max_sessions_per_user_ip=max_connections,
                        login_timeout=60, session_timeout=600, backend_connect_timeout=10,
                        backend_timeout=30, shutdown_grace=2)
         options.update(settings)
