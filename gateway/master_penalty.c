@@ -188,13 +188,13 @@ static bool quiet(const struct failures *f, long long now, long long window)
 /* ---- the tables ---------------------------------------------------------------- */
 
 /*
- * The entry for key, or where it would go (*fresh then): a free slot of
+ * The entry for key, or where it would go: a free slot of
  * the run, else one gone quiet, else the least recently failed one (a
  * banned one only when the whole run is banned, the ban nearest its end).
  * create false: NULL when key is not there.
  */
 static struct address_entry *address_slot(struct penalty *p, const struct mg_ipkey *key,
-					  long long now, bool create, bool *fresh)
+					  long long now, bool create)
 {
 	size_t start = (size_t)(hash_address(p, key) % p->n_addresses);
 	struct address_entry *spare = NULL;
@@ -221,14 +221,13 @@ static struct address_entry *address_slot(struct penalty *p, const struct mg_ipk
 	}
 	if (!create || spare == NULL)
 		return NULL;
-	*fresh = true;
 	memset(spare, 0, sizeof(*spare));
 	spare->used = true;
 	spare->key = *key;
 	return spare;
 }
 
-static struct user_entry *user_slot(struct penalty *p, uint64_t key, long long now)
+static struct user_entry *user_slot(struct penalty *p, uint64_t key)
 {
 	size_t start = (size_t)(hash_user(p, key) % p->n_users);
 	struct user_entry *spare = &p->users[start];	/* tables have one entry at least */
@@ -245,7 +244,6 @@ static struct user_entry *user_slot(struct penalty *p, uint64_t key, long long n
 	spare->used = true;
 	spare->key = key;
 	spare->warned_window = -1;
-	(void)now;
 	return spare;
 }
 
@@ -274,9 +272,8 @@ void penalty_failed(struct penalty *p, const struct mg_ipkey *address, uint64_t 
 		    uint64_t credentials, long long now_ms, struct penalty_verdict *out)
 {
 	long long window = p->limits.ban_window_ms;
-	bool fresh = false;
-	struct address_entry *a = address_slot(p, address, now_ms, true, &fresh);
-	struct user_entry *u = user_slot(p, user, now_ms);
+	struct address_entry *a = address_slot(p, address, now_ms, true);
+	struct user_entry *u = user_slot(p, user);
 	long long delay;
 
 	memset(out, 0, sizeof(*out));
@@ -308,7 +305,7 @@ void penalty_failed(struct penalty *p, const struct mg_ipkey *address, uint64_t 
 
 void penalty_succeeded(struct penalty *p, const struct mg_ipkey *address, long long now_ms)
 {
-	struct address_entry *a = address_slot(p, address, now_ms, false, NULL);
+	struct address_entry *a = address_slot(p, address, now_ms, false);
 
 	if (a != NULL)
 		a->f.streak = 0;
@@ -318,7 +315,7 @@ bool penalty_banned(const struct penalty *p, const struct mg_ipkey *address, lon
 		    long long *until)
 {
 	/* A lookup only: address_slot() with create false changes nothing. */
-	struct address_entry *a = address_slot((struct penalty *)p, address, now_ms, false, NULL);
+	struct address_entry *a = address_slot((struct penalty *)p, address, now_ms, false);
 
 	if (a == NULL || a->banned_until <= now_ms)
 		return false;
@@ -346,7 +343,7 @@ size_t penalty_each_ban(const struct penalty *p, long long now_ms,
 
 bool penalty_lift(struct penalty *p, const struct mg_ipkey *address, long long now_ms)
 {
-	struct address_entry *a = address_slot(p, address, now_ms, false, NULL);
+	struct address_entry *a = address_slot(p, address, now_ms, false);
 	bool was = a != NULL && a->banned_until > now_ms;
 
 	if (a != NULL)
